@@ -1,0 +1,47 @@
+# Two commands on a fresh machine: `make run` (local PostgreSQL, apply, status, verify) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup setup-py run test test-engine lint bench stop clean-db clean
+
+setup: setup-py
+
+setup-py: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: make PYTHON=python3.12 ...")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: setup-py
+	$(PY) -m migrator apply
+	$(PY) -m migrator status
+	$(PY) -m migrator verify
+
+test: setup lint
+	$(PY) -m pytest -n 2 --dist loadgroup -q
+
+test-engine: setup-py
+	$(PY) -m pytest -q tests/engine
+
+lint: setup-py
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check lambda stacks tests bench app.py
+	$(VENV)/bin/mypy
+	$(VENV)/bin/squawk --config .squawk.toml migrations/*.sql
+
+bench: setup-py
+	$(PY) bench/bench_engine.py
+
+stop: setup-py
+	$(PY) -c 'from migrator.embedded import default_server; default_server().stop()'
+
+clean-db: stop
+	rm -rf .local/postgres
+
+clean:
+	rm -rf $(VENV) .local node_modules cdk.out

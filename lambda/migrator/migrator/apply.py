@@ -1,0 +1,95 @@
+"""Carry out a Plan: each batch, with its history rows, commits whole or not at all."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import psycopg
+
+from migrator import history
+from migrator.errors import MigrationFailed, MigratorError
+from migrator.execute import run_statements
+from migrator.files import Migration
+from migrator.history import NewRow
+from migrator.plan import Plan
+
+
+@dataclass
+class ApplyResult:
+    applied: list[str] = field(default_factory=list)
+    recorded_by_schema: list[str] = field(default_factory=list)
+    schema_loaded: bool = False
+    seconds: float = 0.0
+
+
+def _ms_since(start: float) -> int:
+    return round((time.perf_counter() - start) * 1000)
+
+
+def _run_migration(conn: psycopg.Connection, migration: Migration, in_transaction: bool) -> NewRow:
+    start = time.perf_counter()
+    run_statements(conn, migration.path, migration.statements, in_transaction=in_transaction)
+    return NewRow(migration.version, migration.name, migration.checksum, _ms_since(start), "migration")
+
+
+def _transactional_batch(
+    conn: psycopg.Connection, plan: Plan, batch: list[Migration], first: bool, applied_by: str
+) -> list[NewRow]:
+    rows: list[NewRow] = []
+    with conn.transaction():
+        history.ensure_table(conn)
+        if first and plan.load_schema is not None:
+            start = time.perf_counter()
+            run_statements(conn, plan.load_schema.path, plan.load_schema.statements)
+            ms = _ms_since(start)
+            rows += [NewRow(m.version, m.name, m.checksum, ms, "schema.sql") for m in plan.recorded_by_schema]
+        rows += [_run_migration(conn, m, in_transaction=True) for m in batch]
+        history.record(conn, rows, applied_by)
+    return rows
+
+
+def _standalone(conn: psycopg.Connection, migration: Migration, applied_by: str) -> list[NewRow]:
+    with conn.transaction():
+        history.ensure_table(conn)
+    row = _run_migration(conn, migration, in_transaction=False)
+    with conn.transaction():
+        history.record(conn, [row], applied_by)
+    return [row]
+
+
+def _with_progress(exc: MigratorError, result: ApplyResult) -> MigratorError:
+    if result.applied or result.recorded_by_schema:
+        done = ", ".join(result.recorded_by_schema + result.applied)
+        exc.hint = f"earlier batches were committed before this one (versions {done}); {exc.hint}"
+    return exc
+
+
+def apply_plan(conn: psycopg.Connection, plan: Plan, applied_by: str) -> ApplyResult:
+    """Apply `plan` on a locked, autocommit connection. Without no-transaction files: one transaction."""
+    result = ApplyResult()
+    started = time.perf_counter()
+    batches = plan.batches()
+    if plan.load_schema is not None and (not batches or batches[0][0].no_transaction):
+        batches.insert(0, [])  # schema.sql always loads in a transaction of its own
+    for index, batch in enumerate(batches):
+        try:
+            if batch and batch[0].no_transaction:
+                rows = _standalone(conn, batch[0], applied_by)
+            else:
+                rows = _transactional_batch(conn, plan, batch, index == 0, applied_by)
+        except (MigrationFailed, MigratorError) as exc:
+            raise _with_progress(exc, result) from None
+        except psycopg.OperationalError as exc:
+            raise _with_progress(
+                MigratorError(
+                    f"lost the database connection: {str(exc).strip()}",
+                    hint="the open transaction was rolled back by the server; run again",
+                ),
+                result,
+            ) from None
+        for row in rows:
+            (result.recorded_by_schema if row.applied_via == "schema.sql" else result.applied).append(row.version)
+        result.schema_loaded |= any(r.applied_via == "schema.sql" for r in rows)
+    result.seconds = time.perf_counter() - started
+    return result

@@ -1,0 +1,75 @@
+"""Open the one connection a run uses, with bounded waits, and never show its password."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import conninfo as pg_conninfo
+
+from migrator.errors import InvalidInput, MigratorError
+
+APPLICATION_NAME = "migrator"
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """Per-session limits, set with SET after connecting (RDS Proxy rejects startup options).
+
+    lock_timeout bounds how long a migration may queue behind (and so block) live
+    traffic on a table; statement_timeout bounds any one statement.
+    """
+
+    lock_timeout: str = "5s"
+    statement_timeout: str = "15min"
+    connect_timeout: int = 10
+
+
+def redact(conninfo: str) -> str:
+    """The connection target without its password, safe for messages and logs."""
+    try:
+        params = pg_conninfo.conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:
+        return "(unparseable connection string)"
+    params.pop("password", None)
+    host = params.get("host") or "local socket"
+    port, dbname, user = params.get("port") or 5432, params.get("dbname") or "?", params.get("user") or "?"
+    return f"host={host} port={port} dbname={dbname} user={user}"
+
+
+def _scrub(message: str, conninfo: str) -> str:
+    try:
+        password = pg_conninfo.conninfo_to_dict(conninfo).get("password")
+    except psycopg.ProgrammingError:
+        return message
+    return message.replace(str(password), "********") if password else message
+
+
+def connect(conninfo: str, limits: SessionLimits, attempts: int = 1, backoff: float = 1.0) -> psycopg.Connection:
+    """Connect in autocommit mode (transactions are explicit), retrying a fresh instance's refusals."""
+    try:
+        pg_conninfo.conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:
+        raise InvalidInput("the database URL cannot be parsed", hint="use postgresql://user@host:port/dbname") from None
+    last = ""
+    for attempt in range(attempts):
+        try:
+            conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=limits.connect_timeout)
+        except psycopg.OperationalError as exc:
+            last = _scrub(str(exc).strip(), conninfo)
+            if attempt + 1 < attempts:
+                time.sleep(backoff * 2**attempt)
+            continue
+        apply_limits(conn, limits)
+        return conn
+    raise MigratorError(
+        f"cannot connect to {redact(conninfo)}: {last}",
+        hint="check host, port, credentials and network path (security group, VPN); the database was not changed",
+    )
+
+
+def apply_limits(conn: psycopg.Connection, limits: SessionLimits) -> None:
+    conn.execute("SELECT set_config('lock_timeout', %s, false)", (limits.lock_timeout,))
+    conn.execute("SELECT set_config('statement_timeout', %s, false)", (limits.statement_timeout,))
+    conn.execute("SELECT set_config('application_name', %s, false)", (APPLICATION_NAME,))

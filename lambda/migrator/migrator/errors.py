@@ -1,0 +1,52 @@
+"""Errors as values a user can act on: what failed, where, and what to do next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MigratorError(Exception):
+    """A failure of the run (exit status 1): the database refused, drifted or was unreachable."""
+
+    exit_status = 1
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+class InvalidInput(MigratorError):
+    """Bad files or arguments (exit status 2), found before the database is touched."""
+
+    exit_status = 2
+
+
+@dataclass(frozen=True)
+class StatementFailure:
+    """Where a statement failed and what the server said about it."""
+
+    file: str
+    line: int
+    sqlstate: str
+    server_message: str
+
+
+class MigrationFailed(MigratorError):
+    """A statement of a migration (or of schema.sql) failed; the transaction was rolled back."""
+
+    def __init__(self, failure: StatementFailure, rolled_back: bool = True) -> None:
+        outcome = (
+            "nothing of this batch was applied"
+            if rolled_back
+            else "this no-transaction file may be partly applied; it is idempotent, fix and re-run"
+        )
+        super().__init__(
+            f"{failure.file}:{failure.line}: SQLSTATE {failure.sqlstate}: {failure.server_message}",
+            hint=f"{outcome}; fix the statement at that line and run again",
+        )
+        self.failure = failure
+        self.rolled_back = rolled_back

@@ -1,0 +1,139 @@
+"""Discover migration files and schema.sql, and check them before any database is touched."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from migrator.errors import InvalidInput
+from migrator.sqlsplit import Statement, UnterminatedSQL, split_statements
+
+MIGRATION_NAME = re.compile(r"^(?P<version>[0-9]{3,})_(?P<name>[a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
+NO_TRANSACTION_MARK = "-- migrate:no-transaction"
+SCHEMA_VERSION = re.compile(r"^--\s*schema-version:\s*(?P<version>[0-9]{3,})\s*$", re.MULTILINE)
+_BOM = "\ufeff"
+_TRANSACTION_CONTROL = re.compile(
+    r"^(BEGIN|COMMIT|ROLLBACK|ABORT|END|START\s+TRANSACTION|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b",
+    re.IGNORECASE,
+)
+
+
+def normalise(raw: bytes, where: Path) -> str:
+    """Decode UTF-8, drop a BOM, and make line endings LF, so a Windows checkout checksums the same."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{where}: not valid UTF-8 (byte {exc.start})", hint="save the file as UTF-8") from None
+    return text.removeprefix(_BOM).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def checksum(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _read(path: Path) -> str:
+    try:
+        return normalise(path.read_bytes(), path)
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    path: Path
+    text: str = field(repr=False)
+    checksum: str
+    statements: list[Statement] = field(repr=False, compare=False)
+
+    @property
+    def number(self) -> int:
+        return int(self.version)
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+    @property
+    def no_transaction(self) -> bool:
+        return self.text.split("\n", 1)[0].strip() == NO_TRANSACTION_MARK
+
+
+def parse_statements(text: str, path: Path) -> list[Statement]:
+    """Statements of a file; transaction control and psql meta-commands are refused (we own the transaction)."""
+    try:
+        statements = split_statements(text)
+    except UnterminatedSQL as exc:
+        raise InvalidInput(f"{path}:{exc.line}: {exc}", hint="close the quote or comment") from None
+    for statement in statements:
+        control = _TRANSACTION_CONTROL.match(statement.sql)
+        if control:
+            raise InvalidInput(
+                f"{path}:{statement.line}: transaction control ({control.group(1).upper()}) in a migration",
+                hint="remove it: the migrator runs each batch in one transaction"
+                " (or mark the file '-- migrate:no-transaction')",
+            )
+        if statement.sql.startswith("\\"):
+            raise InvalidInput(f"{path}:{statement.line}: psql meta-command", hint="plain SQL only")
+    return statements
+
+
+def _migration(path: Path) -> Migration:
+    match = MIGRATION_NAME.match(path.name)
+    if match is None:
+        raise InvalidInput(
+            f"{path}: not a migration name",
+            hint="name migrations NNN_snake_case.sql (e.g. 008_add_tags.sql), or move the file out",
+        )
+    if path.is_symlink() or not path.is_file():
+        raise InvalidInput(
+            f"{path}: not a regular file",
+            hint="a migration must be a real file (a symlink may not survive packaging)",
+        )
+    text = _read(path)
+    return Migration(match["version"], match["name"], path, text, checksum(text), parse_statements(text, path))
+
+
+def load_migrations(directory: Path) -> list[Migration]:
+    """All migrations of `directory`, ordered by version; any doubt is InvalidInput."""
+    if not directory.is_dir():
+        raise InvalidInput(f"{directory}: migrations directory not found")
+    candidates = sorted(p for p in directory.iterdir() if p.name.lower().endswith(".sql"))
+    migrations = sorted((_migration(p) for p in candidates), key=lambda m: m.number)
+    seen: dict[int, Migration] = {}
+    for migration in migrations:
+        twin = seen.setdefault(migration.number, migration)
+        if twin is not migration:
+            raise InvalidInput(
+                f"duplicate version {migration.version}: {twin.filename} and {migration.filename}",
+                hint="give each migration its own version number",
+            )
+    return migrations
+
+
+@dataclass(frozen=True)
+class SchemaFile:
+    path: Path
+    text: str = field(repr=False)
+    version: str
+    statements: list[Statement] = field(repr=False, compare=False)
+
+    @property
+    def number(self) -> int:
+        return int(self.version)
+
+
+def load_schema_file(path: Path) -> SchemaFile:
+    if not path.is_file():
+        raise InvalidInput(f"{path}: schema file not found", hint="pass --schema-file, or --no-schema")
+    text = _read(path)
+    match = SCHEMA_VERSION.search(text)
+    if match is None:
+        raise InvalidInput(
+            f"{path}: no '-- schema-version: NNN' header",
+            hint="state which migration version the schema equals, e.g. '-- schema-version: 007'",
+        )
+    return SchemaFile(path, text, match["version"], parse_statements(text, path))

@@ -1,0 +1,123 @@
+"""Split a SQL file into statements, each with the line it starts on.
+
+Statements are sent one at a time (as psql does) so that an error names its
+line, and so that a no-transaction file never forms an implicit transaction.
+Quotes, dollar quotes and comments are skipped, so semicolons inside them do
+not split. Limit: SQL-standard `BEGIN ATOMIC ... END` function bodies are not
+recognised; write such functions with a dollar-quoted body.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_TOKEN = re.compile(r"--|/\*|[eE]'|'|\"|\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$|;")
+_CODE = re.compile(r"[^\s]")
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    line: int
+
+
+class UnterminatedSQL(ValueError):
+    """A quote, dollar quote or comment is never closed."""
+
+    def __init__(self, what: str, line: int) -> None:
+        super().__init__(f"unterminated {what} starting at line {line}")
+        self.line = line
+
+
+def _end_of_block_comment(text: str, start: int) -> int:
+    depth, pos = 1, start + 2
+    while depth:
+        opener, closer = text.find("/*", pos), text.find("*/", pos)
+        if closer < 0:
+            raise UnterminatedSQL("comment", text.count("\n", 0, start) + 1)
+        if 0 <= opener < closer:
+            depth, pos = depth + 1, opener + 2
+        else:
+            depth, pos = depth - 1, closer + 2
+    return pos
+
+
+def _end_of_quoted(text: str, start: int, quote: str, backslashes: bool) -> int:
+    pos = start
+    while True:
+        end = text.find(quote, pos)
+        if end < 0:
+            raise UnterminatedSQL("quoted string", text.count("\n", 0, start) + 1)
+        if backslashes:
+            slashes = len(text[pos:end]) - len(text[pos:end].rstrip("\\"))
+            if slashes % 2:
+                pos = end + 1
+                continue
+        if text.startswith(quote, end + 1):
+            pos = end + 2
+            continue
+        return end + 1
+
+
+def _skip(text: str, token: str, start: int) -> int:
+    """Return the offset just after the construct that `token` opens at `start`."""
+    if token == "--":
+        end = text.find("\n", start)
+        return len(text) if end < 0 else end + 1
+    if token == "/*":
+        return _end_of_block_comment(text, start)
+    if token in ("'", '"'):
+        return _end_of_quoted(text, start + 1, token, backslashes=False)
+    if token in ("e'", "E'"):
+        return _end_of_quoted(text, start + 2, "'", backslashes=True)
+    end = text.find(token, start + len(token))
+    if end < 0:
+        raise UnterminatedSQL(f"dollar quote {token}", text.count("\n", 0, start) + 1)
+    return end + len(token)
+
+
+def _has_code(text: str, start: int, end: int) -> int:
+    """Offset of the first character of code in text[start:end], or -1 (comments only)."""
+    pos = start
+    while pos < end:
+        found = _CODE.search(text, pos, end)
+        if not found:
+            return -1
+        pos = found.start()
+        if text.startswith("--", pos):
+            nl = text.find("\n", pos)
+            pos = end if nl < 0 else nl + 1
+        elif text.startswith("/*", pos):
+            pos = _end_of_block_comment(text, pos)
+        else:
+            return pos
+    return -1
+
+
+def split_statements(text: str) -> list[Statement]:
+    statements: list[Statement] = []
+    start = pos = 0
+    line, counted_to = 1, 0
+
+    def emit(end: int) -> None:
+        nonlocal line, counted_to
+        first = _has_code(text, start, end)
+        if first < 0:
+            return
+        line += text.count("\n", counted_to, first)
+        counted_to = first
+        statements.append(Statement(text[first:end].strip(), line))
+
+    while True:
+        match = _TOKEN.search(text, pos)
+        if match is None:
+            break
+        token = match.group()
+        if token == ";":
+            emit(match.start() + 1)
+            start = pos = match.end()
+        else:
+            pos = _skip(text, token, match.start())
+    emit(len(text))
+    return statements

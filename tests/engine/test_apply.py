@@ -1,0 +1,194 @@
+"""apply, status and plan on a real PostgreSQL: all-or-nothing batches, drift, order, located errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.engine.helpers import catalog, cli, history, run_sql, state, status_json, write
+
+Capture = pytest.CaptureFixture[str]
+
+
+@pytest.fixture
+def at_007(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> str:
+    assert cli(capsys, db, migrations_dir, schema_file, "apply")[0] == 0
+    return db
+
+
+def test_pending_migrations_apply_in_one_transaction_and_record_history(
+    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    write(migrations_dir, "008_add_tags.sql", "ALTER TABLE projects ADD COLUMN tags text[] NOT NULL DEFAULT '{}';\n")
+    write(migrations_dir, "009_add_tag_index.sql", "CREATE INDEX idx_projects_tags ON projects USING gin (tags);\n")
+    status, out, _ = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+    assert status == 0
+    assert "in one transaction: 008_add_tags.sql, 009_add_tag_index.sql" in out
+    assert [v for v, _, via in history(at_007) if via == "migration"] == ["008", "009"]
+    assert "index projects.idx_projects_tags" in catalog(at_007)
+    assert status_json(capsys, at_007, migrations_dir, schema_file)["pending"] == []
+
+
+def test_failure_in_a_batch_leaves_the_database_untouched(
+    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    before = state(at_007)
+    write(migrations_dir, "008_ok.sql", "CREATE TABLE tags (id integer PRIMARY KEY);\n")
+    write(
+        migrations_dir,
+        "009_broken.sql",
+        "-- adds a column\n\nALTER TABLE tags\n  ADD COLUMN label text;\nALTER TABLE nope ADD COLUMN x int;\n",
+    )
+    write(migrations_dir, "010_later.sql", "CREATE TABLE later (id integer);\n")
+    status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+    assert status == 1
+    assert "009_broken.sql:5: SQLSTATE 42P01" in err
+    assert 'relation "nope" does not exist' in err
+    assert "nothing of this batch was applied" in err
+    assert "Traceback" not in err
+    assert state(at_007) == before
+
+
+def test_syntax_error_names_the_line_inside_a_multi_line_statement(
+    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    write(migrations_dir, "008_typo.sql", "SELECT 1;\nCREATE TABLE t (\n  a integer,\n  b integr\n);\n")
+    status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+    assert status == 1
+    assert "008_typo.sql:4: SQLSTATE 42704" in err
+
+
+def test_constraint_violation_on_existing_data_is_located(
+    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    run_sql(at_007, "INSERT INTO users (email) VALUES ('a@example.com')")
+    write(migrations_dir, "008_require_name.sql", "ALTER TABLE users\n  ALTER COLUMN name SET NOT NULL;\n")
+    status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+    assert status == 1
+    assert "008_require_name.sql:1: SQLSTATE 23502" in err
+
+
+def test_edited_applied_migration_stops_the_run_before_anything_is_applied(
+    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    before = state(at_007)
+    edited = migrations_dir / "003_add_bpm_to_audio_variations.sql"
+    edited.write_text(edited.read_text() + "\n-- tweak\n")
+    write(migrations_dir, "008_new.sql", "CREATE TABLE new_one (id integer);\n")
+    status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+    assert status == 1
+    assert "003_add_bpm_to_audio_variations.sql was changed after it was applied" in err
+    assert state(at_007) == before
+
+
+def test_crlf_and_bom_checkout_is_not_drift(
+    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    path = migrations_dir / "002_add_project_mode_remove_thumbnails.sql"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    status, out, _ = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+    assert status == 0
+    assert "nothing to do" in out
+
+
+def test_out_of_order_is_refused_unless_allowed(
+    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    write(migrations_dir, "009_newer.sql", "CREATE TABLE newer (id integer);\n")
+    assert cli(capsys, at_007, migrations_dir, schema_file, "apply")[0] == 0
+    write(migrations_dir, "008_late.sql", "CREATE TABLE late (id integer);\n")
+    before = state(at_007)
+    status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+    assert status == 1
+    assert "008_late.sql pending but older than applied version 009" in err
+    assert state(at_007) == before
+    status, _, _ = cli(capsys, at_007, migrations_dir, schema_file, "--allow-out-of-order", "apply")
+    assert status == 0
+    assert "table late" in catalog(at_007)
+
+
+def test_versions_applied_by_newer_code_are_reported_not_fatal(
+    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    write(migrations_dir, "008_newer.sql", "CREATE TABLE newer (id integer);\n")
+    assert cli(capsys, at_007, migrations_dir, schema_file, "apply")[0] == 0
+    (migrations_dir / "008_newer.sql").unlink()
+    status, out, _ = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+    assert status == 0
+    assert "version 008 (newer) is in the history but has no file here" in out
+
+
+def test_status_json_lists_applied_and_pending(
+    db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    before = status_json(capsys, db, migrations_dir, schema_file)
+    assert before["applied"] == []
+    assert [(p["version"], p["name"]) for p in before["pending"]][:2] == [
+        ("000", "baseline"),
+        ("001", "add_password_auth"),
+    ]
+    status, out, _ = cli(capsys, db, migrations_dir, schema_file, "--json", "plan")
+    plan = json.loads(out)
+    assert status == 0 and plan["load_schema"].endswith("schema.sql") and plan["to_apply"] == []
+    assert history(db) == []  # plan and status change nothing
+    cli(capsys, db, migrations_dir, schema_file, "apply")
+    after = status_json(capsys, db, migrations_dir, schema_file)
+    assert [a["version"] for a in after["applied"]] == [f"{i:03d}" for i in range(8)] and after["pending"] == []
+
+
+def test_no_transaction_file_runs_alone_and_splits_the_batch(
+    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    write(migrations_dir, "008_a.sql", "CREATE TABLE a (id integer);\n")
+    write(
+        migrations_dir,
+        "009_concurrent_index.sql",
+        "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_name ON users (name);\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_projects_name ON projects (name);\n",
+    )
+    write(migrations_dir, "010_b.sql", "CREATE TABLE b (id integer);\n")
+    status, out, err = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+    assert status == 0, err
+    assert "outside a transaction (no-transaction file): 009_concurrent_index.sql" in out
+    assert {"index users.idx_users_name", "index projects.idx_projects_name", "table a", "table b"} <= catalog(
+        at_007
+    ).keys()
+
+
+def test_failure_after_a_committed_no_transaction_batch_says_what_was_committed(
+    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    write(
+        migrations_dir,
+        "008_concurrent.sql",
+        "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_name ON users (name);\n",
+    )
+    write(migrations_dir, "009_broken.sql", "SELECT 1/0;\n")
+    status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+    assert status == 1
+    assert "009_broken.sql:1: SQLSTATE 22012" in err
+    assert "earlier batches were committed before this one (versions 008)" in err
+    assert [v for v, _, via in history(at_007) if via == "migration"] == ["008"]
+
+
+def test_statement_timeout_fails_cleanly_and_applies_nothing(
+    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    before = state(at_007)
+    write(migrations_dir, "008_slow.sql", "CREATE TABLE s (id integer);\nSELECT pg_sleep(5);\n")
+    status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "--statement-timeout", "200ms", "apply")
+    assert status == 1
+    assert "008_slow.sql:2: SQLSTATE 57014" in err
+    assert state(at_007) == before
+
+
+def test_transaction_control_in_a_file_is_invalid_input(
+    db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    write(migrations_dir, "008_txn.sql", "BEGIN;\nCREATE TABLE x (id int);\nCOMMIT;\n")
+    status, _, err = cli(capsys, db, migrations_dir, schema_file, "apply")
+    assert status == 2
+    assert "008_txn.sql:1: transaction control (BEGIN)" in err
+    assert history(db) == [] and catalog(db) == {}
