@@ -1,0 +1,131 @@
+"""The command line as a user meets it: exit statuses, messages, no tracebacks, no passwords."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from migrator.lock import LOCK_KEY
+from tests.conftest import PROJECT
+from tests.engine.helpers import catalog, cli, history, run_sql, write
+
+Capture = pytest.CaptureFixture[str]
+
+
+def _subprocess(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "migrator", *args],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+
+
+def test_bad_arguments_exit_2_without_traceback() -> None:
+    done = _subprocess("--database-url", "postgresql://x@127.0.0.1:1/db", "frobnicate")
+    assert done.returncode == 2
+    assert "invalid choice: 'frobnicate'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_invalid_files_exit_2_before_the_database_is_touched(
+    db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    write(migrations_dir, "notes.sql", "SELECT 1;")
+    status, _, err = cli(capsys, db, migrations_dir, schema_file, "apply")
+    assert status == 2
+    assert "notes.sql: not a migration name" in err
+    assert catalog(db) == {} and history(db) == []
+
+
+def test_schema_header_must_name_an_existing_migration(
+    db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    schema_file.write_text(schema_file.read_text().replace("schema-version: 007", "schema-version: 009"))
+    status, _, err = cli(capsys, db, migrations_dir, schema_file, "apply")
+    assert status == 2
+    assert "schema-version 009 names no migration" in err
+
+
+def test_unreachable_database_fails_fast_and_hides_the_password() -> None:
+    secret = "s3cr3t-Pa55word"
+    started = time.monotonic()
+    done = _subprocess(
+        "--database-url", f"postgresql://app:{secret}@127.0.0.1:1/aalap", "--connect-timeout", "3", "status"
+    )
+    assert done.returncode == 1
+    assert time.monotonic() - started < 30
+    assert "cannot connect to host=127.0.0.1 port=1 dbname=aalap user=app" in done.stderr
+    assert secret not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_database_url_comes_from_the_environment(db: str) -> None:
+    done = _subprocess("--json", "status", env={"DATABASE_URL": db})
+    assert done.returncode == 0, done.stderr
+    assert '"pending"' in done.stdout
+
+
+def test_invalid_timeout_is_invalid_input(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> None:
+    status, _, err = cli(capsys, db, migrations_dir, schema_file, "--lock-timeout", "soon", "status")
+    assert status == 2
+    assert "invalid timeout setting" in err
+
+
+def test_lock_held_by_another_session_times_out_naming_the_holder(
+    db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    with psycopg.connect(db, autocommit=True) as holder:
+        holder.execute("SET application_name = 'deploy-staging-42'")
+        holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        pid = holder.info.backend_pid
+        started = time.monotonic()
+        status, _, err = cli(capsys, db, migrations_dir, schema_file, "apply")
+        waited = time.monotonic() - started
+    assert status == 1
+    assert f"pid {pid} (application_name 'deploy-staging-42'" in err
+    assert 1.5 < waited < 10
+    assert history(db) == []
+
+
+def test_lock_is_released_after_a_failed_run(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> None:
+    write(migrations_dir, "008_bad.sql", "SELECT 1/0;")
+    assert cli(capsys, db, migrations_dir, schema_file, "apply")[0] == 1
+    with psycopg.connect(db, autocommit=True) as other:
+        assert other.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone() == (True,)
+
+
+def test_verify_lists_every_difference_by_name(
+    db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    assert cli(capsys, db, migrations_dir, schema_file, "apply")[0] == 0
+    run_sql(
+        db,
+        "ALTER TABLE users DROP COLUMN avatar_url; ALTER TABLE users ALTER COLUMN name SET NOT NULL;"
+        " ALTER TABLE videos ALTER COLUMN width TYPE bigint; DROP INDEX idx_scenes_video_id;"
+        " ALTER TABLE projects ALTER COLUMN mode SET DEFAULT 'manual';"
+        " ALTER TABLE chat_messages DROP CONSTRAINT chat_messages_scene_id_fkey,"
+        "   ADD CONSTRAINT chat_messages_scene_id_fkey FOREIGN KEY (scene_id) REFERENCES scenes (id)"
+        "   ON DELETE SET NULL; CREATE TABLE extra (id int)",
+    )
+    status, out, _ = cli(capsys, db, migrations_dir, schema_file, "verify")
+    assert status == 1
+    for expected in (
+        "missing column users.avatar_url",
+        "different column users.name",
+        "different column videos.width",
+        "missing index scenes.idx_scenes_video_id",
+        "different column projects.mode",
+        "ON DELETE SET NULL",
+        "unexpected table extra",
+    ):
+        assert expected in out

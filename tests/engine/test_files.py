@@ -1,0 +1,82 @@
+"""Discovery, checksums and statement splitting: pure, no database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from migrator.errors import InvalidInput
+from migrator.files import checksum, load_migrations, load_schema_file, normalise
+from migrator.sqlsplit import split_statements
+
+
+def _dir(tmp_path: Path, files: dict[str, bytes]) -> Path:
+    for name, body in files.items():
+        (tmp_path / name).write_bytes(body)
+    return tmp_path
+
+
+def test_migrations_are_ordered_by_number_and_other_files_ignored(tmp_path: Path) -> None:
+    found = load_migrations(_dir(tmp_path, {"010_b.sql": b"", "002_a.sql": b"", "README.md": b"x"}))
+    assert [(m.version, m.name) for m in found] == [("002", "a"), ("010", "b")]
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"001_a.sql": b"", "1_b.sql": b""}, "1_b.sql: not a migration name"),
+        ({"001_A.sql": b""}, "001_A.sql: not a migration name"),
+        ({"001_a.sql": b"", "001_b.sql": b""}, "duplicate version 001: 001_a.sql and 001_b.sql"),
+        ({"001_a.sql": b"", "0001_b.sql": b""}, "duplicate version 001: 0001_b.sql and 001_a.sql"),
+        ({"001_a.sql": b"SELECT '\xff';"}, "001_a.sql: not valid UTF-8"),
+        ({"001_a.sql": b"SELECT 'open;\n"}, "001_a.sql:1: unterminated quoted string"),
+        ({"001_a.sql": b"DO $x$ BEGIN END;\n"}, "unterminated dollar quote $x$"),
+    ],
+)
+def test_invalid_folders_are_refused(tmp_path: Path, files: dict[str, bytes], message: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        load_migrations(_dir(tmp_path, files))
+    assert message in str(caught.value)
+    assert caught.value.exit_status == 2
+
+
+def test_a_symlink_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere.txt").write_text("SELECT 1;")
+    (tmp_path / "001_link.sql").symlink_to(tmp_path / "elsewhere.txt")
+    with pytest.raises(InvalidInput, match="not a regular file"):
+        load_migrations(tmp_path)
+
+
+def test_crlf_and_bom_do_not_change_the_checksum(tmp_path: Path) -> None:
+    lf = normalise(b"SELECT 1;\nSELECT 2;\n", tmp_path)
+    assert checksum(lf) == checksum(normalise(b"\xef\xbb\xbfSELECT 1;\r\nSELECT 2;\r\n", tmp_path))
+    assert checksum(lf) != checksum(normalise(b"SELECT 1;\nSELECT 3;\n", tmp_path))
+
+
+def test_schema_file_needs_a_version_header(tmp_path: Path) -> None:
+    (tmp_path / "schema.sql").write_text("CREATE TABLE a (id int);\n")
+    with pytest.raises(InvalidInput, match="schema-version"):
+        load_schema_file(tmp_path / "schema.sql")
+
+
+def test_splitter_respects_quotes_comments_and_dollar_bodies() -> None:
+    text = (
+        "-- leading comment; not a statement\n"
+        "SELECT 'a;b', \"we;ird\", E'it\\'s;';\n"
+        "/* block /* nested; */ still; */\n"
+        "DO $body$ BEGIN PERFORM 1; END $body$;\n"
+        "\n"
+        "SELECT $$x;y$$\n"
+        "  ;\n"
+        "-- trailing comment only\n"
+    )
+    statements = split_statements(text)
+    assert [s.line for s in statements] == [2, 4, 6]
+    assert statements[0].sql == "SELECT 'a;b', \"we;ird\", E'it\\'s;';"
+    assert statements[1].sql.startswith("DO $body$")
+    assert statements[2].sql == "SELECT $$x;y$$\n  ;"
+
+
+def test_a_last_statement_without_semicolon_is_kept() -> None:
+    assert [(s.sql, s.line) for s in split_statements("SELECT 1;\n\nSELECT 2")] == [("SELECT 1;", 1), ("SELECT 2", 3)]
