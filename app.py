@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""The CDK app: one stack per environment of cdk.json, or the one `-c env=NAME` selects.
+
+Context is read here, once, into typed configuration; nothing below reads context
+or the process environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.bundle import describe_bundle
+from stacks.config import ConfigError, parse_app_config
+from stacks.database_stack import DatabaseStack
+from stacks.migration import MigrationSettings
+
+
+def build(app: cdk.App) -> list[DatabaseStack]:
+    context = {"environments": app.node.try_get_context("environments")}
+    config = parse_app_config(
+        context,
+        app.node.try_get_context("env"),
+        app.node.try_get_context("migrate"),
+        os.environ.get("CDK_DEFAULT_ACCOUNT"),
+        os.environ.get("CDK_DEFAULT_REGION"),
+    )
+    bundle = describe_bundle()
+    token = None if config.migrate == "on-change" else datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stacks = []
+    for env in config.environments:
+        settings = MigrationSettings(bundle, token, env.snapshot_retention, env.migration_timeout_minutes)
+        stacks.append(
+            DatabaseStack(
+                app,
+                f"AalapVma-{env.name}",
+                config=env,
+                migration=settings,
+                env=cdk.Environment(account=env.account, region=env.region),
+                description=f"Aalap VMA database ({env.name}): RDS PostgreSQL and its schema migrations",
+            )
+        )
+    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    return stacks
+
+
+def main() -> None:
+    app = cdk.App()
+    try:
+        build(app)
+    except ConfigError as exc:
+        sys.exit(f"error: {exc}")
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Database credentials from the RDS-generated Secrets Manager secret, turned into a libpq conninfo."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from psycopg.conninfo import make_conninfo
+
+from migrator.errors import MigratorError
+
+REQUIRED_KEYS = ("host", "port", "username", "password", "dbname")
+
+
+class SecretError(MigratorError):
+    """The secret cannot be read or lacks what a connection needs."""
+
+
+def conninfo_from_secret(secret_string: str, sslmode: str = "require", sslrootcert: str | None = None) -> str:
+    """Build the conninfo; TLS is always required (verify-full when a CA bundle is given)."""
+    try:
+        values: dict[str, Any] = json.loads(secret_string)
+    except json.JSONDecodeError:
+        raise SecretError("the database secret is not JSON", hint="store the RDS-generated JSON secret") from None
+    if not isinstance(values, dict):
+        raise SecretError("the database secret is not a JSON object")
+    missing = [key for key in REQUIRED_KEYS if not values.get(key)]
+    if missing:
+        raise SecretError(
+            f"the database secret lacks {', '.join(missing)}",
+            hint="the secret must hold host, port, username, password and dbname (attach it to the instance)",
+        )
+    params = {
+        "host": str(values["host"]),
+        "port": str(values["port"]),
+        "user": str(values["username"]),
+        "password": str(values["password"]),
+        "dbname": str(values["dbname"]),
+        "sslmode": sslmode,
+    }
+    if sslrootcert:
+        params["sslrootcert"] = sslrootcert
+    return make_conninfo(**params)
+
+
+def read_secret(client: Any, secret_arn: str) -> str:
+    try:
+        response = client.get_secret_value(SecretId=secret_arn)
+    except Exception as exc:  # botocore raises many types; the message never holds the secret value
+        raise SecretError(
+            f"cannot read the database secret {secret_arn}: {type(exc).__name__}: {exc}",
+            hint="check the function's IAM policy and the Secrets Manager VPC endpoint",
+        ) from None
+    return str(response["SecretString"])

@@ -1,0 +1,95 @@
+"""Manual RDS snapshots taken before a migration: named, tagged, awaited, and pruned.
+
+The id is deterministic for one deploy's pending set, so a retried call finds the
+snapshot it already started instead of failing on DBSnapshotAlreadyExists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from migrator.errors import MigratorError
+
+TAG_KEY = "migrator:pre-migration"
+PREFIX = "premigrate"
+
+
+class SnapshotError(MigratorError):
+    """A snapshot could not be taken or failed; nothing was applied."""
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]", "-", text.lower())).strip("-")
+
+
+def snapshot_id(instance: str, from_version: str | None, to_version: str, stamp: str) -> str:
+    """e.g. premigrate-aalap-staging-db-v007-to-v009-20261127t1915z (RDS: letters, digits, single hyphens)."""
+    ident = f"{PREFIX}-{_clean(instance)}-v{from_version or 'none'}-to-v{to_version}-{_clean(stamp)}"
+    return _clean(ident)[:255].rstrip("-")
+
+
+def our_prefix(instance: str) -> str:
+    return f"{PREFIX}-{_clean(instance)}-"
+
+
+@dataclass(frozen=True)
+class Snapshots:
+    client: Any
+    instance: str
+
+    def instance_status(self) -> str:
+        found = self.client.describe_db_instances(DBInstanceIdentifier=self.instance)["DBInstances"]
+        return str(found[0]["DBInstanceStatus"])
+
+    def status(self, ident: str) -> str | None:
+        try:
+            found = self.client.describe_db_snapshots(DBSnapshotIdentifier=ident)["DBSnapshots"]
+        except self.client.exceptions.DBSnapshotNotFoundFault:
+            return None
+        return str(found[0]["Status"]) if found else None
+
+    def ensure(self, ident: str, tags: dict[str, str]) -> str:
+        """Start the snapshot if it does not exist yet; return its status, or 'waiting-for-instance'."""
+        current = self.status(ident)
+        if current is not None:
+            return current
+        if self.instance_status() != "available":
+            return "waiting-for-instance"
+        with contextlib.suppress(self.client.exceptions.DBSnapshotAlreadyExistsFault):  # a retried call
+            self.client.create_db_snapshot(
+                DBSnapshotIdentifier=ident,
+                DBInstanceIdentifier=self.instance,
+                Tags=[{"Key": TAG_KEY, "Value": "true"}] + [{"Key": k, "Value": v} for k, v in tags.items()],
+            )
+        return self.status(ident) or "creating"
+
+    def ours(self) -> list[dict[str, Any]]:
+        """Our pre-migration snapshots of this instance: manual, our prefix, our tag; oldest first."""
+        pages = self.client.get_paginator("describe_db_snapshots").paginate(
+            DBInstanceIdentifier=self.instance, SnapshotType="manual"
+        )
+        found = [
+            s
+            for page in pages
+            for s in page["DBSnapshots"]
+            if s["DBSnapshotIdentifier"].startswith(our_prefix(self.instance))
+        ]
+        tagged = [s for s in found if any(t["Key"] == TAG_KEY for t in self._tags(s))]
+        return sorted(tagged, key=lambda s: (s.get("SnapshotCreateTime") or "", s["DBSnapshotIdentifier"]))
+
+    def _tags(self, snapshot: dict[str, Any]) -> list[dict[str, str]]:
+        if "TagList" in snapshot:
+            return list(snapshot["TagList"])
+        arn = snapshot["DBSnapshotArn"]
+        return list(self.client.list_tags_for_resource(ResourceName=arn)["TagList"])
+
+    def prune(self, keep: int) -> list[str]:
+        """Delete our available snapshots beyond the newest `keep`; never anyone else's."""
+        available = [s for s in self.ours() if s["Status"] == "available"]
+        doomed = available[: max(0, len(available) - keep)]
+        for snapshot in doomed:
+            self.client.delete_db_snapshot(DBSnapshotIdentifier=snapshot["DBSnapshotIdentifier"])
+        return [s["DBSnapshotIdentifier"] for s in doomed]

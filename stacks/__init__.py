@@ -1,0 +1,1 @@
+"""CDK code only: the per-environment configuration, the constructs, and the stack that composes them."""

@@ -1,0 +1,150 @@
+"""The per-environment configuration from cdk.json context, parsed once and validated.
+
+Constructs never read context or the process environment: app.py builds these
+objects and passes typed values down. Any bad value fails synth naming its key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+ENVIRONMENT_NAMES = ("dev", "staging", "prod")
+MIGRATE_MODES = ("always", "on-change")
+REMOVAL_POLICIES = ("destroy", "snapshot", "retain")
+
+
+class ConfigError(ValueError):
+    """A cdk.json context value is missing or invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    name: str
+    account: str | None
+    region: str | None
+    instance_class: str
+    allocated_storage_gb: int
+    max_allocated_storage_gb: int
+    multi_az: bool
+    backup_retention_days: int
+    deletion_protection: bool
+    removal_policy: str
+    snapshot_retention: int
+    engine_version: str
+    vpc_id: str | None
+    create_vpc_endpoints: bool
+    restore_snapshot_id: str | None
+    rotate_secret: bool
+    migration_timeout_minutes: int
+
+    @property
+    def engine_major(self) -> str:
+        return self.engine_version.split(".")[0]
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    environments: tuple[EnvironmentConfig, ...]
+    migrate: str
+
+
+_CHECKS: dict[str, tuple[type, Any]] = {
+    "account": (str, lambda v: v is None or re.fullmatch(r"[0-9]{12}", v)),
+    "region": (str, lambda v: v is None or re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]", v)),
+    "instance_class": (str, lambda v: re.fullmatch(r"[a-z0-9]+\.[a-z0-9]+", v)),
+    "allocated_storage_gb": (int, lambda v: 20 <= v <= 65536),
+    "max_allocated_storage_gb": (int, lambda v: 20 <= v <= 65536),
+    "multi_az": (bool, None),
+    "backup_retention_days": (int, lambda v: 1 <= v <= 35),
+    "deletion_protection": (bool, None),
+    "removal_policy": (str, lambda v: v in REMOVAL_POLICIES),
+    "snapshot_retention": (int, lambda v: 1 <= v <= 100),
+    "engine_version": (str, lambda v: re.fullmatch(r"1[4-9](\.[0-9]+)?", v)),
+    "vpc_id": (str, lambda v: v is None or re.fullmatch(r"vpc-[0-9a-f]{8,17}", v)),
+    "create_vpc_endpoints": (bool, None),
+    "restore_snapshot_id": (str, lambda v: v is None or re.fullmatch(r"[A-Za-z][A-Za-z0-9:-]{0,254}", v)),
+    "rotate_secret": (bool, None),
+    "migration_timeout_minutes": (int, lambda v: 5 <= v <= 120),
+}
+_OPTIONAL = {"account", "region", "vpc_id", "restore_snapshot_id"}
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _value(name: str, raw: Mapping[str, Any], key: str) -> Any:
+    where = f"environments.{name}.{_camel(key)}"
+    kind, check = _CHECKS[key]
+    value = raw.get(_camel(key))
+    if value is None:
+        if key in _OPTIONAL:
+            return None
+        raise ConfigError(f"cdk.json context {where} is missing")
+    if type(value) is not kind:
+        raise ConfigError(f"cdk.json context {where} must be a {kind.__name__}, got {value!r}")
+    if check is not None and not check(value):
+        raise ConfigError(f"cdk.json context {where} has an invalid value {value!r}")
+    return value
+
+
+def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"cdk.json context environments.{name} must be an object")
+    known = {_camel(k) for k in _CHECKS}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(
+            f"cdk.json context environments.{name}.{unknown[0]} is not a known setting"
+            f" (known: {', '.join(sorted(known))})"
+        )
+    values = {key: _value(name, raw, key) for key in _CHECKS}
+    config = EnvironmentConfig(name=name, **values)
+    if config.removal_policy == "destroy" and name != "dev":
+        raise ConfigError(f"cdk.json context environments.{name}.removalPolicy may be 'destroy' only in dev")
+    if name != "dev" and not config.deletion_protection:
+        raise ConfigError(f"cdk.json context environments.{name}.deletionProtection must be true outside dev")
+    if config.max_allocated_storage_gb < config.allocated_storage_gb:
+        raise ConfigError(f"cdk.json context environments.{name}.maxAllocatedStorageGb is below allocatedStorageGb")
+    return config
+
+
+def parse_app_config(
+    context: Mapping[str, Any],
+    selected: str | None,
+    migrate: str | None,
+    default_account: str | None = None,
+    default_region: str | None = None,
+) -> AppConfig:
+    """All environments, or the one `-c env=NAME` selects; account and region fall back to the CDK defaults."""
+    environments = context.get("environments")
+    if not isinstance(environments, Mapping):
+        raise ConfigError("cdk.json context 'environments' is missing or not an object")
+    if selected is not None and selected not in environments:
+        raise ConfigError(
+            f"cdk.json context: unknown environment {selected!r} (-c env=...); known: {', '.join(environments)}"
+        )
+    unnamed = sorted(set(environments) - set(ENVIRONMENT_NAMES))
+    if unnamed:
+        known = ", ".join(ENVIRONMENT_NAMES)
+        raise ConfigError(f"cdk.json context environments.{unnamed[0]}: environments are {known}")
+    mode = migrate or "always"
+    if mode not in MIGRATE_MODES:
+        raise ConfigError(f"cdk.json context migrate={mode!r}: use {' or '.join(MIGRATE_MODES)}")
+    names = [selected] if selected else list(environments)
+    parsed = []
+    for name in names:
+        config = parse_environment(name, environments[name])
+        parsed.append(_with_defaults(config, default_account, default_region))
+    return AppConfig(tuple(parsed), mode)
+
+
+def _with_defaults(config: EnvironmentConfig, account: str | None, region: str | None) -> EnvironmentConfig:
+    values = {f.name: getattr(config, f.name) for f in fields(config)}
+    values["account"] = config.account or account
+    values["region"] = config.region or region
+    return EnvironmentConfig(**values)

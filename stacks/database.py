@@ -1,0 +1,101 @@
+"""The RDS PostgreSQL instance: encrypted, private, TLS-only, logs to CloudWatch.
+
+Restoring is a configuration change: with a snapshot id set, the same construct id
+builds the instance from that snapshot (CloudFormation replaces the instance).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_rds as rds
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.network import ISOLATED
+
+DATABASE_NAME = "aalap_vma"
+PORT = 5432
+MASTER_USERNAME = "aalap_admin"
+_REMOVAL = {
+    "destroy": cdk.RemovalPolicy.DESTROY,
+    "snapshot": cdk.RemovalPolicy.SNAPSHOT,
+    "retain": cdk.RemovalPolicy.RETAIN,
+}
+
+
+class Database(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        config: EnvironmentConfig,
+        secrets_endpoint: ec2.IInterfaceVpcEndpoint | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        engine = rds.DatabaseInstanceEngine.postgres(
+            version=rds.PostgresEngineVersion.of(config.engine_version, config.engine_major)
+        )
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            allow_all_outbound=False,
+            description="Aalap VMA database: reachable only from the migration function and what is allowed",
+        )
+        parameters = rds.ParameterGroup(
+            self,
+            "Parameters",
+            engine=engine,
+            parameters={"rds.force_ssl": "1", "log_min_duration_statement": "1000", "log_lock_waits": "1"},
+        )
+        common: dict[str, Any] = dict(
+            engine=engine,
+            instance_type=ec2.InstanceType(config.instance_class),
+            vpc=vpc,
+            vpc_subnets=ISOLATED,
+            security_groups=[self.security_group],
+            publicly_accessible=False,
+            multi_az=config.multi_az,
+            allocated_storage=config.allocated_storage_gb,
+            max_allocated_storage=config.max_allocated_storage_gb,
+            storage_type=rds.StorageType.GP3,
+            backup_retention=cdk.Duration.days(config.backup_retention_days),
+            deletion_protection=config.deletion_protection,
+            removal_policy=_REMOVAL[config.removal_policy],
+            parameter_group=parameters,
+            cloudwatch_logs_exports=["postgresql", "upgrade"],
+            cloudwatch_logs_retention=logs.RetentionDays.ONE_MONTH,
+            copy_tags_to_snapshot=True,
+            auto_minor_version_upgrade=True,
+            port=PORT,
+        )
+        if config.restore_snapshot_id:  # encryption comes with the snapshot (ours are of encrypted instances)
+            self.instance: rds.DatabaseInstanceBase = rds.DatabaseInstanceFromSnapshot(
+                self,
+                "Instance",
+                snapshot_identifier=config.restore_snapshot_id,
+                credentials=rds.SnapshotCredentials.from_generated_secret(MASTER_USERNAME),
+                **common,
+            )
+        else:
+            self.instance = rds.DatabaseInstance(
+                self,
+                "Instance",
+                credentials=rds.Credentials.from_generated_secret(MASTER_USERNAME),
+                database_name=DATABASE_NAME,
+                storage_encrypted=True,
+                **common,
+            )
+        secret = self.instance.secret
+        assert secret is not None, "generated credentials always create a secret"
+        self.secret = secret
+        if config.rotate_secret:
+            self.instance.add_rotation_single_user(
+                automatically_after=cdk.Duration.days(30), vpc_subnets=ISOLATED, endpoint=secrets_endpoint
+            )

@@ -1,0 +1,155 @@
+"""The migration step of every deploy: a custom resource behind custom_resources.Provider.
+
+on_event inspects the database and starts a pre-migration snapshot; is_complete
+waits for it (across as many invocations as it takes) and then applies. The
+Provider answers CloudFormation on every path, and gives up after the total
+timeout, so a deploy never hangs for the default hour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_rds as rds
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from stacks.bundle import PROJECT_ROOT, MigrationBundle
+from stacks.bundling import LocalPipBundling, dependencies_key, docker_command
+from stacks.database import PORT
+from stacks.network import ISOLATED
+
+SNAPSHOT_PREFIX = "premigrate"
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+
+
+@dataclass(frozen=True)
+class MigrationSettings:
+    bundle: MigrationBundle
+    deploy_token: str | None  # None: run only when the bundle changes (-c migrate=on-change)
+    snapshot_retention: int
+    timeout_minutes: int
+
+
+def migration_code(bundle: MigrationBundle) -> lambda_.Code:
+    return lambda_.Code.from_asset(
+        str(PROJECT_ROOT),
+        asset_hash=f"{bundle.fingerprint[:32]}-{dependencies_key()}",
+        asset_hash_type=cdk.AssetHashType.CUSTOM,
+        bundling=cdk.BundlingOptions(image=RUNTIME.bundling_image, command=docker_command(), local=LocalPipBundling()),
+    )
+
+
+class SchemaMigration(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        instance: rds.DatabaseInstanceBase,
+        secret: cdk.aws_secretsmanager.ISecret,
+        endpoints: list[ec2.InterfaceVpcEndpoint],
+        settings: MigrationSettings,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._vpc = vpc
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "FunctionSecurityGroup",
+            vpc=vpc,
+            allow_all_outbound=False,
+            description="Migration function: PostgreSQL to the database, HTTPS to the VPC endpoints only",
+        )
+        instance.connections.allow_from(self.security_group, ec2.Port.tcp(PORT), "migration function")
+        for endpoint in endpoints:
+            endpoint.connections.allow_default_port_from(self.security_group, "migration function")
+        code = migration_code(settings.bundle)
+        environment = {"MIGRATOR_SECRET_ARN": secret.secret_arn, "MIGRATOR_INSTANCE": instance.instance_identifier}
+        self.on_event = self._function("OnEvent", code, "on_event", cdk.Duration.minutes(3), environment)
+        self.is_complete = self._function("IsComplete", code, "is_complete", cdk.Duration.minutes(15), environment)
+        for function in (self.on_event, self.is_complete):
+            secret.grant_read(function)
+            self._grant_snapshots(function, instance)
+        provider = cr.Provider(
+            self,
+            "Provider",
+            on_event_handler=self.on_event,
+            is_complete_handler=self.is_complete,
+            query_interval=cdk.Duration.seconds(15),
+            total_timeout=cdk.Duration.minutes(settings.timeout_minutes),
+            log_group=logs.LogGroup(self, "ProviderLogs", retention=logs.RetentionDays.ONE_MONTH),
+            disable_waiter_state_machine_logging=False,
+            waiter_state_machine_log_options=cr.LogOptions(
+                destination=logs.LogGroup(self, "WaiterLogs", retention=logs.RetentionDays.ONE_MONTH),
+                level=cdk.aws_stepfunctions.LogLevel.ALL,
+            ),
+        )
+        properties = {
+            "SecretArn": secret.secret_arn,
+            "InstanceIdentifier": instance.instance_identifier,
+            "SnapshotRetention": str(settings.snapshot_retention),
+            "TakeSnapshots": "true",
+            "Fingerprint": settings.bundle.fingerprint,
+            "NewestVersion": settings.bundle.newest_version,
+            "Migrations": list(settings.bundle.migrations),
+        }
+        if settings.deploy_token:
+            properties["DeployToken"] = settings.deploy_token
+        self.resource = cdk.CustomResource(
+            self,
+            "Resource",
+            service_token=provider.service_token,
+            resource_type="Custom::SchemaMigration",
+            properties=properties,
+            service_timeout=cdk.Duration.minutes(settings.timeout_minutes + 5),
+        )
+        self.resource.node.add_dependency(instance)
+        self.provider = provider
+
+    def _function(
+        self, name: str, code: lambda_.Code, handler: str, timeout: cdk.Duration, environment: dict[str, str]
+    ) -> lambda_.Function:
+        return lambda_.Function(
+            self,
+            name,
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            code=code,
+            handler=f"migrator.aws.handler.{handler}",
+            timeout=timeout,
+            memory_size=512,
+            vpc=self._vpc,
+            vpc_subnets=ISOLATED,
+            security_groups=[self.security_group],
+            environment=environment,
+            log_group=logs.LogGroup(self, f"{name}Logs", retention=logs.RetentionDays.ONE_MONTH),
+            description=f"Aalap VMA schema migration ({handler})",
+        )
+
+    def _grant_snapshots(self, function: lambda_.Function, instance: rds.DatabaseInstanceBase) -> None:
+        stack = cdk.Stack.of(self)
+        ours = stack.format_arn(
+            service="rds",
+            resource="snapshot",
+            resource_name=f"{SNAPSHOT_PREFIX}-{instance.instance_identifier}-*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["rds:DescribeDBInstances"], resources=[instance.instance_arn])
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["rds:CreateDBSnapshot", "rds:DescribeDBSnapshots"], resources=[instance.instance_arn, ours]
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["rds:AddTagsToResource", "rds:ListTagsForResource", "rds:DeleteDBSnapshot"], resources=[ours]
+            )
+        )

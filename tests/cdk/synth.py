@@ -1,0 +1,40 @@
+"""Synthesize the CDK app in-process, with cdk.json's context, as the CLI would."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk.assertions import Template
+
+from app import build
+from tests.conftest import PROJECT
+
+
+def context(**overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = json.loads((PROJECT / "cdk.json").read_text())["context"]
+    return values | overrides
+
+
+def synth(outdir: Path, **overrides: Any) -> dict[str, Template]:
+    app = cdk.App(outdir=str(outdir), context=context(**overrides))
+    stacks = build(app)
+    return {stack.stack_name.removeprefix("AalapVma-"): Template.from_stack(stack) for stack in stacks}
+
+
+def with_environment(name: str, **changes: Any) -> dict[str, Any]:
+    environments = context()["environments"]
+    return {"environments": environments | {name: environments[name] | changes}, "env": name}
+
+
+def resources(template: Template, kind: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = template.find_resources(kind)
+    return found
+
+
+def only(template: Template, kind: str) -> tuple[str, dict[str, Any]]:
+    found = resources(template, kind)
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return next(iter(found.items()))

@@ -1,0 +1,77 @@
+"""cdk.json context: parsed once, and every bad value fails synth naming its key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.config import ConfigError, parse_app_config
+from tests.cdk.synth import context, synth, with_environment
+
+
+def _parse(environments: dict[str, Any], env: str | None = None, migrate: str | None = None) -> Any:
+    return parse_app_config({"environments": environments}, env, migrate)
+
+
+def test_every_environment_parses_with_defaults_for_account_and_region() -> None:
+    config = parse_app_config(context(), None, None, "123456789012", "eu-west-1")
+    assert [e.name for e in config.environments] == ["dev", "staging", "prod"]
+    assert {(e.account, e.region) for e in config.environments} == {("123456789012", "eu-west-1")}
+    assert config.migrate == "always"
+
+
+def test_one_environment_is_selected_by_name() -> None:
+    assert [e.name for e in _parse(context()["environments"], "staging").environments] == ["staging"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"instanceClass": 3}, "environments.staging.instanceClass must be a str"),
+        ({"allocatedStorageGb": 5}, "environments.staging.allocatedStorageGb has an invalid value 5"),
+        ({"multiAz": "yes"}, "environments.staging.multiAz must be a bool"),
+        ({"engineVersion": "9.6"}, "environments.staging.engineVersion has an invalid value"),
+        ({"removalPolicy": "destroy"}, "environments.staging.removalPolicy may be 'destroy' only in dev"),
+        ({"deletionProtection": False}, "environments.staging.deletionProtection must be true outside dev"),
+        ({"vpcId": "vpc-nothex"}, "environments.staging.vpcId has an invalid value"),
+        ({"snapshotRetention": 0}, "environments.staging.snapshotRetention has an invalid value 0"),
+        ({"instanceClas": "t4g.micro"}, "environments.staging.instanceClas is not a known setting"),
+    ],
+)
+def test_invalid_values_name_their_key(change: dict[str, Any], message: str) -> None:
+    environments = context()["environments"]
+    environments = environments | {"staging": environments["staging"] | change}
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        _parse(environments, "staging")
+
+
+def test_missing_key_is_named() -> None:
+    environments = context()["environments"]
+    staging = {k: v for k, v in environments["staging"].items() if k != "backupRetentionDays"}
+    with pytest.raises(ConfigError, match=r"environments\.staging\.backupRetentionDays is missing"):
+        _parse(environments | {"staging": staging}, "staging")
+
+
+def test_unknown_environment_and_migrate_mode_are_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown environment 'qa'"):
+        _parse(context()["environments"], "qa")
+    with pytest.raises(ConfigError, match="migrate='sometimes'"):
+        _parse(context()["environments"], "dev", "sometimes")
+
+
+def test_on_change_mode_drops_the_per_deploy_token(tmp_path: Path) -> None:
+    template = synth(tmp_path, env="dev", migrate="on-change")["dev"]
+    (resource,) = template.find_resources("Custom::SchemaMigration").values()
+    assert "DeployToken" not in resource["Properties"]
+
+
+def test_restore_builds_the_same_instance_from_the_snapshot(tmp_path: Path) -> None:
+    plain = synth(tmp_path / "a", env="staging")["staging"].find_resources("AWS::RDS::DBInstance")
+    restored = synth(tmp_path / "b", **with_environment("staging", restoreSnapshotId="premigrate-x-v007-to-v008-1"))
+    instances = restored["staging"].find_resources("AWS::RDS::DBInstance")
+    assert instances.keys() == plain.keys(), "same logical id: CloudFormation replaces the instance from the snapshot"
+    (instance,) = instances.values()
+    assert instance["Properties"]["DBSnapshotIdentifier"] == "premigrate-x-v007-to-v008-1"
+    assert instance["DeletionPolicy"] == "Snapshot"

@@ -1,0 +1,140 @@
+"""What every environment deploys, asserted on the synthesized templates."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from tests.cdk.synth import only, resources
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_database_is_encrypted_private_and_tls_only(templates: dict[str, Template], env: str) -> None:
+    template = templates[env]
+    _, instance = only(template, "AWS::RDS::DBInstance")
+    props = instance["Properties"]
+    assert props["StorageEncrypted"] is True
+    assert props["PubliclyAccessible"] is False
+    assert props["EnableCloudwatchLogsExports"] == ["postgresql", "upgrade"]
+    assert props["EngineVersion"].startswith("17.")
+    template.has_resource_properties(
+        "AWS::RDS::DBParameterGroup", {"Parameters": Match.object_like({"rds.force_ssl": "1"})}
+    )
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_database_subnets_are_isolated_without_nat(templates: dict[str, Template], env: str) -> None:
+    template = templates[env]
+    assert resources(template, "AWS::EC2::NatGateway") == {}
+    assert resources(template, "AWS::EC2::InternetGateway") == {}
+    routes = resources(template, "AWS::EC2::Route")
+    assert all(r["Properties"].get("DestinationCidrBlock") != "0.0.0.0/0" for r in routes.values())
+    _, group = only(template, "AWS::RDS::DBSubnetGroup")
+    subnets = resources(template, "AWS::EC2::Subnet")
+    assert {ref["Ref"] for ref in group["Properties"]["SubnetIds"]} <= subnets.keys()
+    assert all(s["Properties"]["MapPublicIpOnLaunch"] is False for s in subnets.values())
+    template.resource_count_is("AWS::EC2::VPCEndpoint", 2)
+
+
+@pytest.mark.parametrize(
+    ("env", "protected", "policy"),
+    [("dev", False, "Delete"), ("staging", True, "Snapshot"), ("prod", True, "Snapshot")],
+)
+def test_deletion_protection_and_removal_policy(
+    templates: dict[str, Template], env: str, protected: bool, policy: str
+) -> None:
+    _, instance = only(templates[env], "AWS::RDS::DBInstance")
+    assert instance["Properties"]["DeletionProtection"] is protected
+    assert instance["DeletionPolicy"] == policy
+    assert instance["UpdateReplacePolicy"] == policy
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_only_the_migration_function_reaches_the_database(templates: dict[str, Template], env: str) -> None:
+    template = templates[env]
+    instance_id, instance = only(template, "AWS::RDS::DBInstance")
+    db_group = instance["Properties"]["VPCSecurityGroups"][0]["Fn::GetAtt"][0]
+    assert instance["Properties"]["Port"] == "5432"
+    port_values = (5432, {"Fn::GetAtt": [instance_id, "Endpoint.Port"]})
+    ingress = [
+        r["Properties"]
+        for r in resources(template, "AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"]["Fn::GetAtt"][0] == db_group
+    ]
+    sources = {rule["SourceSecurityGroupId"]["Fn::GetAtt"][0] for rule in ingress}
+    assert all(rule["FromPort"] == rule["ToPort"] and rule["FromPort"] in port_values for rule in ingress)
+    assert any(source.startswith("SchemaMigrationFunctionSecurityGroup") for source in sources)
+    rotation = {s for s in sources if "Rotation" in s}
+    assert sources - rotation == {s for s in sources if s.startswith("SchemaMigrationFunctionSecurityGroup")}
+    assert bool(rotation) is (env == "prod"), "only prod rotates, and its rotation function must reach the database"
+    groups = resources(template, "AWS::EC2::SecurityGroup")
+    assert not any(
+        rule.get("CidrIp") == "0.0.0.0/0"
+        for g in groups.values()
+        for rule in g["Properties"].get("SecurityGroupIngress", [])
+    )
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_custom_resource_runs_after_the_database_with_bounded_waits(templates: dict[str, Template], env: str) -> None:
+    template = templates[env]
+    _, resource = only(template, "Custom::SchemaMigration")
+    instance_id, _ = only(template, "AWS::RDS::DBInstance")
+    assert instance_id in resource["DependsOn"]
+    props = resource["Properties"]
+    assert int(props["ServiceTimeout"]) <= 125 * 60
+    assert props["InstanceIdentifier"] == {"Ref": instance_id}
+    assert "DeployToken" in props
+    assert any(m.startswith("007_add_scene_id_to_chat_messages.sql@") for m in props["Migrations"])
+    functions = [
+        f["Properties"]
+        for f in resources(template, "AWS::Lambda::Function").values()
+        if str(f["Properties"].get("Handler", "")).startswith("migrator.aws.handler.")
+    ]
+    assert {f["Handler"] for f in functions} == {"migrator.aws.handler.on_event", "migrator.aws.handler.is_complete"}
+    assert all(f["Runtime"] == "python3.14" and f["Architectures"] == ["arm64"] and "VpcConfig" in f for f in functions)
+
+
+def _statements(template: Template) -> list[dict[str, Any]]:
+    return [
+        s
+        for p in resources(template, "AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_migration_iam_is_scoped_to_this_instance_secret_and_snapshots(
+    templates: dict[str, Template], env: str
+) -> None:
+    rds = [s for s in _statements(templates[env]) if any(str(a).startswith("rds:") for a in _list(s["Action"]))]
+    assert rds, "the migration functions need RDS snapshot rights"
+    for statement in rds:
+        for resource in _list(statement["Resource"]):
+            text = json.dumps(resource)
+            assert resource != "*"
+            assert ":db:" in text or ":snapshot:premigrate-" in text
+    secrets = [s for s in _statements(templates[env]) if "secretsmanager:GetSecretValue" in _list(s["Action"])]
+    assert secrets and all(s["Resource"] != "*" for s in secrets)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_prod_rotates_its_secret_and_is_multi_az(templates: dict[str, Template]) -> None:
+    templates["prod"].resource_count_is("AWS::SecretsManager::RotationSchedule", 1)
+    templates["dev"].resource_count_is("AWS::SecretsManager::RotationSchedule", 0)
+    _, instance = only(templates["prod"], "AWS::RDS::DBInstance")
+    assert instance["Properties"]["MultiAZ"] is True
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_outputs_carry_schema_version_and_snapshot(templates: dict[str, Template], env: str) -> None:
+    outputs = templates[env].find_outputs("*")
+    assert {"SchemaVersion", "PreMigrationSnapshot", "MigrationFunctionName"} <= outputs.keys()
