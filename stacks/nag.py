@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from cdk_nag import NagPackSuppression, NagSuppressions
-from constructs import Construct
+from constructs import IConstruct
 
 from stacks.config import EnvironmentConfig
 
@@ -93,7 +93,7 @@ def suppress_accepted_findings(stack: cdk.Stack, config: EnvironmentConfig) -> N
     NagSuppressions.add_stack_suppressions(stack, suppressions)
 
 
-def suppress_wildcards_aws_requires(stack: cdk.Stack, waiter: Construct) -> None:
+def suppress_wildcards_aws_requires(stack: cdk.Stack, waiter: IConstruct) -> None:
     """Two roles whose `Resource: *` AWS itself requires, suppressed on those constructs only."""
     NagSuppressions.add_resource_suppressions(
         waiter,
