@@ -34,6 +34,7 @@ def pip_arguments(target: Path) -> list[str]:
         "pip",
         "install",
         "--quiet",
+        "--no-compile",
         "--target",
         str(target),
         "--implementation",
@@ -61,7 +62,9 @@ def cached_dependencies(cache_root: Path = PROJECT_ROOT / ".local" / "lambda-dep
 
 
 def assemble(output_dir: Path, dependencies: Path) -> None:
-    shutil.copytree(dependencies, output_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete", "bin"))
+    shutil.copytree(
+        dependencies, output_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete", "bin", "__pycache__")
+    )
     shutil.copytree(PACKAGE_DIR, output_dir / "migrator", dirs_exist_ok=True, ignore=_IGNORE)
     shutil.copytree(MIGRATIONS_DIR, output_dir / "migrations", dirs_exist_ok=True, ignore=_IGNORE)
     shutil.copy2(SCHEMA_FILE, output_dir / "schema.sql")

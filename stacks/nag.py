@@ -55,9 +55,11 @@ def suppress_accepted_findings(stack: cdk.Stack, config: EnvironmentConfig) -> N
                 "Pre-migration snapshots are named premigrate-<instance>-*: the migration functions may create, tag,"
                 " describe and delete only snapshots with that prefix, of this instance."
             ),
-            applies_to=[
-                "Resource::arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:snapshot:premigrate-"
-                "<DatabaseInstanceAA8A5FDE>-*"
+            applies_to=[  # the region is a token, or concrete when the CLI knows it
+                {
+                    "regex": r"/^Resource::arn:<AWS::Partition>:rds:.+:snapshot:premigrate-"
+                    r"<DatabaseInstance[0-9A-F]+>-\*$/"
+                }
             ],
         ),
     ]

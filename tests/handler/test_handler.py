@@ -1,0 +1,139 @@
+"""The handler's decisions on a real PostgreSQL, with RDS and Secrets Manager emulated by moto (server mode)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from migrator.aws import handler
+from tests.aws import Environment
+from tests.engine.helpers import catalog, history, state
+from tests.handler.conftest import LambdaContext
+from tests.handler.lifecycle import event, run
+
+
+def _snapshots(aws: Environment) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = aws.rds().describe_db_snapshots(
+        DBInstanceIdentifier=aws.instance, SnapshotType="manual"
+    )["DBSnapshots"]
+    return found
+
+
+def _at_007(aws: Environment, context: LambdaContext) -> None:
+    data, _ = run(event("Create", aws.properties()), context)
+    assert data["SchemaVersion"] == "007"
+
+
+def test_create_on_a_fresh_database_loads_the_schema_without_a_snapshot(
+    aws: Environment, context: LambdaContext
+) -> None:
+    data, polls = run(event("Create", aws.properties()), context)
+    assert (data["SchemaVersion"], data["SnapshotId"], polls) == ("007", "", 1)
+    assert data["PhysicalResourceId"] == f"schema-migrations-{aws.instance}"
+    assert len(history(aws.conninfo)) == 8
+    assert _snapshots(aws) == []
+
+
+def test_pending_migration_takes_a_snapshot_then_applies(aws: Environment, context: LambdaContext) -> None:
+    _at_007(aws, context)
+    aws.add_migration("008_add_tags.sql", "ALTER TABLE projects ADD COLUMN tags text[] NOT NULL DEFAULT '{}';\n")
+    data, _ = run(
+        event(
+            "Update",
+            aws.properties(),
+            old=aws.properties(NewestVersion="007"),
+            physical=f"schema-migrations-{aws.instance}",
+        ),
+        context,
+    )
+    assert data["SchemaVersion"] == "008"
+    assert data["SnapshotId"].startswith(f"premigrate-{aws.instance}-v007-to-v008-")
+    assert "column projects.tags" in catalog(aws.conninfo)
+    (snapshot,) = _snapshots(aws)
+    assert snapshot["DBSnapshotIdentifier"] == data["SnapshotId"]
+    tags = {
+        t["Key"]: t["Value"]
+        for t in aws.rds().list_tags_for_resource(ResourceName=snapshot["DBSnapshotArn"])["TagList"]
+    }
+    assert tags == {"migrator:pre-migration": "true", "migrator:from": "007", "migrator:to": "008"}
+
+
+def test_nothing_pending_takes_no_snapshot_and_is_fast(aws: Environment, context: LambdaContext) -> None:
+    _at_007(aws, context)
+    started = time.monotonic()
+    data, polls = run(event("Update", aws.properties()), context)
+    assert (data["SchemaVersion"], data["SnapshotId"], polls) == ("007", "", 1)
+    assert time.monotonic() - started < 5
+    assert _snapshots(aws) == []
+
+
+def test_failure_answers_failed_with_the_file_and_leaves_the_database_untouched(
+    aws: Environment, context: LambdaContext
+) -> None:
+    _at_007(aws, context)
+    before = state(aws.conninfo)
+    aws.add_migration("008_ok.sql", "CREATE TABLE tags (id integer PRIMARY KEY);\n")
+    aws.add_migration("009_broken.sql", "INSERT INTO tags VALUES (1);\nINSERT INTO tags VALUES (1);\n")
+    with pytest.raises(handler.DeployFailed) as failed:
+        run(event("Update", aws.properties()), context)
+    reason = str(failed.value)
+    assert "009_broken.sql:2: SQLSTATE 23505" in reason
+    assert len(reason) <= handler.MAX_REASON
+    assert state(aws.conninfo) == before
+    assert len(_snapshots(aws)) == 1, "the snapshot taken before the attempt stays"
+
+
+def test_rollback_update_and_delete_never_touch_the_database(aws: Environment, context: LambdaContext) -> None:
+    _at_007(aws, context)
+    before = state(aws.conninfo)
+    unreachable = aws.properties(SecretArn="arn:aws:secretsmanager:eu-west-1:000000000000:secret:gone")
+    rollback = event(
+        "Update",
+        unreachable | {"NewestVersion": "007"},
+        old=aws.properties(NewestVersion="009"),
+        physical="schema-migrations-x",
+    )
+    data, _ = run(rollback, context)
+    assert data["PhysicalResourceId"] == "schema-migrations-x"
+    assert "rollback" in data["Note"]
+    data, _ = run(event("Delete", unreachable, physical="schema-migrations-x"), context)
+    assert data["Note"] == "delete keeps the database"
+    assert state(aws.conninfo) == before
+
+
+def test_versions_unknown_to_an_older_bundle_are_reported_not_fatal(aws: Environment, context: LambdaContext) -> None:
+    aws.add_migration("008_new.sql", "CREATE TABLE newer (id integer);\n")
+    run(event("Create", aws.properties()), context)
+    (aws.bundle / "migrations" / "008_new.sql").unlink()
+    data, _ = run(
+        event("Update", aws.properties(NewestVersion="007"), old=aws.properties(NewestVersion="007")), context
+    )
+    assert data["SchemaVersion"] == "008"
+
+
+def test_a_secret_missing_keys_fails_with_a_reason_and_no_password(aws: Environment, context: LambdaContext) -> None:
+    aws.secrets().put_secret_value(
+        SecretId=aws.secret_arn, SecretString=json.dumps({"username": "u", "password": "hunter2-Secret"})
+    )
+    with pytest.raises(handler.DeployFailed) as failed:
+        run(event("Create", aws.properties()), context)
+    assert "the database secret lacks host, port, dbname" in str(failed.value)
+    assert "hunter2" not in str(failed.value)
+
+
+def test_too_little_lambda_time_fails_cleanly_before_applying(aws: Environment) -> None:
+    with pytest.raises(handler.DeployFailed, match="too little Lambda time left"):
+        run(event("Create", aws.properties()), LambdaContext(remaining_ms=20_000))
+    assert history(aws.conninfo) == []
+
+
+def test_status_action_is_read_only(aws: Environment, context: LambdaContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIGRATOR_SECRET_ARN", aws.secret_arn)
+    monkeypatch.setenv("MIGRATOR_INSTANCE", aws.instance)
+    answer = handler.on_event({"Action": "status"}, context)
+    assert answer["ok"] is True
+    assert [p["version"] for p in answer["pending"]][-1] == "007"
+    assert answer["applied"] == [] and history(aws.conninfo) == []

@@ -1,0 +1,99 @@
+"""Snapshot waiting and retention, through the RDS API of moto server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from migrator.aws import handler
+from migrator.aws.snapshots import Snapshots, snapshot_id
+from tests.aws import Environment
+from tests.engine.helpers import history
+from tests.handler.conftest import LambdaContext
+from tests.handler.lifecycle import event, run
+
+
+class SlowSnapshots:
+    """An RDS client whose snapshots report 'creating' for the first `polls` looks, as real RDS does."""
+
+    def __init__(self, real: Any, polls: int) -> None:
+        self._real, self._left = real, polls
+        self.exceptions = real.exceptions
+
+    def describe_db_snapshots(self, **kwargs: Any) -> Any:
+        answer = self._real.describe_db_snapshots(**kwargs)
+        if "DBSnapshotIdentifier" in kwargs and self._left > 0:
+            self._left -= 1
+            for snapshot in answer["DBSnapshots"]:
+                snapshot["Status"] = "creating"
+        return answer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def test_is_complete_polls_while_the_snapshot_is_creating(
+    aws: Environment, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(event("Create", aws.properties()), context)
+    aws.add_migration("008_add_tags.sql", "CREATE TABLE tags (id integer);\n")
+    slow = SlowSnapshots(aws.rds(), polls=4)
+    monkeypatch.setattr(handler, "_clients", lambda: (slow, aws.secrets()))
+    data, polls = run(event("Update", aws.properties()), context)
+    assert data["SchemaVersion"] == "008"
+    assert polls >= 3, "is_complete answered IsComplete=False while the snapshot was creating"
+    assert [v for v, *_ in history(aws.conninfo)][-1] == "008"
+
+
+def test_a_failed_snapshot_stops_the_deploy_before_applying(
+    aws: Environment, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(event("Create", aws.properties()), context)
+    aws.add_migration("008_add_tags.sql", "CREATE TABLE tags (id integer);\n")
+
+    class Failing(SlowSnapshots):
+        def describe_db_snapshots(self, **kwargs: Any) -> Any:
+            answer = self._real.describe_db_snapshots(**kwargs)
+            for snapshot in answer["DBSnapshots"]:
+                snapshot["Status"] = "failed"
+            return answer
+
+    monkeypatch.setattr(handler, "_clients", lambda: (Failing(aws.rds(), 0), aws.secrets()))
+    with pytest.raises(handler.DeployFailed, match="is failed; nothing was applied"):
+        run(event("Update", aws.properties()), context)
+    assert len(history(aws.conninfo)) == 8
+
+
+def test_retention_keeps_the_newest_of_ours_and_nobody_elses_is_touched(
+    aws: Environment, context: LambdaContext
+) -> None:
+    rds = aws.rds()
+    rds.create_db_snapshot(DBSnapshotIdentifier="manual-by-an-operator", DBInstanceIdentifier=aws.instance)
+    rds.create_db_snapshot(
+        DBSnapshotIdentifier=f"premigrate-{aws.instance}-untagged-lookalike", DBInstanceIdentifier=aws.instance
+    )
+    run(event("Create", aws.properties()), context)
+    taken = []
+    for number in range(8, 14):
+        aws.add_migration(f"{number:03d}_step_{number}.sql", f"CREATE TABLE step_{number} (id integer);\n")
+        data, _ = run(event("Update", aws.properties(SnapshotRetention="3")), context)
+        taken.append(data["SnapshotId"])
+    remaining = {
+        s["DBSnapshotIdentifier"]
+        for s in rds.describe_db_snapshots(DBInstanceIdentifier=aws.instance, SnapshotType="manual")["DBSnapshots"]
+    }
+    assert remaining == set(taken[-3:]) | {"manual-by-an-operator", f"premigrate-{aws.instance}-untagged-lookalike"}
+
+
+def test_snapshot_ids_are_valid_rds_identifiers() -> None:
+    ident = snapshot_id("AalapVma--Prod_DB", "007", "009", "20261127T191500Z")
+    assert ident == "premigrate-aalapvma-prod-db-v007-to-v009-20261127t191500z"
+    assert snapshot_id("db", None, "007", "x").startswith("premigrate-db-vnone-to-v007")
+
+
+def test_a_retried_create_finds_the_snapshot_it_started(aws: Environment) -> None:
+    snapshots = Snapshots(aws.rds(), aws.instance)
+    first = snapshots.ensure("premigrate-x-v1-to-v2-retry", {})
+    second = snapshots.ensure("premigrate-x-v1-to-v2-retry", {})
+    assert first == second == "available"
