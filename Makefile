@@ -3,10 +3,13 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+# The project-local Node 22 (npm package `node`) comes first, for the CDK CLI and for jsii.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup setup-py run test test-engine lint bench stop clean-db clean
+.PHONY: setup setup-py run test test-engine lint bench synth stop clean-db clean
 
-setup: setup-py
+setup: setup-py $(NODE_STAMP)
 
 setup-py: $(STAMP)
 
@@ -15,6 +18,11 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	node --version | grep -q '^v22\.' || (echo "node_modules/.bin/node is not Node 22" && exit 1)
 	touch $@
 
 run: setup-py
@@ -34,8 +42,12 @@ lint: setup-py
 	$(VENV)/bin/mypy
 	$(VENV)/bin/squawk --config .squawk.toml migrations/*.sql
 
-bench: setup-py
-	$(PY) bench/bench_engine.py
+bench: setup
+	PYTHONPATH=. $(PY) bench/bench_engine.py
+	PYTHONPATH=. $(PY) bench/bench_cdk.py
+
+synth: setup
+	cdk synth --all --quiet
 
 stop: setup-py
 	$(PY) -c 'from migrator.embedded import default_server; default_server().stop()'
