@@ -7,7 +7,7 @@ NODE_STAMP := node_modules/.installed
 # The project-local Node 22 (npm package `node`) comes first, for the CDK CLI and for jsii.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup setup-py run test test-engine lint bench synth stop clean-db clean
+.PHONY: setup setup-py run test test-engine e2e lint bench synth stop clean-db clean
 
 setup: setup-py $(NODE_STAMP)
 
@@ -35,6 +35,9 @@ test: setup lint
 
 test-engine: setup-py
 	$(PY) -m pytest -q tests/engine
+
+e2e: setup   # the deploy lifecycle alone, with its wall time per step (LOCALSTACK_ENDPOINT=... for LocalStack)
+	$(PY) -m pytest -q tests/e2e
 
 lint: setup-py
 	$(VENV)/bin/ruff check .

@@ -17,6 +17,9 @@ from migrator.errors import MigratorError
 
 log = logging.getLogger("migrator")
 log.setLevel(logging.INFO)
+# botocore logs whole response bodies at DEBUG, GetSecretValue's included: never let that through.
+for _noisy in ("botocore", "boto3", "urllib3"):
+    logging.getLogger(_noisy).setLevel(logging.INFO)
 MAX_REASON = 1000  # CloudFormation's whole response must stay under 4 KB
 
 
