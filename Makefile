@@ -44,6 +44,7 @@ lint: setup-py
 	$(VENV)/bin/ruff format --check lambda stacks tests bench app.py
 	$(VENV)/bin/mypy
 	$(VENV)/bin/squawk --config .squawk.toml migrations/*.sql
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 bench: setup
 	PYTHONPATH=. $(PY) bench/bench_engine.py

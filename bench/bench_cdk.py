@@ -25,8 +25,13 @@ def synth_seconds(outdir: Path) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))}
     env["PATH"] = f"{BIN}:{PROJECT / '.venv' / 'bin'}:{env['PATH']}"
     started = time.perf_counter()
-    subprocess.run([str(BIN / "cdk"), "synth", "--all", "--quiet", "--no-notices", "-o", str(outdir)], cwd=PROJECT,
-                   env=env, check=True, capture_output=True)
+    subprocess.run(
+        [str(BIN / "cdk"), "synth", "--all", "--quiet", "--no-notices", "-o", str(outdir)],
+        cwd=PROJECT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - started
 
 
@@ -41,9 +46,14 @@ def zipped_size(asset: Path) -> int:
 
 def cold_import_ms(asset: Path, module: str) -> float:
     """Self+children time of `module` from -X importtime, in a fresh interpreter, from the built asset."""
-    done = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], cwd=asset,
-                          env={"PYTHONPATH": str(asset), "PATH": os.environ["PATH"]}, capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        cwd=asset,
+        env={"PYTHONPATH": str(asset), "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     pattern = re.compile(rf"import time:\s+\d+ \|\s+(\d+) \|\s*{re.escape(module)}$")
     for line in done.stderr.splitlines():
         match = pattern.search(line)
@@ -61,8 +71,10 @@ def main() -> None:
         first_call_ms = statistics.median(cold_import_ms(asset, "boto3") for _ in range(5))
     print(f"cdk synth --all (3 environments): median {statistics.median(times):.1f} s over {len(times)} runs")
     print(f"Lambda asset zipped: {size / 1e6:.2f} MB (target < 10 MB)")
-    print(f"handler cold import (migrator.aws.handler, host CPython {sys.version.split()[0]}): median {handler_ms:.0f} ms"
-          " (target < 300 ms)")
+    print(
+        f"handler cold import (migrator.aws.handler, host CPython {sys.version.split()[0]}): median {handler_ms:.0f} ms"
+        " (target < 300 ms)"
+    )
     print(f"  boto3, imported at the first AWS call: median {first_call_ms:.0f} ms (the runtime ships it)")
 
 

@@ -23,7 +23,10 @@ def endpoint(request: pytest.FixtureRequest) -> Iterator[str]:
     if request.param == "localstack":
         given = localstack_endpoint()
         if not given:
-            pytest.skip("LOCALSTACK_ENDPOINT is not set (LocalStack needs Docker and an auth token; CI's localstack job sets it)")
+            pytest.skip(
+                "LOCALSTACK_ENDPOINT is not set (LocalStack needs Docker and an auth token;"
+                " CI's localstack job sets it)"
+            )
         yield given
         return
     with moto_endpoint() as started:
@@ -31,13 +34,19 @@ def endpoint(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture
-def deployer(endpoint: str, db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-             request: pytest.FixtureRequest) -> Deployer:
+def deployer(
+    endpoint: str, db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Deployer:
     for key, value in aws_environment(endpoint).items():
         monkeypatch.setenv(key, value)
     backend = "localstack" if endpoint == localstack_endpoint() else "moto"
-    return Deployer.start(endpoint, db, tmp_path, monkeypatch,
-                          lambda step, seconds: TIMINGS.append((backend, f"{request.node.name}: {step}", seconds)))
+    return Deployer.start(
+        endpoint,
+        db,
+        tmp_path,
+        monkeypatch,
+        lambda step, seconds: TIMINGS.append((backend, f"{request.node.name}: {step}", seconds)),
+    )
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -52,8 +52,14 @@ class Deployer:
     current: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, endpoint: str, db: str, workdir: Path, monkeypatch: pytest.MonkeyPatch,
-              record: Callable[[str, float], None]) -> Deployer:
+    def start(
+        cls,
+        endpoint: str,
+        db: str,
+        workdir: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        record: Callable[[str, float], None],
+    ) -> Deployer:
         from tests.e2e.templates import staging_template
 
         environment = make_environment(endpoint, db, PROJECT, workdir)
@@ -68,21 +74,37 @@ class Deployer:
 
     def properties(self) -> dict[str, Any]:
         """What the template would carry for the bundle as it is now (as a fresh synth computes it)."""
-        refs = {"DatabaseInstanceSecretAttachment": self.environment.secret_arn,
-                "DatabaseInstance": self.environment.instance}
+        refs = {
+            "DatabaseInstanceSecretAttachment": self.environment.secret_arn,
+            "DatabaseInstance": self.environment.instance,
+        }
         props = {k: _resolve(v, refs) for k, v in self.template_props.items() if k != "ServiceToken"}
         bundle = describe_bundle(self.environment.bundle / "migrations", self.environment.bundle / "schema.sql")
-        return props | {"Fingerprint": bundle.fingerprint, "Migrations": list(bundle.migrations),
-                        "NewestVersion": bundle.newest_version, "DeployToken": uuid.uuid4().hex[:12]}
+        return props | {
+            "Fingerprint": bundle.fingerprint,
+            "Migrations": list(bundle.migrations),
+            "NewestVersion": bundle.newest_version,
+            "DeployToken": uuid.uuid4().hex[:12],
+        }
 
-    def deploy(self, step: str, request: str | None = None, props: dict[str, Any] | None = None,
-               context: LambdaContext | None = None) -> dict[str, Any]:
+    def deploy(
+        self,
+        step: str,
+        request: str | None = None,
+        props: dict[str, Any] | None = None,
+        context: LambdaContext | None = None,
+    ) -> dict[str, Any]:
         """One CloudFormation operation on the resource; returns the response body the framework would send."""
         request = request or ("Update" if self.physical_id else "Create")
         props = props if props is not None else self.properties()
-        event = {"RequestType": request, "ResourceProperties": props, "RequestId": str(uuid.uuid4()),
-                 "StackId": "arn:aws:cloudformation:eu-west-1:123456789012:stack/AalapVma-staging/x",
-                 "LogicalResourceId": "SchemaMigrationResource", "ResourceType": "Custom::SchemaMigration"}
+        event = {
+            "RequestType": request,
+            "ResourceProperties": props,
+            "RequestId": str(uuid.uuid4()),
+            "StackId": "arn:aws:cloudformation:eu-west-1:123456789012:stack/AalapVma-staging/x",
+            "LogicalResourceId": "SchemaMigrationResource",
+            "ResourceType": "Custom::SchemaMigration",
+        }
         if self.physical_id:
             event["PhysicalResourceId"] = self.physical_id
         if request == "Update":
@@ -104,8 +126,11 @@ class Deployer:
                 answer = handler.is_complete(waiting, context)
                 if answer["IsComplete"]:
                     data = dict(started.get("Data", {})) | dict(answer.get("Data", {}))
-                    return base | {"Status": "SUCCESS", "PhysicalResourceId": started["PhysicalResourceId"],
-                                   "Data": data}
+                    return base | {
+                        "Status": "SUCCESS",
+                        "PhysicalResourceId": started["PhysicalResourceId"],
+                        "Data": data,
+                    }
             raise AssertionError("is_complete never completed")
         except handler.DeployFailed as exc:
             physical = event.get("PhysicalResourceId") or event["RequestId"]
@@ -113,7 +138,8 @@ class Deployer:
 
     def snapshot_ids(self) -> list[str]:
         found = self.environment.rds().describe_db_snapshots(
-            DBInstanceIdentifier=self.environment.instance, SnapshotType="manual")["DBSnapshots"]
+            DBInstanceIdentifier=self.environment.instance, SnapshotType="manual"
+        )["DBSnapshots"]
         return sorted(s["DBSnapshotIdentifier"] for s in found)
 
 

@@ -35,7 +35,9 @@ def test_full_lifecycle(deployer: Deployer, caplog: pytest.LogCaptureFixture) ->
     assert (several["Data"]["SchemaVersion"], several["Data"]["Applied"]) == ("010", "009,010")
 
     before_failure = state(env.conninfo)
-    deployer.add_migration("011_broken.sql", "CREATE TABLE t011 (id int);\nALTER TABLE missing_table ADD COLUMN x int;\n")
+    deployer.add_migration(
+        "011_broken.sql", "CREATE TABLE t011 (id int);\nALTER TABLE missing_table ADD COLUMN x int;\n"
+    )
     failed = deployer.deploy("update whose migration fails")
     assert failed["Status"] == "FAILED"
     assert "011_broken.sql:2: SQLSTATE 42P01" in failed["Reason"]
@@ -97,8 +99,9 @@ def test_restore_environment_synthesizes_an_instance_from_the_snapshot(tmp_path:
     assert "MasterUsername" not in instance["Properties"], "the snapshot's master user is kept"
 
 
-def test_is_complete_polls_a_snapshot_that_is_still_creating(deployer: Deployer,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_is_complete_polls_a_snapshot_that_is_still_creating(
+    deployer: Deployer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from migrator.aws import handler
     from tests.handler.test_snapshots import SlowSnapshots
 

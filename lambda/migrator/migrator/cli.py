@@ -18,7 +18,7 @@ from migrator.embedded import LOCAL_DATABASE, default_server, project_root
 from migrator.errors import InvalidInput, MigratorError
 from migrator.report import plan_lines, plan_to_json, status_lines, status_to_json
 
-COMMANDS = ("status", "plan", "apply", "verify")
+COMMANDS = ("status", "plan", "apply", "verify", "snapshots")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,7 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--statement-timeout", default="15min", help="PostgreSQL statement_timeout (15min)")
     parser.add_argument("--connect-timeout", type=int, default=10, metavar="SECONDS")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--env", help="a deployed environment (status, snapshots): read through AWS, not the database")
+    parser.add_argument("--keep", type=int, metavar="N", help="snapshots prune: how many of ours to keep")
     parser.add_argument("command", choices=COMMANDS)
+    parser.add_argument("action", nargs="?", choices=("list", "prune"), help="snapshots: list (default) or prune")
     return parser
 
 
@@ -74,6 +77,10 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], lines: list[str]) -
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.env or args.command == "snapshots":
+        from migrator.cli_deployed import run_deployed
+
+        return run_deployed(args)
     options = _options(args)
     inputs = engine.load_inputs(options)
     url = _database_url(args)

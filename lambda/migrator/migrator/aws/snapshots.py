@@ -77,10 +77,10 @@ class Snapshots:
             for s in page["DBSnapshots"]
             if s["DBSnapshotIdentifier"].startswith(our_prefix(self.instance))
         ]
-        tagged = [s for s in found if any(t["Key"] == TAG_KEY for t in self._tags(s))]
+        tagged = [s for s in found if any(t["Key"] == TAG_KEY for t in self.tags(s))]
         return sorted(tagged, key=lambda s: (s.get("SnapshotCreateTime") or "", s["DBSnapshotIdentifier"]))
 
-    def _tags(self, snapshot: dict[str, Any]) -> list[dict[str, str]]:
+    def tags(self, snapshot: dict[str, Any]) -> list[dict[str, str]]:
         if "TagList" in snapshot:
             return list(snapshot["TagList"])
         arn = snapshot["DBSnapshotArn"]
