@@ -24,6 +24,9 @@ class SessionLimits:
     lock_timeout: str = "5s"
     statement_timeout: str = "15min"
     connect_timeout: int = 10
+    # If the client dies (Lambda killed, laptop closed), the server aborts the running statement
+    # within this interval instead of finishing it while holding the batch's locks.
+    client_check_interval: str = "2s"
 
 
 def redact(conninfo: str) -> str:
@@ -73,3 +76,4 @@ def apply_limits(conn: psycopg.Connection, limits: SessionLimits) -> None:
     conn.execute("SELECT set_config('lock_timeout', %s, false)", (limits.lock_timeout,))
     conn.execute("SELECT set_config('statement_timeout', %s, false)", (limits.statement_timeout,))
     conn.execute("SELECT set_config('application_name', %s, false)", (APPLICATION_NAME,))
+    conn.execute("SELECT set_config('client_connection_check_interval', %s, false)", (limits.client_check_interval,))
