@@ -17,6 +17,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = PROJECT_ROOT / "lambda" / "migrator" / "migrator"
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 SCHEMA_FILE = PROJECT_ROOT / "schema.sql"
+# Optional: the RDS CA bundle (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem). When
+# present it ships in the asset and the Lambda connects with sslmode=verify-full instead of require.
+CA_BUNDLE = PROJECT_ROOT / "lambda" / "migrator" / "certs" / "rds-global-bundle.pem"
+CA_BUNDLE_IN_LAMBDA = "/var/task/certs/rds-global-bundle.pem"
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ def describe_bundle(migrations_dir: Path = MIGRATIONS_DIR, schema_file: Path = S
     for migration in migrations:
         digest.update(f"{migration.filename}:{migration.checksum}\n".encode())
     digest.update(schema_file.read_bytes())
+    if CA_BUNDLE.is_file():
+        digest.update(CA_BUNDLE.read_bytes())
     for path in _engine_files():
         digest.update(str(path.relative_to(PACKAGE_DIR)).encode() + b"\0" + path.read_bytes())
     return MigrationBundle(

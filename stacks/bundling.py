@@ -18,7 +18,7 @@ from typing import Any
 import aws_cdk as cdk
 import jsii
 
-from stacks.bundle import MIGRATIONS_DIR, PACKAGE_DIR, PROJECT_ROOT, SCHEMA_FILE
+from stacks.bundle import CA_BUNDLE, MIGRATIONS_DIR, PACKAGE_DIR, PROJECT_ROOT, SCHEMA_FILE
 
 LAMBDA_PYTHON = "3.14"
 LAMBDA_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64")
@@ -68,6 +68,9 @@ def assemble(output_dir: Path, dependencies: Path) -> None:
     shutil.copytree(PACKAGE_DIR, output_dir / "migrator", dirs_exist_ok=True, ignore=_IGNORE)
     shutil.copytree(MIGRATIONS_DIR, output_dir / "migrations", dirs_exist_ok=True, ignore=_IGNORE)
     shutil.copy2(SCHEMA_FILE, output_dir / "schema.sql")
+    if CA_BUNDLE.is_file():
+        (output_dir / "certs").mkdir(exist_ok=True)
+        shutil.copy2(CA_BUNDLE, output_dir / "certs" / CA_BUNDLE.name)
 
 
 @jsii.implements(cdk.ILocalBundling)

@@ -19,7 +19,7 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from stacks.bundle import PROJECT_ROOT, MigrationBundle
+from stacks.bundle import CA_BUNDLE, CA_BUNDLE_IN_LAMBDA, PROJECT_ROOT, MigrationBundle
 from stacks.bundling import LocalPipBundling, dependencies_key, docker_command
 from stacks.database import PORT
 from stacks.network import ISOLATED
@@ -71,6 +71,8 @@ class SchemaMigration(Construct):
             endpoint.connections.allow_default_port_from(self.security_group, "migration function")
         code = migration_code(settings.bundle)
         environment = {"MIGRATOR_SECRET_ARN": secret.secret_arn, "MIGRATOR_INSTANCE": instance.instance_identifier}
+        if CA_BUNDLE.is_file():  # TLS is always required; with the CA bundle the server's identity is checked too
+            environment["MIGRATOR_SSLROOTCERT"] = CA_BUNDLE_IN_LAMBDA
         self.on_event = self._function("OnEvent", code, "on_event", cdk.Duration.minutes(3), environment)
         self.is_complete = self._function("IsComplete", code, "is_complete", cdk.Duration.minutes(15), environment)
         for function in (self.on_event, self.is_complete):

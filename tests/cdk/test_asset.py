@@ -45,3 +45,26 @@ def test_asset_zipped_is_under_10_mb(asset: Path, record_property: pytest.Record
     size = buffer.tell()
     record_property("asset_zipped_bytes", size)
     assert size < MAX_ZIPPED_BYTES, f"asset is {size / 1e6:.1f} MB zipped"
+
+
+def test_a_shipped_ca_bundle_turns_on_verify_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import stacks.bundle
+    import stacks.bundling
+    import stacks.migration
+
+    bundle = tmp_path / "rds-global-bundle.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nnot a real one\n-----END CERTIFICATE-----\n")
+    for module in (stacks.bundle, stacks.bundling, stacks.migration):
+        monkeypatch.setattr(module, "CA_BUNDLE", bundle)
+    template = synth(tmp_path / "out", env="dev")["dev"]
+    functions = [
+        f["Properties"]
+        for f in template.find_resources("AWS::Lambda::Function").values()
+        if str(f["Properties"].get("Handler", "")).startswith("migrator.aws.handler.")
+    ]
+    assert all(
+        f["Environment"]["Variables"]["MIGRATOR_SSLROOTCERT"] == "/var/task/certs/rds-global-bundle.pem"
+        for f in functions
+    )
+    (asset,) = [p for p in (tmp_path / "out").glob("asset.*") if (p / "migrator").is_dir()]
+    assert (asset / "certs" / "rds-global-bundle.pem").read_text() == bundle.read_text()

@@ -38,9 +38,25 @@ def generate(directory: Path, count: int, start: int = 8) -> None:
 
 def migrator(url: str, migrations: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "migrator", "--database-url", url, "--migrations-dir", str(migrations),
-         "--schema-file", str(PROJECT / "schema.sql"), "--lock-wait", "30", *args, "apply"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT,
+        [
+            sys.executable,
+            "-m",
+            "migrator",
+            "--database-url",
+            url,
+            "--migrations-dir",
+            str(migrations),
+            "--schema-file",
+            str(PROJECT / "schema.sql"),
+            "--lock-wait",
+            "30",
+            *args,
+            "apply",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=PROJECT,
     )
 
 
@@ -83,8 +99,16 @@ class KillOutcome:
     rerun_failures: list[str] = field(default_factory=list)
 
 
-def kill_campaign(admin: str, before_db: str, migrations: Path, before: object, after: object, trials: int,
-                  seed: int, full_run_seconds: float) -> KillOutcome:
+def kill_campaign(
+    admin: str,
+    before_db: str,
+    migrations: Path,
+    before: object,
+    after: object,
+    trials: int,
+    seed: int,
+    full_run_seconds: float,
+) -> KillOutcome:
     """Kill `python -m migrator apply` at random moments (0 .. 1.2 x a full run) and classify what is left."""
     rng = random.Random(seed)
     outcome = KillOutcome(seed)

@@ -12,8 +12,9 @@ from tests.reliability.campaign import generate, migrator
 RUNS = 8
 
 
-def test_concurrent_runs_apply_every_migration_exactly_once(db: str, migrations_dir: Path, schema_file: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_concurrent_runs_apply_every_migration_exactly_once(
+    db: str, migrations_dir: Path, schema_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli(capsys, db, migrations_dir, schema_file, "apply")[0] == 0
     generate(migrations_dir, 50)  # CREATE TABLE without IF NOT EXISTS: a second application would fail
     processes = [migrator(db, migrations_dir, "--lock-wait", "60") for _ in range(RUNS)]

@@ -28,16 +28,19 @@ def _wait_for_sleep(db: str, timeout: float = 20) -> int:
     deadline = time.monotonic() + timeout
     with psycopg.connect(db, autocommit=True) as conn:
         while time.monotonic() < deadline:
-            row = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                               " AND query LIKE 'SELECT pg_sleep(20)%'").fetchone()
+            row = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND query LIKE 'SELECT pg_sleep(20)%'"
+            ).fetchone()
             if row:
                 return int(row[0])
             time.sleep(0.05)
     raise AssertionError("the migration never reached its slow statement")
 
 
-def test_terminated_backend_mid_batch(pg_admin: str, db: str, migrations_dir: Path, schema_file: Path,
-                                      capsys: Capture) -> None:
+def test_terminated_backend_mid_batch(
+    pg_admin: str, db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
     _at_007_with_a_slow_batch(db, migrations_dir, schema_file, capsys)
     before = state(db)
     process = migrator(db, migrations_dir)
@@ -54,14 +57,20 @@ def test_terminated_backend_mid_batch(pg_admin: str, db: str, migrations_dir: Pa
     assert migrator(db, migrations_dir).wait() == 0
 
 
-def test_server_unreachable_mid_run(pg_admin: str, db: str, migrations_dir: Path, schema_file: Path,
-                                    capsys: Capture) -> None:
+def test_server_unreachable_mid_run(
+    pg_admin: str, db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
     _at_007_with_a_slow_batch(db, migrations_dir, schema_file, capsys)
     before = state(db)
     params = conninfo_to_dict(db)
     proxy = CuttableProxy(socket_path(str(params["host"])))
-    through_proxy = make_conninfo(host="127.0.0.1", port=str(proxy.port), user=str(params["user"]),
-                                  dbname=str(params["dbname"]), sslmode="disable")
+    through_proxy = make_conninfo(
+        host="127.0.0.1",
+        port=str(proxy.port),
+        user=str(params["user"]),
+        dbname=str(params["dbname"]),
+        sslmode="disable",
+    )
     process = migrator(through_proxy, migrations_dir)
     _wait_for_sleep(db)
     proxy.cut()
@@ -74,12 +83,20 @@ def test_server_unreachable_mid_run(pg_admin: str, db: str, migrations_dir: Path
     assert state(db) == before
 
 
-def test_a_host_that_never_answers_fails_within_the_connect_timeout(migrations_dir: Path, schema_file: Path,
-                                                                     capsys: Capture) -> None:
+def test_a_host_that_never_answers_fails_within_the_connect_timeout(
+    migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
     silent = CuttableProxy("/nonexistent", forward=False)
     started = time.monotonic()
-    status, _, err = cli(capsys, f"postgresql://app:pw-Xy7@127.0.0.1:{silent.port}/db?sslmode=disable",
-                         migrations_dir, schema_file, "--connect-timeout", "2", "status")
+    status, _, err = cli(
+        capsys,
+        f"postgresql://app:pw-Xy7@127.0.0.1:{silent.port}/db?sslmode=disable",
+        migrations_dir,
+        schema_file,
+        "--connect-timeout",
+        "2",
+        "status",
+    )
     silent.cut()
     assert status == 1
     assert "cannot connect to host=127.0.0.1" in err and "pw-Xy7" not in err

@@ -12,8 +12,9 @@ SEED = int(os.environ.get("KILL_SEED", "20261127"))
 
 
 def test_killed_runs_leave_before_or_after_never_a_mix(pg_admin: str, batch: Batch) -> None:
-    outcome = kill_campaign(pg_admin, batch.before_db, batch.migrations, batch.before, batch.after, TRIALS, SEED,
-                            batch.full_run_seconds)
+    outcome = kill_campaign(
+        pg_admin, batch.before_db, batch.migrations, batch.before, batch.after, TRIALS, SEED, batch.full_run_seconds
+    )
     print(f"seed {SEED}: {outcome.trials} kills, {outcome.saw_before} left before, {outcome.saw_after} left after")
     assert outcome.mixed == []
     assert outcome.rerun_failures == []

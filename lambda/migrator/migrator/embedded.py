@@ -44,6 +44,9 @@ def _tool(name: str) -> str:
 @dataclass(frozen=True)
 class EmbeddedPostgres:
     root: Path
+    port: int = PORT
+    listen_addresses: str = ""  # Unix socket only; "127.0.0.1" where a test needs TCP (e.g. TLS)
+    settings: tuple[str, ...] = SERVER_SETTINGS
 
     @property
     def data_dir(self) -> Path:
@@ -58,7 +61,7 @@ class EmbeddedPostgres:
         return Path(tempfile.gettempdir()) / f"migrator-pg-{tag}"
 
     def conninfo(self, dbname: str = "postgres") -> str:
-        return make_conninfo(host=str(self.socket_dir), port=str(PORT), user="postgres", dbname=dbname)
+        return make_conninfo(host=str(self.socket_dir), port=str(self.port), user="postgres", dbname=dbname)
 
     def ensure_running(self) -> str:
         """Initialise and start the server if needed; return its conninfo. Safe to call concurrently."""
@@ -110,7 +113,8 @@ class EmbeddedPostgres:
         log.touch()
         self._chown(log)
         options = " ".join(
-            [f"-k {self.socket_dir}", "-c listen_addresses=", f"-p {PORT}"] + [f"-c {s}" for s in SERVER_SETTINGS]
+            [f"-k {self.socket_dir}", f"-c listen_addresses={self.listen_addresses}", f"-p {self.port}"]
+            + [f"-c {s}" for s in self.settings]
         )
         self._run([_tool("pg_ctl"), "start", "-D", str(self.data_dir), "-l", str(log), "-w", "-t", "60", "-o", options])
 
