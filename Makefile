@@ -7,7 +7,7 @@ NODE_STAMP := node_modules/.installed
 # The project-local Node 22 (npm package `node`) comes first, for the CDK CLI and for jsii.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup setup-py run test test-engine e2e lint bench synth stop clean-db clean
+.PHONY: setup setup-py run test test-engine e2e reliability lint bench synth stop clean-db clean
 
 setup: setup-py $(NODE_STAMP)
 
@@ -49,6 +49,10 @@ lint: setup-py
 bench: setup
 	PYTHONPATH=. $(PY) bench/bench_engine.py
 	PYTHONPATH=. $(PY) bench/bench_cdk.py
+	PYTHONPATH=. $(PY) bench/bench_scale.py
+
+reliability: setup   # the full fault campaign: 40 SIGKILLs (make test runs 6); KILL_SEED=... to replay one
+	KILL_TRIALS=$${KILL_TRIALS:-40} $(PY) -m pytest -q -s tests/reliability
 
 synth: setup
 	cdk synth --all --quiet
