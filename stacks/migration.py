@@ -8,6 +8,7 @@ timeout, so a deploy never hangs for the default hour.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -16,7 +17,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import custom_resources as cr
+from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from stacks.bundle import CA_BUNDLE, CA_BUNDLE_IN_LAMBDA, PROJECT_ROOT, MigrationBundle
@@ -25,6 +28,7 @@ from stacks.database import PORT
 from stacks.network import ISOLATED
 
 SNAPSHOT_PREFIX = "premigrate"
+MIGRATION_ROLE = "aalap_migrator"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 
@@ -43,6 +47,38 @@ def migration_code(bundle: MigrationBundle) -> lambda_.Code:
         asset_hash_type=cdk.AssetHashType.CUSTOM,
         bundling=cdk.BundlingOptions(image=RUNTIME.bundling_image, command=docker_command(), local=LocalPipBundling()),
     )
+
+
+def migration_role_secret(scope: Construct) -> secretsmanager.Secret:
+    """Credentials of the role migrations run as (owner of the application database, nothing more).
+
+    The migration step creates the role and sets its password from this secret on every deploy, so
+    changing the secret's value and deploying rotates it.
+    """
+    secret = secretsmanager.Secret(
+        scope,
+        "RoleSecret",
+        description="Aalap VMA: the migration role (owns the application database only)",
+        generate_secret_string=secretsmanager.SecretStringGenerator(
+            secret_string_template=json.dumps({"username": MIGRATION_ROLE}),
+            generate_string_key="password",
+            exclude_punctuation=True,
+            password_length=40,
+        ),
+    )
+    NagSuppressions.add_resource_suppressions(
+        secret,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-SMG4",
+                reason=(
+                    "The migration step sets the role's password from this secret on every deploy; rotate by"
+                    " putting a new value and deploying (a rotation function would race the deploy)."
+                ),
+            )
+        ],
+    )
+    return secret
 
 
 class SchemaMigration(Construct):
@@ -70,13 +106,19 @@ class SchemaMigration(Construct):
         for endpoint in endpoints:
             endpoint.connections.allow_default_port_from(self.security_group, "migration function")
         code = migration_code(settings.bundle)
-        environment = {"MIGRATOR_SECRET_ARN": secret.secret_arn, "MIGRATOR_INSTANCE": instance.instance_identifier}
+        self.role_secret = migration_role_secret(self)
+        environment = {
+            "MIGRATOR_SECRET_ARN": secret.secret_arn,
+            "MIGRATOR_INSTANCE": instance.instance_identifier,
+            "MIGRATOR_ROLE_SECRET_ARN": self.role_secret.secret_arn,
+        }
         if CA_BUNDLE.is_file():  # TLS is always required; with the CA bundle the server's identity is checked too
             environment["MIGRATOR_SSLROOTCERT"] = CA_BUNDLE_IN_LAMBDA
         self.on_event = self._function("OnEvent", code, "on_event", cdk.Duration.minutes(3), environment)
         self.is_complete = self._function("IsComplete", code, "is_complete", cdk.Duration.minutes(15), environment)
         for function in (self.on_event, self.is_complete):
             secret.grant_read(function)
+            self.role_secret.grant_read(function)
             self._grant_snapshots(function, instance)
         provider = cr.Provider(
             self,
@@ -94,6 +136,7 @@ class SchemaMigration(Construct):
         )
         properties = {
             "SecretArn": secret.secret_arn,
+            "MigratorSecretArn": self.role_secret.secret_arn,
             "InstanceIdentifier": instance.instance_identifier,
             "SnapshotRetention": str(settings.snapshot_retention),
             "TakeSnapshots": "true",

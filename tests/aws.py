@@ -59,6 +59,7 @@ class Environment:
     secret_arn: str
     conninfo: str
     bundle: Path
+    role_secret_arn: str = ""
 
     def rds(self) -> Any:
         return client(self.endpoint, "rds")

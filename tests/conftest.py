@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from tests.pg import admin_conninfo, scratch_database
 
@@ -35,3 +38,13 @@ def schema_file(tmp_path: Path) -> Path:
     target = tmp_path / "schema.sql"
     shutil.copy(PROJECT / "schema.sql", target)
     return target
+
+
+@pytest.fixture
+def role_name(pg_admin: str) -> Iterator[str]:
+    """A migration role of this test's own. Request it before `db` (or fixtures using it), so that it
+    is dropped after the database it came to own."""
+    name = f"aalap_migrator_{uuid.uuid4().hex[:6]}"
+    yield name
+    with psycopg.connect(pg_admin, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))

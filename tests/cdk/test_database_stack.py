@@ -138,3 +138,22 @@ def test_prod_rotates_its_secret_and_is_multi_az(templates: dict[str, Template])
 def test_outputs_carry_schema_version_and_snapshot(templates: dict[str, Template], env: str) -> None:
     outputs = templates[env].find_outputs("*")
     assert {"SchemaVersion", "PreMigrationSnapshot", "MigrationFunctionName"} <= outputs.keys()
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_migrations_run_as_their_own_role_from_its_own_secret(templates: dict[str, Template], env: str) -> None:
+    template = templates[env]
+    _, resource = only(template, "Custom::SchemaMigration")
+    role_secret = resource["Properties"]["MigratorSecretArn"]["Ref"]
+    (generated,) = [
+        r["Properties"]["GenerateSecretString"]
+        for k, r in resources(template, "AWS::SecretsManager::Secret").items()
+        if k == role_secret
+    ]
+    assert json.loads(generated["SecretStringTemplate"]) == {"username": "aalap_migrator"}
+    readers = [
+        s
+        for s in _statements(template)
+        if "secretsmanager:GetSecretValue" in _list(s["Action"]) and {"Ref": role_secret} in _list(s["Resource"])
+    ]
+    assert len(readers) == 2, "both migration functions, and nothing else, read the role's secret"

@@ -35,7 +35,12 @@ def endpoint(request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.fixture
 def deployer(
-    endpoint: str, db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+    endpoint: str,
+    role_name: str,
+    db: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> Deployer:
     for key, value in aws_environment(endpoint).items():
         monkeypatch.setenv(key, value)
@@ -43,6 +48,7 @@ def deployer(
     return Deployer.start(
         endpoint,
         db,
+        role_name,
         tmp_path,
         monkeypatch,
         lambda step, seconds: TIMINGS.append((backend, f"{request.node.name}: {step}", seconds)),

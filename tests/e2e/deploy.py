@@ -56,6 +56,7 @@ class Deployer:
         cls,
         endpoint: str,
         db: str,
+        role: str,
         workdir: Path,
         monkeypatch: pytest.MonkeyPatch,
         record: Callable[[str, float], None],
@@ -63,6 +64,9 @@ class Deployer:
         from tests.e2e.templates import staging_template
 
         environment = make_environment(endpoint, db, PROJECT, workdir)
+        environment.role_secret_arn = environment.secrets().create_secret(
+            Name=f"{environment.instance}-role", SecretString=json.dumps({"username": role, "password": "Role-E2e-1"})
+        )["ARN"]
         monkeypatch.setenv("MIGRATOR_BUNDLE_ROOT", str(environment.bundle))
         return cls(environment, template_properties(staging_template()), record, workdir)
 
@@ -77,6 +81,7 @@ class Deployer:
         refs = {
             "DatabaseInstanceSecretAttachment": self.environment.secret_arn,
             "DatabaseInstance": self.environment.instance,
+            "SchemaMigrationRoleSecret": self.environment.role_secret_arn,
         }
         props = {k: _resolve(v, refs) for k, v in self.template_props.items() if k != "ServiceToken"}
         bundle = describe_bundle(self.environment.bundle / "migrations", self.environment.bundle / "schema.sql")

@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any
 
+import psycopg
 import pytest
 
 from migrator.aws import handler
@@ -137,3 +138,20 @@ def test_status_action_is_read_only(aws: Environment, context: LambdaContext, mo
     assert answer["ok"] is True
     assert [p["version"] for p in answer["pending"]][-1] == "007"
     assert answer["applied"] == [] and history(aws.conninfo) == []
+
+
+def test_migrations_run_as_the_migration_role_which_owns_the_database(
+    role_name: str, aws: Environment, context: LambdaContext
+) -> None:
+    secret = aws.secrets().create_secret(
+        Name=f"{aws.instance}-migrator", SecretString=json.dumps({"username": role_name, "password": "Mig-Pass-88"})
+    )
+    data, _ = run(event("Create", aws.properties(MigratorSecretArn=secret["ARN"])), context)
+    assert data["SchemaVersion"] == "007"
+    with psycopg.connect(aws.conninfo) as conn:
+        owners = {r[0] for r in conn.execute("SELECT tableowner FROM pg_tables WHERE schemaname = 'public'")}
+        database_owner = conn.execute(
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+        ).fetchone()
+    assert owners == {role_name}
+    assert database_owner == (role_name,)

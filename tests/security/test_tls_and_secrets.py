@@ -119,3 +119,23 @@ def test_no_log_line_holds_the_password(
     captured = capsys.readouterr()
     everything = caplog.text + captured.out + captured.err
     assert "Wrong-Pass-5521" not in everything and PASSWORD not in everything
+
+
+def test_the_migration_role_logs_in_with_scram_over_tls(tls_server: TlsServer) -> None:
+    from migrator.roles import ensure_owner_role
+
+    admin_socket = tls_server.server.conninfo()
+    with psycopg.connect(admin_socket, autocommit=True) as admin:
+        if admin.execute("SELECT 1 FROM pg_database WHERE datname = 'app'").fetchone() is None:
+            admin.execute("CREATE DATABASE app")
+    with psycopg.connect(tls_server.server.conninfo("app"), autocommit=True) as admin:
+        ensure_owner_role(admin, "tls_migrator", "Role-Tls-Pass-4", "app")
+    role_url = tls_server.url(sslmode="verify-full", sslrootcert=str(tls_server.trusted_ca))
+    role_url = role_url.replace("user=postgres", "user=tls_migrator").replace(PASSWORD, "Role-Tls-Pass-4")
+    role_url = role_url.replace("dbname=postgres", "dbname=app")
+    with psycopg.connect(role_url) as conn:
+        assert conn.execute(
+            "SELECT current_user, pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+        ).fetchone() == ("tls_migrator", "tls_migrator")
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(role_url.replace("Role-Tls-Pass-4", "Wrong-4"))

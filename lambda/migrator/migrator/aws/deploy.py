@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from migrator import engine
-from migrator.aws.secrets import conninfo_from_secret, read_secret
+from migrator.aws.secrets import conninfo_from_secret, read_secret, role_credentials
 from migrator.aws.snapshots import Snapshots, snapshot_id
 from migrator.connect import SessionLimits, connect
 from migrator.errors import MigratorError
 from migrator.plan import Plan
+from migrator.roles import ensure_owner_role
 
 log = logging.getLogger("migrator")
 SAFETY_MARGIN_MS = 30_000  # stop our own work this long before Lambda would kill us
@@ -46,6 +48,7 @@ class Request:
     take_snapshots: bool
     stamp: str
     lock_timeout: str
+    migrator_secret_arn: str | None = None  # the role migrations run as; None: the master user
 
     @classmethod
     def from_properties(cls, props: dict[str, Any]) -> Request:
@@ -59,6 +62,7 @@ class Request:
             take_snapshots=str(props.get("TakeSnapshots", "true")).lower() == "true",
             stamp=str(props.get("DeployToken") or props.get("Fingerprint", "")[:12] or "manual"),
             lock_timeout=str(props.get("LockTimeout", "5s")),
+            migrator_secret_arn=str(props["MigratorSecretArn"]) if props.get("MigratorSecretArn") else None,
         )
 
 
@@ -71,12 +75,24 @@ class Deployment:
     sslmode: str = "require"
     sslrootcert: str | None = None
 
-    def _connect(self, statement_timeout_ms: int, attempts: int) -> psycopg.Connection:
-        conninfo = conninfo_from_secret(
-            read_secret(self.secrets, self.request.secret_arn), self.sslmode, self.sslrootcert
-        )
+    def _conninfo(self, as_admin: bool = False) -> str:
+        admin = conninfo_from_secret(read_secret(self.secrets, self.request.secret_arn), self.sslmode, self.sslrootcert)
+        if as_admin or self.request.migrator_secret_arn is None:
+            return admin
+        user, password = role_credentials(read_secret(self.secrets, self.request.migrator_secret_arn))
+        return make_conninfo(admin, user=user, password=password)
+
+    def _connect(self, statement_timeout_ms: int, attempts: int, as_admin: bool = False) -> psycopg.Connection:
         limits = SessionLimits(self.request.lock_timeout, f"{max(1000, statement_timeout_ms)}ms", connect_timeout=10)
-        return connect(conninfo, limits, attempts=attempts, backoff=2.0)
+        return connect(self._conninfo(as_admin), limits, attempts=attempts, backoff=2.0)
+
+    def hand_over(self) -> None:
+        """Make the migration role (from its own secret) own the database; idempotent, once per deploy."""
+        if self.request.migrator_secret_arn is None:
+            return
+        user, password = role_credentials(read_secret(self.secrets, self.request.migrator_secret_arn))
+        with self._connect(60_000, attempts=5, as_admin=True) as admin:
+            ensure_owner_role(admin, user, password, str(conninfo_to_dict(admin.info.dsn).get("dbname")))
 
     def inspect(self) -> Plan:
         inputs = engine.load_inputs(self.bundle.options)
@@ -85,6 +101,7 @@ class Deployment:
 
     def start(self) -> dict[str, str]:
         """Decide what this deploy does; start the snapshot if one is needed. Returns the handler's Data."""
+        self.hand_over()
         plan = self.inspect()
         data = {
             "FromVersion": plan.current_version or "none",

@@ -42,6 +42,7 @@ def _deployment(props: dict[str, Any]) -> Deployment:
     props = {
         "SecretArn": os.environ.get("MIGRATOR_SECRET_ARN"),
         "InstanceIdentifier": os.environ.get("MIGRATOR_INSTANCE"),
+        "MigratorSecretArn": os.environ.get("MIGRATOR_ROLE_SECRET_ARN"),
     } | {k: v for k, v in props.items() if v}
     rds, secrets = _clients()
     ca = os.environ.get("MIGRATOR_SSLROOTCERT")

@@ -52,3 +52,17 @@ def read_secret(client: Any, secret_arn: str) -> str:
             hint="check the function's IAM policy and the Secrets Manager VPC endpoint",
         ) from None
     return str(response["SecretString"])
+
+
+def role_credentials(secret_string: str) -> tuple[str, str]:
+    """(username, password) of the migration role's secret."""
+    try:
+        values = json.loads(secret_string)
+    except json.JSONDecodeError:
+        raise SecretError("the migration role's secret is not JSON") from None
+    if not isinstance(values, dict) or not values.get("username") or not values.get("password"):
+        raise SecretError(
+            "the migration role's secret lacks username or password",
+            hint='the secret must hold {"username": ..., "password": ...}',
+        )
+    return str(values["username"]), str(values["password"])

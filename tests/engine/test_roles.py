@@ -1,0 +1,69 @@
+"""The migration role: owns the application database, cannot reach beyond it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from migrator.roles import ensure_owner_role
+from migrator.sqlsplit import split_statements
+from tests.engine.helpers import cli
+from tests.pg import scratch_database
+
+
+@pytest.fixture
+def role(pg_admin: str) -> Iterator[str]:
+    """A role name of this test's own; request it before `db`, so it is dropped after the database."""
+    name = f"migrator_{uuid.uuid4().hex[:8]}"
+    yield name
+    with psycopg.connect(pg_admin, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def _as(url: str, role: str) -> str:
+    params = {k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None}
+    return make_conninfo(**(params | {"user": role}))
+
+
+def _bootstrap(url: str, role: str, password: str = "Role-Pass-31") -> None:
+    with psycopg.connect(url, autocommit=True) as admin:
+        ensure_owner_role(admin, role, password, str(conninfo_to_dict(url)["dbname"]))
+
+
+def test_a_legacy_database_is_handed_over_and_migrated_by_the_role(
+    role: str, db: str, migrations_dir: Path, schema_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with psycopg.connect(db, autocommit=True) as admin:  # the legacy database, owned by the admin
+        for statement in split_statements((migrations_dir / "000_baseline.sql").read_text()):
+            admin.execute(statement.sql.encode())
+    _bootstrap(db, role)
+    _bootstrap(db, role)  # idempotent: every deploy runs it
+    role_url = _as(db, role)
+    assert cli(capsys, role_url, migrations_dir, schema_file, "apply")[0] == 0
+    assert cli(capsys, role_url, migrations_dir, schema_file, "verify")[0] == 0
+    with psycopg.connect(db) as admin:
+        owners = {r[0] for r in admin.execute("SELECT tableowner FROM pg_tables WHERE schemaname = 'public'")}
+        flags = admin.execute(
+            "SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls,"
+            " rolpassword LIKE 'SCRAM-SHA-256$%%' FROM pg_authid WHERE rolname = %s",
+            (role,),
+        ).fetchone()
+    assert owners == {role}
+    assert flags == (False, False, False, False, False, True)
+
+
+def test_the_role_has_no_ddl_rights_beyond_its_database(pg_admin: str, role: str, db: str) -> None:
+    _bootstrap(db, role)
+    with scratch_database(pg_admin, "other") as other, psycopg.connect(_as(other, role), autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CREATE TABLE intruder (id int)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CREATE DATABASE another_one")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CREATE ROLE another_role")
