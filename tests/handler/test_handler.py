@@ -155,3 +155,13 @@ def test_migrations_run_as_the_migration_role_which_owns_the_database(
         ).fetchone()
     assert owners == {role_name}
     assert database_owner == (role_name,)
+
+
+def test_many_short_statements_cannot_outrun_the_lambda(aws: Environment) -> None:
+    """statement_timeout bounds one statement; the deadline bounds their sum: a clean, rolled-back failure."""
+    run(event("Create", aws.properties()), LambdaContext())
+    before = state(aws.conninfo)
+    aws.add_migration("008_slow_steps.sql", "CREATE TABLE steps (id int);\n" + "SELECT pg_sleep(0.5);\n" * 40)
+    with pytest.raises(handler.DeployFailed, match=r"time budget exhausted before 008_slow_steps.sql:\d+"):
+        run(event("Update", aws.properties(TakeSnapshots="false")), LambdaContext(remaining_ms=38_000))
+    assert state(aws.conninfo) == before

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg
 
@@ -13,6 +15,7 @@ from migrator.execute import run_statements
 from migrator.files import Migration
 from migrator.history import NewRow
 from migrator.plan import Plan
+from migrator.sqlsplit import Statement
 
 
 @dataclass
@@ -27,32 +30,58 @@ def _ms_since(start: float) -> int:
     return round((time.perf_counter() - start) * 1000)
 
 
-def _run_migration(conn: psycopg.Connection, migration: Migration, in_transaction: bool) -> NewRow:
+Guard = Callable[[Path, Statement], None] | None
+
+
+class BudgetExhausted(MigratorError):
+    """The run's time budget (e.g. the Lambda's remaining time) ran out between statements."""
+
+
+def deadline_guard(deadline: float | None) -> Guard:
+    """Stop before a statement once `deadline` (time.monotonic) has passed: the open batch rolls back.
+
+    statement_timeout bounds one statement; this bounds the sum of many short ones.
+    """
+    if deadline is None:
+        return None
+
+    def guard(path: Path, statement: Statement) -> None:
+        if time.monotonic() >= deadline:
+            raise BudgetExhausted(
+                f"time budget exhausted before {path.name}:{statement.line}; the open batch was rolled back",
+                hint="the batch is too long for one run (one Lambda invocation): split it, or run it with"
+                " `python -m migrator apply` from a host that can reach the database",
+            )
+
+    return guard
+
+
+def _run_migration(conn: psycopg.Connection, migration: Migration, in_transaction: bool, guard: Guard) -> NewRow:
     start = time.perf_counter()
-    run_statements(conn, migration.path, migration.statements, in_transaction=in_transaction)
+    run_statements(conn, migration.path, migration.statements, in_transaction=in_transaction, before_each=guard)
     return NewRow(migration.version, migration.name, migration.checksum, _ms_since(start), "migration")
 
 
 def _transactional_batch(
-    conn: psycopg.Connection, plan: Plan, batch: list[Migration], first: bool, applied_by: str
+    conn: psycopg.Connection, plan: Plan, batch: list[Migration], first: bool, applied_by: str, guard: Guard
 ) -> list[NewRow]:
     rows: list[NewRow] = []
     with conn.transaction():
         history.ensure_table(conn)
         if first and plan.load_schema is not None:
             start = time.perf_counter()
-            run_statements(conn, plan.load_schema.path, plan.load_schema.statements)
+            run_statements(conn, plan.load_schema.path, plan.load_schema.statements, before_each=guard)
             ms = _ms_since(start)
             rows += [NewRow(m.version, m.name, m.checksum, ms, "schema.sql") for m in plan.recorded_by_schema]
-        rows += [_run_migration(conn, m, in_transaction=True) for m in batch]
+        rows += [_run_migration(conn, m, in_transaction=True, guard=guard) for m in batch]
         history.record(conn, rows, applied_by)
     return rows
 
 
-def _standalone(conn: psycopg.Connection, migration: Migration, applied_by: str) -> list[NewRow]:
+def _standalone(conn: psycopg.Connection, migration: Migration, applied_by: str, guard: Guard) -> list[NewRow]:
     with conn.transaction():
         history.ensure_table(conn)
-    row = _run_migration(conn, migration, in_transaction=False)
+    row = _run_migration(conn, migration, in_transaction=False, guard=guard)
     with conn.transaction():
         history.record(conn, [row], applied_by)
     return [row]
@@ -65,19 +94,20 @@ def _with_progress(exc: MigratorError, result: ApplyResult) -> MigratorError:
     return exc
 
 
-def apply_plan(conn: psycopg.Connection, plan: Plan, applied_by: str) -> ApplyResult:
+def apply_plan(conn: psycopg.Connection, plan: Plan, applied_by: str, deadline: float | None = None) -> ApplyResult:
     """Apply `plan` on a locked, autocommit connection. Without no-transaction files: one transaction."""
     result = ApplyResult()
     started = time.perf_counter()
+    guard = deadline_guard(deadline)
     batches = plan.batches()
     if plan.load_schema is not None and (not batches or batches[0][0].no_transaction):
         batches.insert(0, [])  # schema.sql always loads in a transaction of its own
     for index, batch in enumerate(batches):
         try:
             if batch and batch[0].no_transaction:
-                rows = _standalone(conn, batch[0], applied_by)
+                rows = _standalone(conn, batch[0], applied_by, guard)
             else:
-                rows = _transactional_batch(conn, plan, batch, index == 0, applied_by)
+                rows = _transactional_batch(conn, plan, batch, index == 0, applied_by, guard)
         except (MigrationFailed, MigratorError) as exc:
             raise _with_progress(exc, result) from None
         except psycopg.OperationalError as exc:

@@ -38,6 +38,7 @@ class Options:
     allow_out_of_order: bool = False
     lock_wait_seconds: float = 60.0
     applied_by: str = field(default_factory=default_applied_by)
+    deadline: float | None = None  # time.monotonic() after which no further statement starts
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,9 @@ class ApplyOutcome:
 def apply(conn: psycopg.Connection, inputs: Inputs, options: Options) -> ApplyOutcome:
     with migration_lock(conn, options.lock_wait_seconds):
         the_plan = plan(conn, inputs, options)
-        result = apply_plan(conn, the_plan, options.applied_by) if not the_plan.is_noop else ApplyResult()
+        result = ApplyResult()
+        if not the_plan.is_noop:
+            result = apply_plan(conn, the_plan, options.applied_by, options.deadline)
     return ApplyOutcome(the_plan, result)
 
 

@@ -37,11 +37,11 @@ def run_statements(
     path: Path,
     statements: list[Statement],
     in_transaction: bool = True,
-    before_each: Callable[[], None] | None = None,
+    before_each: Callable[[Path, Statement], None] | None = None,
 ) -> None:
     for statement in statements:
         if before_each is not None:
-            before_each()
+            before_each(path, statement)
         try:
             conn.execute(statement.sql.encode("utf-8"), prepare=False)
         except psycopg.Error as exc:

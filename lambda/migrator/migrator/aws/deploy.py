@@ -156,6 +156,7 @@ class Deployment:
                 options.schema_file,
                 applied_by=options.applied_by,
                 lock_wait_seconds=max(1.0, min(120.0, remaining_s / 3)),
+                deadline=deadline,
             )
             outcome = engine.apply(conn, inputs, opts)
         after = outcome.plan.target_version or "none"
