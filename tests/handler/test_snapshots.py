@@ -97,3 +97,28 @@ def test_a_retried_create_finds_the_snapshot_it_started(aws: Environment) -> Non
     first = snapshots.ensure("premigrate-x-v1-to-v2-retry", {})
     second = snapshots.ensure("premigrate-x-v1-to-v2-retry", {})
     assert first == second == "available"
+
+
+def test_a_snapshot_deferred_while_the_instance_is_busy_is_taken_later_with_its_tags(
+    aws: Environment, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(event("Create", aws.properties()), context)
+    aws.add_migration("008_add_tags.sql", "CREATE TABLE tags (id integer);\n")
+
+    class BusyAtFirst(SlowSnapshots):
+        def describe_db_instances(self, **kwargs: Any) -> Any:
+            answer = self._real.describe_db_instances(**kwargs)
+            if self._left > 0:
+                self._left -= 1
+                answer["DBInstances"][0]["DBInstanceStatus"] = "backing-up"
+            return answer
+
+    busy = BusyAtFirst(aws.rds(), polls=1)  # one RDS, shared by every invocation
+    monkeypatch.setattr(handler, "_clients", lambda: (busy, aws.secrets()))
+    data, _ = run(event("Update", aws.properties()), context)
+    assert data["SchemaVersion"] == "008"
+    assert busy._left == 0, "on_event met a busy instance and left the snapshot to is_complete"
+    rds = aws.rds()
+    (snapshot,) = rds.describe_db_snapshots(DBSnapshotIdentifier=data["SnapshotId"])["DBSnapshots"]
+    tags = {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(ResourceName=snapshot["DBSnapshotArn"])["TagList"]}
+    assert (tags["migrator:from"], tags["migrator:to"]) == ("007", "008")

@@ -66,6 +66,10 @@ class Request:
         )
 
 
+def snapshot_tags(data: dict[str, str]) -> dict[str, str]:
+    return {"migrator:from": data["FromVersion"], "migrator:to": data["ToVersion"]}
+
+
 @dataclass(frozen=True)
 class Deployment:
     request: Request
@@ -120,7 +124,7 @@ class Deployment:
         ident = snapshot_id(
             self.request.instance, plan.current_version, plan.target_version or "none", self.request.stamp
         )
-        status = self.snapshots.ensure(ident, {"migrator:from": data["FromVersion"], "migrator:to": data["ToVersion"]})
+        status = self.snapshots.ensure(ident, snapshot_tags(data))
         log.info("pre-migration snapshot %s: %s", ident, status)
         return data | {"Phase": "snapshot", "SnapshotId": ident}
 
@@ -128,8 +132,10 @@ class Deployment:
     def snapshots(self) -> Snapshots:
         return Snapshots(self.rds, self.request.instance)
 
-    def snapshot_ready(self, ident: str) -> bool:
-        status = self.snapshots.ensure(ident, {})
+    def snapshot_ready(self, data: dict[str, str]) -> bool:
+        """Is the snapshot `data` names available? Starts it if the instance was busy until now."""
+        ident = data["SnapshotId"]
+        status = self.snapshots.ensure(ident, snapshot_tags(data))
         if status in ("creating", "waiting-for-instance", "pending"):
             return False
         if status != "available":

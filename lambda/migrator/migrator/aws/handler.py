@@ -100,7 +100,7 @@ def is_complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"IsComplete": True, "Data": {k: v for k, v in data.items() if k != "Phase"}}
     try:
         deployment = _deployment(event["ResourceProperties"])
-        if phase == "snapshot" and not deployment.snapshot_ready(data["SnapshotId"]):
+        if phase == "snapshot" and not deployment.snapshot_ready(data):
             return {"IsComplete": False}
         data |= deployment.apply(context.get_remaining_time_in_millis())
         data["Pruned"] = ",".join(deployment.prune())
