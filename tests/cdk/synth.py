@@ -30,8 +30,7 @@ def with_environment(name: str, **changes: Any) -> dict[str, Any]:
 
 
 def resources(template: Template, kind: str) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = template.find_resources(kind)
-    return found
+    return {name: dict(resource) for name, resource in template.find_resources(kind).items()}
 
 
 def only(template: Template, kind: str) -> tuple[str, dict[str, Any]]:

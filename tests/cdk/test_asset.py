@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def test_asset_holds_the_package_migrations_and_schema(asset: Path) -> None:
     assert not list(asset.rglob("__pycache__"))
 
 
-def test_asset_zipped_is_under_10_mb(asset: Path, record_property: pytest.RecordProperty) -> None:
+def test_asset_zipped_is_under_10_mb(asset: Path, record_property: Callable[[str, object], None]) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(asset.rglob("*")):

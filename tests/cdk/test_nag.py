@@ -9,7 +9,7 @@ from tests.cdk.test_database_stack import ENVIRONMENTS
 
 
 @pytest.fixture(scope="module")
-def annotations(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Annotations]:
+def nag_annotations(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Annotations]:
     import aws_cdk as cdk
 
     from app import build
@@ -20,10 +20,10 @@ def annotations(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Annotatio
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_no_unsuppressed_nag_findings(annotations: dict[str, Annotations], env: str) -> None:
+def test_no_unsuppressed_nag_findings(nag_annotations: dict[str, Annotations], env: str) -> None:
     pattern = Match.string_like_regexp("AwsSolutions-.*")
-    errors = annotations[env].find_error("*", pattern)
-    warnings = annotations[env].find_warning("*", pattern)
+    errors = nag_annotations[env].find_error("*", pattern)
+    warnings = nag_annotations[env].find_warning("*", pattern)
     assert [e.entry.data for e in errors] == []
     assert [w.entry.data for w in warnings] == []
 

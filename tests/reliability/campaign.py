@@ -119,7 +119,7 @@ def kill_campaign(
             time.sleep(delay)
             process.send_signal(signal.SIGKILL)
             process.communicate()
-            wait_until_alone(admin, conninfo_to_dict(url)["dbname"] or "")
+            wait_until_alone(admin, str(conninfo_to_dict(url)["dbname"]))
             left = snapshot(url)
             outcome.trials += 1
             if left == before:

@@ -51,7 +51,7 @@ def test_terminated_backend_mid_batch(
     assert process.returncode == 1
     assert "lost the database connection" in err or "terminating connection" in err
     assert "Traceback" not in err
-    wait_until_alone(pg_admin, conninfo_to_dict(db)["dbname"] or "")
+    wait_until_alone(pg_admin, str(conninfo_to_dict(db)["dbname"]))
     assert state(db) == before
     (migrations_dir / "009_slow.sql").write_text("SELECT 1;\n")
     assert migrator(db, migrations_dir).wait() == 0
