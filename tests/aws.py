@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +75,16 @@ class Environment:
             "SnapshotRetention": "3",
             "TakeSnapshots": "true",
             "NewestVersion": newest_version(self.bundle),
-            "DeployToken": uuid.uuid4().hex[:8],
+            "DeployToken": deploy_token(),
         } | extra
 
     def add_migration(self, name: str, sql: str) -> None:
         (self.bundle / "migrations" / name).write_text(sql)
+
+
+def deploy_token() -> str:
+    """As app.py makes it: the synth's UTC time, so a later deploy has a later token (microseconds here)."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def newest_version(bundle: Path) -> str:

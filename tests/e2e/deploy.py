@@ -20,7 +20,7 @@ from aws_cdk.assertions import Template
 
 from migrator.aws import handler
 from stacks.bundle import describe_bundle
-from tests.aws import Environment, make_environment
+from tests.aws import Environment, deploy_token, make_environment
 from tests.conftest import PROJECT
 from tests.handler.conftest import LambdaContext
 
@@ -89,7 +89,7 @@ class Deployer:
             "Fingerprint": bundle.fingerprint,
             "Migrations": list(bundle.migrations),
             "NewestVersion": bundle.newest_version,
-            "DeployToken": uuid.uuid4().hex[:12],
+            "DeployToken": deploy_token(),
         }
 
     def deploy(

@@ -40,12 +40,13 @@ def test_create_on_a_fresh_database_loads_the_schema_without_a_snapshot(
 
 def test_pending_migration_takes_a_snapshot_then_applies(aws: Environment, context: LambdaContext) -> None:
     _at_007(aws, context)
+    previous = aws.properties(NewestVersion="007")  # the last deploy's properties: an earlier token
     aws.add_migration("008_add_tags.sql", "ALTER TABLE projects ADD COLUMN tags text[] NOT NULL DEFAULT '{}';\n")
     data, _ = run(
         event(
             "Update",
             aws.properties(),
-            old=aws.properties(NewestVersion="007"),
+            old=previous,
             physical=f"schema-migrations-{aws.instance}",
         ),
         context,
@@ -109,9 +110,8 @@ def test_versions_unknown_to_an_older_bundle_are_reported_not_fatal(aws: Environ
     aws.add_migration("008_new.sql", "CREATE TABLE newer (id integer);\n")
     run(event("Create", aws.properties()), context)
     (aws.bundle / "migrations" / "008_new.sql").unlink()
-    data, _ = run(
-        event("Update", aws.properties(NewestVersion="007"), old=aws.properties(NewestVersion="007")), context
-    )
+    previous = aws.properties(NewestVersion="008")
+    data, _ = run(event("Update", aws.properties(NewestVersion="007"), old=previous), context)
     assert data["SchemaVersion"] == "008"
 
 
@@ -165,3 +165,34 @@ def test_many_short_statements_cannot_outrun_the_lambda(aws: Environment) -> Non
     with pytest.raises(handler.DeployFailed, match=r"time budget exhausted before 008_slow_steps.sql:\d+"):
         run(event("Update", aws.properties(TakeSnapshots="false")), LambdaContext(remaining_ms=38_000))
     assert state(aws.conninfo) == before
+
+
+@pytest.mark.parametrize(
+    ("new", "old", "rollback"),
+    [
+        (
+            {"DeployToken": "20261127T100000Z", "NewestVersion": "008"},
+            {"DeployToken": "20261127T110000Z", "NewestVersion": "008"},
+            True,
+        ),  # engine-only change undone
+        (
+            {"DeployToken": "20261127T120000Z", "NewestVersion": "008"},
+            {"DeployToken": "20261127T110000Z", "NewestVersion": "008"},
+            False,
+        ),  # a forward deploy
+        ({"NewestVersion": "007"}, {"NewestVersion": "009"}, True),  # on-change mode, migrations undone
+        ({"NewestVersion": "009"}, {"NewestVersion": "007"}, False),
+    ],
+)
+def test_a_rollback_is_recognised_by_deploy_time_or_version(
+    new: dict[str, str], old: dict[str, str], rollback: bool
+) -> None:
+    assert handler.is_rollback(event("Update", new, old=old)) is rollback
+
+
+def test_a_rollback_never_fails_even_when_the_database_is_unreachable(aws: Environment, context: LambdaContext) -> None:
+    broken = aws.properties(
+        SecretArn="arn:aws:secretsmanager:eu-west-1:000000000000:secret:gone", DeployToken="20261127T100000Z"
+    )
+    data, _ = run(event("Update", broken, old=aws.properties(DeployToken="20261127T110000Z"), physical="p"), context)
+    assert data["Note"].startswith("rollback")

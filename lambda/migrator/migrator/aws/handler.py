@@ -70,12 +70,20 @@ def _fail(exc: Exception) -> DeployFailed:
 
 
 def is_rollback(event: dict[str, Any]) -> bool:
-    """An Update that goes back to an older bundle: CloudFormation rolling back, or a deliberate downgrade."""
+    """An Update that goes back in time: CloudFormation rolling back, or a deliberate downgrade.
+
+    A rollback sends the properties of an earlier synth, so its deploy token (a UTC timestamp) is
+    older than the one being undone; without tokens (-c migrate=on-change) an older newest
+    migration version tells. Such an Update must not touch the database, nor fail.
+    """
     if event.get("RequestType") != "Update":
         return False
-    new = str(event.get("ResourceProperties", {}).get("NewestVersion", ""))
-    old = str(event.get("OldResourceProperties", {}).get("NewestVersion", ""))
-    return bool(new and old and new.isdigit() and old.isdigit() and int(new) < int(old))
+    new, old = event.get("ResourceProperties", {}), event.get("OldResourceProperties", {})
+    new_token, old_token = str(new.get("DeployToken", "")), str(old.get("DeployToken", ""))
+    if new_token and old_token and new_token != old_token:
+        return new_token < old_token
+    new_version, old_version = str(new.get("NewestVersion", "")), str(old.get("NewestVersion", ""))
+    return new_version.isdigit() and old_version.isdigit() and int(new_version) < int(old_version)
 
 
 def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
