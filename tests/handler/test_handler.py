@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import psycopg
@@ -63,12 +62,10 @@ def test_pending_migration_takes_a_snapshot_then_applies(aws: Environment, conte
     assert tags == {"migrator:pre-migration": "true", "migrator:from": "007", "migrator:to": "008"}
 
 
-def test_nothing_pending_takes_no_snapshot_and_is_fast(aws: Environment, context: LambdaContext) -> None:
-    _at_007(aws, context)
-    started = time.monotonic()
+def test_nothing_pending_takes_no_snapshot_and_finishes_in_one_poll(aws: Environment, context: LambdaContext) -> None:
+    _at_007(aws, context)  # its speed is measured by `make e2e` (wall time per step), not asserted here
     data, polls = run(event("Update", aws.properties()), context)
     assert (data["SchemaVersion"], data["SnapshotId"], polls) == ("007", "", 1)
-    assert time.monotonic() - started < 5
     assert _snapshots(aws) == []
 
 
