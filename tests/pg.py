@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from migrator.embedded import default_server
+
+
+def migrator_argv(url: str, migrations: Path, *args: str, schema: Path | None = None) -> list[str]:
+    """`python -m migrator` against `url`: with `schema`, or --no-schema without one; `args` end with the command."""
+    schema_args = ["--schema-file", str(schema)] if schema else ["--no-schema"]
+    return [
+        sys.executable,
+        "-m",
+        "migrator",
+        "--database-url",
+        url,
+        "--migrations-dir",
+        str(migrations),
+        *schema_args,
+        *args,
+    ]
 
 
 def admin_conninfo() -> str:

@@ -11,7 +11,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from migrator.catalog import Catalog, describe
 from tests.conftest import PROJECT
+from tests.pg import migrator_argv
 
 
 def generate(directory: Path, count: int, start: int = 8) -> None:
@@ -38,21 +38,7 @@ def generate(directory: Path, count: int, start: int = 8) -> None:
 
 def migrator(url: str, migrations: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "migrator",
-            "--database-url",
-            url,
-            "--migrations-dir",
-            str(migrations),
-            "--schema-file",
-            str(PROJECT / "schema.sql"),
-            "--lock-wait",
-            "30",
-            *args,
-            "apply",
-        ],
+        migrator_argv(url, migrations, "--lock-wait", "30", *args, "apply", schema=PROJECT / "schema.sql"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
