@@ -81,7 +81,8 @@ def main() -> None:
         with scratch_database(admin, "scale") as url:
             wall, rss = run_cli(url, big, "apply", schema=True)
             print(f"data migration of {size:.0f} MB ({rows} rows):")
-            print(f"  {'apply (schema.sql + the 50 MB file)':44s} wall {wall * 1000:7.0f} ms   peak RSS {rss:6.0f} MB")
+            label = f"apply (schema.sql + the {size:.0f} MB file)"
+            print(f"  {label:44s} wall {wall * 1000:7.0f} ms   peak RSS {rss:6.0f} MB")
             report("status afterwards", url, big, "status", schema=True)
             report("no-op apply afterwards", url, big, "apply", schema=True)
     print(f"(peak RSS of this benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
