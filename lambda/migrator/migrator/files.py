@@ -15,7 +15,7 @@ NO_TRANSACTION_MARK = "-- migrate:no-transaction"
 SCHEMA_VERSION = re.compile(r"^--\s*schema-version:\s*(?P<version>[0-9]{3,})\s*$", re.MULTILINE)
 _BOM = "\ufeff"
 _TRANSACTION_CONTROL = re.compile(
-    r"^(BEGIN|COMMIT|ROLLBACK|ABORT|END|START\s+TRANSACTION|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b",
+    r"(BEGIN|COMMIT|ROLLBACK|ABORT|END|START\s+TRANSACTION|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b",
     re.IGNORECASE,
 )
 
@@ -69,14 +69,14 @@ def parse_statements(text: str, path: Path) -> list[Statement]:
     except UnterminatedSQL as exc:
         raise InvalidInput(f"{path}:{exc.line}: {exc}", hint="close the quote or comment") from None
     for statement in statements:
-        control = _TRANSACTION_CONTROL.match(statement.sql)
+        control = _TRANSACTION_CONTROL.match(statement.source, statement.start)  # no copy of the statement
         if control:
             raise InvalidInput(
                 f"{path}:{statement.line}: transaction control ({control.group(1).upper()}) in a migration",
                 hint="remove it: the migrator runs each batch in one transaction"
                 " (or mark the file '-- migrate:no-transaction')",
             )
-        if statement.sql.startswith("\\"):
+        if statement.source.startswith("\\", statement.start):
             raise InvalidInput(f"{path}:{statement.line}: psql meta-command", hint="plain SQL only")
     return statements
 

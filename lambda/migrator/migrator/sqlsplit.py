@@ -10,7 +10,7 @@ recognised; write such functions with a dollar-quoted body.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _TOKEN = re.compile(r"--|/\*|[eE]'|'|\"|\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$|;")
 _CODE = re.compile(r"[^\s]")
@@ -18,8 +18,16 @@ _CODE = re.compile(r"[^\s]")
 
 @dataclass(frozen=True)
 class Statement:
-    sql: str
+    """One statement, as a span of its file's text: a 50 MB file is held once, not twice."""
+
+    source: str = field(repr=False, compare=False)
+    start: int
+    end: int
     line: int
+
+    @property
+    def sql(self) -> str:
+        return self.source[self.start : self.end].strip()
 
 
 class UnterminatedSQL(ValueError):
@@ -107,7 +115,7 @@ def split_statements(text: str) -> list[Statement]:
             return
         line += text.count("\n", counted_to, first)
         counted_to = first
-        statements.append(Statement(text[first:end].strip(), line))
+        statements.append(Statement(text, first, end, line))
 
     while True:
         match = _TOKEN.search(text, pos)
