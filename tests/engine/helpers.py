@@ -9,8 +9,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from migrator import history as history_table
 from migrator.catalog import Catalog, describe
 from migrator.cli import main
+from migrator.lock import LOCK_KEY
 
 
 def cli(
@@ -37,12 +39,13 @@ def catalog(url: str) -> Catalog:
 
 def history(url: str) -> list[tuple[str, str, str]]:
     with psycopg.connect(url) as conn:
-        if conn.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,):
-            return []
-        return [
-            tuple(r)
-            for r in conn.execute("SELECT version, checksum, applied_via FROM schema_migrations ORDER BY version")
-        ]
+        return [(row.version, row.checksum, row.applied_via) for row in history_table.read(conn)]
+
+
+def lock_is_free(url: str) -> bool:
+    """Can another session take the migration lock (i.e. did the last run release it)?"""
+    with psycopg.connect(url, autocommit=True) as other:
+        return other.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone() == (True,)
 
 
 def state(url: str) -> tuple[Catalog, list[tuple[str, str, str]]]:

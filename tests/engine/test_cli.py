@@ -13,7 +13,7 @@ import pytest
 
 from migrator.lock import LOCK_KEY
 from tests.conftest import PROJECT
-from tests.engine.helpers import catalog, cli, history, run_sql, write
+from tests.engine.helpers import catalog, cli, history, lock_is_free, run_sql, write
 
 Capture = pytest.CaptureFixture[str]
 
@@ -100,8 +100,7 @@ def test_lock_held_by_another_session_times_out_naming_the_holder(
 def test_lock_is_released_after_a_failed_run(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> None:
     write(migrations_dir, "008_bad.sql", "SELECT 1/0;")
     assert cli(capsys, db, migrations_dir, schema_file, "apply")[0] == 1
-    with psycopg.connect(db, autocommit=True) as other:
-        assert other.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone() == (True,)
+    assert lock_is_free(db)
 
 
 def test_verify_lists_every_difference_by_name(

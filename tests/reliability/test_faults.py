@@ -9,8 +9,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from migrator.lock import LOCK_KEY
-from tests.engine.helpers import cli, state, write
+from tests.engine.helpers import cli, lock_is_free, state, write
 from tests.reliability.campaign import migrator, wait_until_alone
 from tests.reliability.proxy import CuttableProxy, socket_path
 
@@ -112,8 +111,7 @@ def test_a_run_that_outlives_its_budget_applies_nothing_and_releases_the_lock(
     assert status == 1
     assert "009_slow.sql:1: SQLSTATE 57014" in err
     assert state(db) == before
-    with psycopg.connect(db, autocommit=True) as other:
-        assert other.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone() == (True,)
+    assert lock_is_free(db)
 
 
 def test_a_table_locked_by_live_traffic_fails_on_lock_timeout_not_queueing(

@@ -15,7 +15,7 @@ import psycopg
 
 from migrator import history
 from migrator.apply import ApplyResult, apply_plan
-from migrator.errors import InvalidInput, MigratorError
+from migrator.errors import InvalidInput
 from migrator.files import Migration, SchemaFile, load_migrations, load_schema_file
 from migrator.lock import migration_lock
 from migrator.plan import Plan, make_plan
@@ -86,7 +86,3 @@ def verify_schema(conn: psycopg.Connection, inputs: Inputs) -> list[str]:
     if inputs.schema is None:
         raise InvalidInput("verify needs schema.sql", hint="drop --no-schema, or pass --schema-file")
     return verify(conn, inputs.schema)
-
-
-class SchemaDiffers(MigratorError):
-    """The live schema is not what schema.sql describes."""

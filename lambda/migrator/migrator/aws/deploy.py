@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +80,22 @@ class Deployment:
     sslmode: str = "require"
     sslrootcert: str | None = None
 
+    @cached_property
+    def _admin_conninfo(self) -> str:
+        """Read once per invocation: on_event and is_complete each connect more than once."""
+        return conninfo_from_secret(read_secret(self.secrets, self.request.secret_arn), self.sslmode, self.sslrootcert)
+
+    @cached_property
+    def _role(self) -> tuple[str, str] | None:
+        if self.request.migrator_secret_arn is None:
+            return None
+        return role_credentials(read_secret(self.secrets, self.request.migrator_secret_arn))
+
     def _conninfo(self, as_admin: bool = False) -> str:
-        admin = conninfo_from_secret(read_secret(self.secrets, self.request.secret_arn), self.sslmode, self.sslrootcert)
-        if as_admin or self.request.migrator_secret_arn is None:
-            return admin
-        user, password = role_credentials(read_secret(self.secrets, self.request.migrator_secret_arn))
-        return make_conninfo(admin, user=user, password=password)
+        if as_admin or self._role is None:
+            return self._admin_conninfo
+        user, password = self._role
+        return make_conninfo(self._admin_conninfo, user=user, password=password)
 
     def _connect(self, statement_timeout_ms: int, attempts: int, as_admin: bool = False) -> psycopg.Connection:
         limits = SessionLimits(self.request.lock_timeout, f"{max(1000, statement_timeout_ms)}ms", connect_timeout=10)
@@ -92,9 +103,9 @@ class Deployment:
 
     def hand_over(self) -> None:
         """Make the migration role (from its own secret) own the database; idempotent, once per deploy."""
-        if self.request.migrator_secret_arn is None:
+        if self._role is None:
             return
-        user, password = role_credentials(read_secret(self.secrets, self.request.migrator_secret_arn))
+        user, password = self._role
         with self._connect(60_000, attempts=5, as_admin=True) as admin:
             ensure_owner_role(admin, user, password, str(conninfo_to_dict(admin.info.dsn).get("dbname")))
 

@@ -11,14 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from migrator.errors import MigratorError
-
 TAG_KEY = "migrator:pre-migration"
 PREFIX = "premigrate"
-
-
-class SnapshotError(MigratorError):
-    """A snapshot could not be taken or failed; nothing was applied."""
 
 
 def _clean(text: str) -> str:
