@@ -1,8 +1,8 @@
 """Build the migration Lambda's asset without Docker.
 
 pip installs psycopg's binary wheel for the Lambda's platform and Python version
-(--platform/--python-version/--only-binary), cached under .local/ so each synth
-only copies; then the migrator package, migrations/ and schema.sql are added.
+(--platform/--python-version/--only-binary), cached under .local/lambda-deps/ so each
+synth only copies; then the migrator package, migrations/ and schema.sql are added.
 Docker bundling (the Lambda build image) remains the fallback when pip fails.
 """
 
@@ -12,6 +12,8 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from stacks.bundle import CA_BUNDLE, MIGRATIONS_DIR, PACKAGE_DIR, PROJECT_ROOT, 
 LAMBDA_PYTHON = "3.14"
 LAMBDA_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64")
 REQUIREMENTS = ("psycopg[binary]==3.3.9",)
+COMPLETE = ".complete"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.md")
 
 
@@ -51,19 +54,48 @@ def dependencies_key() -> str:
     return hashlib.sha256(" ".join(pip_arguments(Path("-"))[3:]).encode()).hexdigest()[:16]
 
 
-def cached_dependencies(cache_root: Path = PROJECT_ROOT / ".local" / "lambda-deps") -> Path:
-    """The pip-installed dependencies for the Lambda platform, built once per requirement set."""
+def run_pip(target: Path) -> None:
+    subprocess.run(pip_arguments(target), check=True)
+
+
+def cached_dependencies(
+    cache_root: Path = PROJECT_ROOT / ".local" / "lambda-deps", install: Callable[[Path], None] = run_pip
+) -> Path:
+    """The pip-installed dependencies for the Lambda platform, built once per requirement set.
+
+    Several synths may build at once (pytest-xdist workers, two terminals): each installs into
+    its own scratch folder and renames it into place, so a reader never sees a half-built cache
+    and the loser of the race simply uses the winner's copy.
+    """
     target = cache_root / dependencies_key()
-    if not (target / ".complete").exists():
-        shutil.rmtree(target, ignore_errors=True)
-        subprocess.run(pip_arguments(target), check=True)
-        (target / ".complete").touch()
+    if (target / COMPLETE).is_file():
+        return target
+    cache_root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache_root))
+    try:
+        install(scratch)
+        (scratch / COMPLETE).touch()
+        _move_into_place(scratch, target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+def _move_into_place(scratch: Path, target: Path) -> None:
+    try:
+        scratch.rename(target)
+    except OSError:
+        if (target / COMPLETE).is_file():
+            return  # another build won the race; its copy is identical
+        # a half-built folder left by an interrupted older build: set it aside, take its place
+        target.rename(scratch / "stale")
+        scratch.rename(target)
+        shutil.rmtree(target / "stale", ignore_errors=True)
 
 
 def assemble(output_dir: Path, dependencies: Path) -> None:
     shutil.copytree(
-        dependencies, output_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete", "bin", "__pycache__")
+        dependencies, output_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns(COMPLETE, "bin", "__pycache__")
     )
     shutil.copytree(PACKAGE_DIR, output_dir / "migrator", dirs_exist_ok=True, ignore=_IGNORE)
     shutil.copytree(MIGRATIONS_DIR, output_dir / "migrations", dirs_exist_ok=True, ignore=_IGNORE)
