@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.engine.helpers import catalog, cli, history, run_sql, state, status_json, write
@@ -49,6 +50,24 @@ def test_failure_in_a_batch_leaves_the_database_untouched(
     assert "nothing of this batch was applied" in err
     assert "Traceback" not in err
     assert state(at_007) == before
+
+
+def test_a_sql_standard_function_body_applies_and_works(
+    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    write(
+        migrations_dir,
+        "008_mode_label.sql",
+        "CREATE OR REPLACE FUNCTION mode_label(m text) RETURNS text LANGUAGE sql IMMUTABLE\n"
+        "BEGIN ATOMIC\n"
+        "  SELECT CASE WHEN m = 'script' THEN 'script; narrated' ELSE 'music' END;\n"
+        "END;\n"
+        "SELECT mode_label('script');\n",
+    )
+    status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+    assert status == 0, err
+    with psycopg.connect(at_007) as conn:
+        assert conn.execute("SELECT mode_label('script'), mode_label('x')").fetchone() == ("script; narrated", "music")
 
 
 def test_syntax_error_names_the_line_inside_a_multi_line_statement(

@@ -80,3 +80,31 @@ def test_splitter_respects_quotes_comments_and_dollar_bodies() -> None:
 
 def test_a_last_statement_without_semicolon_is_kept() -> None:
     assert [(s.sql, s.line) for s in split_statements("SELECT 1;\n\nSELECT 2")] == [("SELECT 1;", 1), ("SELECT 2", 3)]
+
+
+def test_splitter_keeps_a_begin_atomic_body_whole() -> None:
+    text = (
+        "CREATE OR REPLACE FUNCTION mode_label(m text) RETURNS text LANGUAGE sql\n"
+        "BEGIN ATOMIC\n"
+        "  SELECT CASE WHEN m = 'script' THEN 'Script; full' ELSE 'Music' END; -- end;\n"
+        "END;\n"
+        "create procedure touch() language sql begin atomic update users set updated_at = now(); end;\n"
+        "SELECT 1;\n"
+    )
+    statements = split_statements(text)
+    assert [s.line for s in statements] == [1, 5, 6]
+    assert statements[0].sql.endswith("-- end;\nEND;")
+    assert statements[1].sql.endswith("begin atomic update users set updated_at = now(); end;")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'CREATE TABLE t ("end" integer, begin_at integer, case_id integer);\nSELECT 1;',
+        "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;\nSELECT 1;",
+        "SELECT CASE WHEN true THEN 1 END;\nSELECT 1;",
+        "CREATE FUNCTION f() RETURNS text LANGUAGE sql RETURN 'begin';\nSELECT 1;",
+    ],
+)
+def test_begin_case_and_end_elsewhere_do_not_hold_a_statement_open(text: str) -> None:
+    assert len(split_statements(text)) == 2

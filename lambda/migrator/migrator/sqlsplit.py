@@ -3,8 +3,9 @@
 Statements are sent one at a time (as psql does) so that an error names its
 line, and so that a no-transaction file never forms an implicit transaction.
 Quotes, dollar quotes and comments are skipped, so semicolons inside them do
-not split. Limit: SQL-standard `BEGIN ATOMIC ... END` function bodies are not
-recognised; write such functions with a dollar-quoted body.
+not split. In `CREATE [OR REPLACE] FUNCTION|PROCEDURE`, SQL-standard
+`BEGIN ATOMIC ... END` bodies are kept whole with psql's own rule: BEGIN opens a
+block, CASE inside a block opens one, END closes one.
 """
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_TOKEN = re.compile(r"--|/\*|[eE]'|'|\"|\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$|;")
+_OPENER = r"--|/\*|[eE]'|'|\"|\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$"  # comments, quotes, dollar quotes
+_TOKEN = re.compile(_OPENER + "|;")
 _CODE = re.compile(r"[^\s]")
+_ROUTINE = re.compile(r"create\s+(?:or\s+replace\s+)?(?:function|procedure)\b", re.IGNORECASE)
+_BLOCK_TOKEN = re.compile(_OPENER + r"|\b(?:begin|case|end)\b", re.IGNORECASE)
+_BLOCK_WORDS = ("begin", "case", "end")
 
 
 @dataclass(frozen=True)
@@ -103,10 +108,32 @@ def _has_code(text: str, start: int, end: int) -> int:
     return -1
 
 
+def _is_routine(text: str, start: int, end: int) -> bool:
+    first = _has_code(text, start, end)
+    return first >= 0 and _ROUTINE.match(text, first) is not None
+
+
+def _block_depth(text: str, start: int, end: int) -> int:
+    """How many BEGIN/CASE blocks are open at `end`, counted as psql does."""
+    depth, pos = 0, start
+    while (match := _BLOCK_TOKEN.search(text, pos, end)) is not None:
+        word = match.group().lower()
+        if word not in _BLOCK_WORDS:
+            pos = _skip(text, match.group(), match.start())
+            continue
+        if word == "begin" or (word == "case" and depth):
+            depth += 1
+        elif word == "end":
+            depth = max(depth - 1, 0)
+        pos = match.end()
+    return depth
+
+
 def split_statements(text: str) -> list[Statement]:
     statements: list[Statement] = []
     start = pos = 0
     line, counted_to = 1, 0
+    routine: bool | None = None  # is the current statement CREATE FUNCTION/PROCEDURE? (asked once)
 
     def emit(end: int) -> None:
         nonlocal line, counted_to
@@ -117,15 +144,18 @@ def split_statements(text: str) -> list[Statement]:
         counted_to = first
         statements.append(Statement(text, first, end, line))
 
-    while True:
-        match = _TOKEN.search(text, pos)
-        if match is None:
-            break
+    while (match := _TOKEN.search(text, pos)) is not None:
         token = match.group()
-        if token == ";":
-            emit(match.start() + 1)
-            start = pos = match.end()
-        else:
+        if token != ";":
             pos = _skip(text, token, match.start())
+            continue
+        if routine is None:
+            routine = _is_routine(text, start, match.start())
+        if routine and _block_depth(text, start, match.start()):
+            pos = match.end()
+            continue
+        emit(match.end())
+        start = pos = match.end()
+        routine = None
     emit(len(text))
     return statements
