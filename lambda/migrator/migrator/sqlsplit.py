@@ -108,14 +108,9 @@ def _has_code(text: str, start: int, end: int) -> int:
     return -1
 
 
-def _is_routine(text: str, start: int, end: int) -> bool:
-    first = _has_code(text, start, end)
-    return first >= 0 and _ROUTINE.match(text, first) is not None
-
-
-def _block_depth(text: str, start: int, end: int) -> int:
-    """How many BEGIN/CASE blocks are open at `end`, counted as psql does."""
-    depth, pos = 0, start
+def _block_depth(text: str, start: int, end: int, depth: int) -> int:
+    """How many BEGIN/CASE blocks are open at `end`, given `depth` at `start`, counted as psql does."""
+    pos = start
     while (match := _BLOCK_TOKEN.search(text, pos, end)) is not None:
         word = match.group().lower()
         if word not in _BLOCK_WORDS:
@@ -133,11 +128,11 @@ def split_statements(text: str) -> list[Statement]:
     statements: list[Statement] = []
     start = pos = 0
     line, counted_to = 1, 0
-    routine: bool | None = None  # is the current statement CREATE FUNCTION/PROCEDURE? (asked once)
+    first: int | None = None  # where the current statement's code begins, found at its first ';'
+    routine, depth, scanned = False, 0, 0  # CREATE FUNCTION/PROCEDURE? open blocks up to `scanned`
 
-    def emit(end: int) -> None:
+    def emit(end: int, first: int) -> None:
         nonlocal line, counted_to
-        first = _has_code(text, start, end)
         if first < 0:
             return
         line += text.count("\n", counted_to, first)
@@ -149,13 +144,16 @@ def split_statements(text: str) -> list[Statement]:
         if token != ";":
             pos = _skip(text, token, match.start())
             continue
-        if routine is None:
-            routine = _is_routine(text, start, match.start())
-        if routine and _block_depth(text, start, match.start()):
-            pos = match.end()
-            continue
-        emit(match.end())
+        if first is None:
+            first = _has_code(text, start, match.end())
+            routine, depth, scanned = _ROUTINE.match(text, first) is not None, 0, start
+        if routine:
+            depth, scanned = _block_depth(text, scanned, match.start(), depth), match.end()
+            if depth:
+                pos = match.end()
+                continue
+        emit(match.end(), first)
         start = pos = match.end()
-        routine = None
-    emit(len(text))
+        first = None
+    emit(len(text), _has_code(text, start, len(text)) if first is None else first)
     return statements
