@@ -14,6 +14,11 @@ from typing import Any
 ENVIRONMENT_NAMES = ("dev", "staging", "prod")
 MIGRATE_MODES = ("always", "on-change")
 REMOVAL_POLICIES = ("destroy", "snapshot", "retain")
+# The migration step's time budget (migrationTimeoutMinutes) is what CloudFormation waits for the custom
+# resource (ServiceTimeout, at most 3600 s); every other limit is derived from it in migration_time_limits.
+MIGRATION_MINUTES_MIN = 10
+MIGRATION_MINUTES_MAX = 60  # CloudFormation's maximum ServiceTimeout: 3600 s
+FRAMEWORK_MARGIN_MINUTES = 5  # on_event's own run (up to 3 min) and the framework's FAILED answer after a timeout
 
 
 class ConfigError(ValueError):
@@ -46,6 +51,29 @@ class EnvironmentConfig:
 
 
 @dataclass(frozen=True)
+class MigrationTimeLimits:
+    """Every time limit of the migration step, derived from the one budget in minutes."""
+
+    service_timeout_seconds: int  # the custom resource's ServiceTimeout: how long CloudFormation waits
+    provider_total_seconds: int  # the Provider's totalTimeout: its waiter gives up and answers FAILED before that
+    handler_budget_seconds: int  # MigrationTimeoutSeconds: the handler caps every apply's deadline with it
+
+
+def migration_time_limits(minutes: int) -> MigrationTimeLimits:
+    if not MIGRATION_MINUTES_MIN <= minutes <= MIGRATION_MINUTES_MAX:
+        raise ConfigError(
+            f"migrationTimeoutMinutes must be between {MIGRATION_MINUTES_MIN} and {MIGRATION_MINUTES_MAX},"
+            f" got {minutes}"
+        )
+    service = minutes * 60
+    return MigrationTimeLimits(
+        service_timeout_seconds=service,
+        provider_total_seconds=service - FRAMEWORK_MARGIN_MINUTES * 60,
+        handler_budget_seconds=service,
+    )
+
+
+@dataclass(frozen=True)
 class AppConfig:
     environments: tuple[EnvironmentConfig, ...]
     migrate: str
@@ -67,7 +95,7 @@ _CHECKS: dict[str, tuple[type, Any]] = {
     "create_vpc_endpoints": (bool, None),
     "restore_snapshot_id": (str, lambda v: v is None or re.fullmatch(r"[A-Za-z][A-Za-z0-9:-]{0,254}", v)),
     "rotate_secret": (bool, None),
-    "migration_timeout_minutes": (int, lambda v: 5 <= v <= 120),
+    "migration_timeout_minutes": (int, None),  # range checked by migration_time_limits, with its reason
 }
 _OPTIONAL = {"account", "region", "vpc_id", "restore_snapshot_id"}
 
@@ -108,6 +136,13 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
         raise ConfigError(f"cdk.json context environments.{name}.removalPolicy may be 'destroy' only in dev")
     if name != "dev" and not config.deletion_protection:
         raise ConfigError(f"cdk.json context environments.{name}.deletionProtection must be true outside dev")
+    try:
+        migration_time_limits(config.migration_timeout_minutes)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"cdk.json context environments.{name}.{exc}: it is the whole time CloudFormation waits for the"
+            " migration step (ServiceTimeout, at most 3600 s)"
+        ) from None
     if config.max_allocated_storage_gb < config.allocated_storage_gb:
         raise ConfigError(f"cdk.json context environments.{name}.maxAllocatedStorageGb is below allocatedStorageGb")
     return config

@@ -24,6 +24,7 @@ from constructs import Construct
 
 from stacks.bundle import CA_BUNDLE, CA_BUNDLE_IN_LAMBDA, PROJECT_ROOT, MigrationBundle
 from stacks.bundling import LocalPipBundling, dependencies_key, docker_command
+from stacks.config import MigrationTimeLimits, migration_time_limits
 from stacks.database import PORT
 from stacks.network import ISOLATED
 
@@ -37,7 +38,11 @@ class MigrationSettings:
     bundle: MigrationBundle
     deploy_token: str | None  # None: run only when the bundle changes (-c migrate=on-change)
     snapshot_retention: int
-    timeout_minutes: int
+    timeout_minutes: int  # the whole budget (cdk.json migrationTimeoutMinutes); limits derive from it
+
+    @property
+    def time_limits(self) -> MigrationTimeLimits:
+        return migration_time_limits(self.timeout_minutes)
 
 
 def migration_code(bundle: MigrationBundle) -> lambda_.Code:
@@ -105,6 +110,7 @@ class SchemaMigration(Construct):
         instance.connections.allow_from(self.security_group, ec2.Port.tcp(PORT), "migration function")
         for endpoint in endpoints:
             endpoint.connections.allow_default_port_from(self.security_group, "migration function")
+        limits = settings.time_limits
         code = migration_code(settings.bundle)
         self.role_secret = migration_role_secret(self)
         environment = {
@@ -126,7 +132,7 @@ class SchemaMigration(Construct):
             on_event_handler=self.on_event,
             is_complete_handler=self.is_complete,
             query_interval=cdk.Duration.seconds(15),
-            total_timeout=cdk.Duration.minutes(settings.timeout_minutes),
+            total_timeout=cdk.Duration.seconds(limits.provider_total_seconds),
             log_group=logs.LogGroup(self, "ProviderLogs", retention=logs.RetentionDays.ONE_MONTH),
             disable_waiter_state_machine_logging=False,
             waiter_state_machine_log_options=cr.LogOptions(
@@ -143,6 +149,7 @@ class SchemaMigration(Construct):
             "Fingerprint": settings.bundle.fingerprint,
             "NewestVersion": settings.bundle.newest_version,
             "Migrations": list(settings.bundle.migrations),
+            "MigrationTimeoutSeconds": str(limits.handler_budget_seconds),
         }
         if settings.deploy_token:
             properties["DeployToken"] = settings.deploy_token
@@ -152,7 +159,7 @@ class SchemaMigration(Construct):
             service_token=provider.service_token,
             resource_type="Custom::SchemaMigration",
             properties=properties,
-            service_timeout=cdk.Duration.minutes(settings.timeout_minutes + 5),
+            service_timeout=cdk.Duration.seconds(limits.service_timeout_seconds),
         )
         self.resource.node.add_dependency(instance)
         self.provider = provider

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Template
 
 from stacks.config import ConfigError, parse_app_config
 from tests.cdk.synth import context, synth, with_environment
@@ -75,3 +78,39 @@ def test_restore_builds_the_same_instance_from_the_snapshot(tmp_path: Path) -> N
     (instance,) = instances.values()
     assert instance["Properties"]["DBSnapshotIdentifier"] == "premigrate-x-v007-to-v008-1"
     assert instance["DeletionPolicy"] == "Snapshot"
+
+
+@pytest.mark.parametrize("minutes", [9, 61, 120])
+def test_migration_timeout_must_fit_cloudformations_hour(minutes: int) -> None:
+    environments = context()["environments"]
+    environments = environments | {"prod": environments["prod"] | {"migrationTimeoutMinutes": minutes}}
+    with pytest.raises(ConfigError, match=r"environments\.prod\.migrationTimeoutMinutes .*between 10 and 60"):
+        _parse(environments, "prod")
+
+
+def test_migration_time_limits_all_derive_from_the_one_budget() -> None:
+    from stacks.config import migration_time_limits
+
+    limits = migration_time_limits(45)
+    assert limits.service_timeout_seconds == 45 * 60
+    assert limits.handler_budget_seconds == limits.service_timeout_seconds
+    assert 0 < limits.provider_total_seconds < limits.service_timeout_seconds
+    assert migration_time_limits(60).service_timeout_seconds == 3600, "CloudFormation's maximum"
+
+
+def test_an_hour_budget_synthesizes_at_cloudformations_maximum(tmp_path: Path) -> None:
+    template = synth(tmp_path, **with_environment("dev", migrationTimeoutMinutes=60))["dev"]
+    (resource,) = template.find_resources("Custom::SchemaMigration").values()
+    assert resource["Properties"]["ServiceTimeout"] == "3600"
+    assert resource["Properties"]["MigrationTimeoutSeconds"] == "3600"
+    assert provider_total_seconds(template) < 3600
+
+
+def provider_total_seconds(template: Template) -> int:
+    """The Provider's total timeout as its waiter state machine carries it: attempts × interval."""
+    (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
+    definition = json.dumps(machine["Properties"]["DefinitionString"])
+    attempts = re.search(r'MaxAttempts\\":(\d+)', definition)
+    interval = re.search(r'IntervalSeconds\\":(\d+)', definition)
+    assert attempts and interval, definition
+    return int(attempts.group(1)) * int(interval.group(1))

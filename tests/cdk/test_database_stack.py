@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from tests.cdk.synth import only, resources
+from tests.cdk.synth import context, only, resources
+from tests.cdk.test_config import provider_total_seconds
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 
@@ -157,3 +158,15 @@ def test_migrations_run_as_their_own_role_from_its_own_secret(templates: dict[st
         if "secretsmanager:GetSecretValue" in _list(s["Action"]) and {"Ref": role_secret} in _list(s["Resource"])
     ]
     assert len(readers) == 2, "both migration functions, and nothing else, read the role's secret"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_migration_budget_sets_service_timeout_and_every_limit_below_it(
+    templates: dict[str, Template], env: str
+) -> None:
+    minutes = context()["environments"][env]["migrationTimeoutMinutes"]
+    _, resource = only(templates[env], "Custom::SchemaMigration")
+    props = resource["Properties"]
+    assert props["ServiceTimeout"] == str(minutes * 60), "CloudFormation's wait is the whole budget"
+    assert props["MigrationTimeoutSeconds"] == str(minutes * 60), "the handler caps its deadlines with it"
+    assert provider_total_seconds(templates[env]) < minutes * 60, "the framework answers before CloudFormation gives up"
