@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,18 +11,37 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.pg import admin_conninfo, scratch_database
+from tests.pg import RDS_PARAMETER_SETTINGS, scratch_database
+from tests.support.tls_server import TlsServer, start_tls_server
 
 PROJECT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
-def pg_admin() -> str:
-    return admin_conninfo()
+def tls_server() -> Iterator[TlsServer]:
+    """One RDS-like server per test process: TLS only, scram, the parameter group's settings."""
+    # Not under pytest's tmp dir: that is private to root, and the server may run as `nobody`.
+    root = Path(tempfile.mkdtemp(prefix="migrator-rds-"))
+    root.chmod(0o755)
+    started = start_tls_server(root, RDS_PARAMETER_SETTINGS)
+    yield started
+    started.server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_admin(request: pytest.FixtureRequest) -> str:
+    """The superuser: for fixtures and inspection only (DATABASE_URL, or the RDS-like server)."""
+    given = os.environ.get("DATABASE_URL")
+    if given:
+        return given
+    server: TlsServer = request.getfixturevalue("tls_server")
+    return server.verified_url()
 
 
 @pytest.fixture
 def db(pg_admin: str) -> Iterator[str]:
+    """A fresh database owned by the RDS-like master user; the conninfo logs in as that user."""
     with scratch_database(pg_admin) as conninfo:
         yield conninfo
 

@@ -1,4 +1,12 @@
-"""Real PostgreSQL for tests: the embedded server by default, or the one DATABASE_URL names."""
+"""Real PostgreSQL for tests, behaving like RDS where the deploy path can tell.
+
+By default each test process starts an RDS-like embedded server: TLS only (as `rds.force_ssl=1`),
+scram-sha-256 passwords, the parameter group's logging settings, and a master user that is NOT a
+superuser (`LOGIN CREATEROLE CREATEDB`, member of an `rds_superuser`-like NOLOGIN role, owner of each
+application database). `DATABASE_URL` points at another server instead (given as a superuser URL);
+the same master role is created there. The superuser is for fixtures and inspection only: every
+database a test gets is owned by, and connected to as, the master user.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +18,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
+from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from migrator.embedded import default_server
+MASTER_USER = "aalap_admin"  # stacks/database.py's MASTER_USERNAME
+MASTER_PASSWORD = "Master-Rds-Like-7q2"
+RDS_SUPERUSER = "rds_superuser"
+# What RDS grants rds_superuser that matters to us: signalling backends and reading server state.
+_RDS_SUPERUSER_GRANTS = ("pg_signal_backend", "pg_monitor")
+# The parameter group's settings (stacks/database.py), beside rds.force_ssl which pg_hba enforces.
+RDS_PARAMETER_SETTINGS = ("log_min_duration_statement=1000", "log_lock_waits=on")
 
 
 def migrator_argv(url: str, migrations: Path, *args: str, schema: Path | None = None) -> list[str]:
@@ -33,19 +47,57 @@ def migrator_argv(url: str, migrations: Path, *args: str, schema: Path | None = 
 
 
 def admin_conninfo() -> str:
+    """The plain embedded server (benchmarks); tests use the RDS-like one from tests/conftest.py."""
+    from migrator.embedded import default_server
+
     return os.environ.get("DATABASE_URL") or default_server().ensure_running()
+
+
+def ensure_rds_roles(admin: str) -> None:
+    """Create the rds_superuser-like role and the master user, as RDS has them; idempotent."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for role, attributes in ((RDS_SUPERUSER, "NOLOGIN"), (MASTER_USER, "LOGIN CREATEROLE CREATEDB")):
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                continue
+            try:
+                conn.execute(sql.SQL("CREATE ROLE {} " + attributes).format(sql.Identifier(role)))
+            except errors.DuplicateObject:  # another test process won the race
+                continue
+        conn.execute(
+            sql.SQL("ALTER ROLE {} WITH NOSUPERUSER LOGIN CREATEROLE CREATEDB PASSWORD {}").format(
+                sql.Identifier(MASTER_USER), sql.Literal(MASTER_PASSWORD)
+            )
+        )
+        for granted in (*_RDS_SUPERUSER_GRANTS, RDS_SUPERUSER):
+            grantee = RDS_SUPERUSER if granted != RDS_SUPERUSER else MASTER_USER
+            conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(granted), sql.Identifier(grantee)))
+
+
+def as_master(admin: str, dbname: str) -> str:
+    """`admin`'s connection target, logged in as the master user to `dbname`."""
+    params = {k: str(v) for k, v in conninfo_to_dict(admin).items() if v is not None}
+    return make_conninfo(**(params | {"user": MASTER_USER, "password": MASTER_PASSWORD, "dbname": dbname}))
 
 
 @contextmanager
 def scratch_database(admin: str, prefix: str = "t") -> Iterator[str]:
-    """A new, empty database for one test, dropped afterwards (connections and all)."""
+    """A new, empty database owned by the master user, dropped afterwards; yields the master's conninfo."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    ensure_rds_roles(admin)
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-    params = conninfo_to_dict(admin)
-    params["dbname"] = name
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0").format(
+                sql.Identifier(name), sql.Identifier(MASTER_USER)
+            )
+        )
     try:
-        yield make_conninfo(**{k: str(v) for k, v in params.items() if v is not None})
+        yield as_master(admin, name)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def superuser_view(admin: str, conninfo: str) -> str:
+    """The superuser's connection to the database `conninfo` names: for inspection only."""
+    params = {k: str(v) for k, v in conninfo_to_dict(admin).items() if v is not None}
+    return make_conninfo(**(params | {"dbname": str(conninfo_to_dict(conninfo)["dbname"])}))

@@ -13,7 +13,7 @@ import pytest
 from migrator.aws.secrets import SecretError, conninfo_from_secret
 from migrator.cli import main
 from tests.conftest import PROJECT
-from tests.security.tls_server import PASSWORD, TlsServer
+from tests.support.tls_server import PASSWORD, TlsServer
 
 Capture = pytest.CaptureFixture[str]
 

@@ -4,12 +4,19 @@ No SUPERUSER, CREATEDB, CREATEROLE, REPLICATION or BYPASSRLS: it cannot create d
 roles, and (PostgreSQL 15+) cannot create objects in any other database's public schema. The
 administrator (the RDS master user) only creates it and hands the application's objects over.
 Its password is sent as a SCRAM verifier, so the clear text never reaches a server log.
+
+RDS's master user is not a superuser, and PostgreSQL 16+ refuses any SUPERUSER, REPLICATION or
+BYPASSRLS clause from a non-superuser (SQLSTATE 42501), even one that removes the attribute. So
+those clauses are sent only by a superuser; otherwise the role's attributes are read back after
+the hand-over, and a role that has one of them is refused instead of silently trusted.
 """
 
 from __future__ import annotations
 
 import psycopg
 from psycopg import sql
+
+from migrator.errors import MigratorError
 
 _KIND = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "f": "FOREIGN TABLE", "S": "SEQUENCE"}
 
@@ -26,6 +33,34 @@ WHERE p.pronamespace = %(schema)s::regnamespace AND p.proowner <> %(role)s::regr
 """
 
 
+_POWERS = ("rolsuper", "rolcreatedb", "rolcreaterole", "rolreplication", "rolbypassrls")
+_CLAUSE = {
+    "rolsuper": "SUPERUSER",
+    "rolcreatedb": "CREATEDB",
+    "rolcreaterole": "CREATEROLE",
+    "rolreplication": "REPLICATION",
+    "rolbypassrls": "BYPASSRLS",
+}
+_SUPERUSER_ONLY = ("rolsuper", "rolreplication", "rolbypassrls")  # PostgreSQL 16+: only a superuser may touch them
+
+
+def _is_superuser(conn: psycopg.Connection) -> bool:
+    row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    return bool(row and row[0])
+
+
+def _refuse_powerful(conn: psycopg.Connection, role: str, powers: tuple[str, ...] = _POWERS) -> None:
+    row = conn.execute(f"SELECT {', '.join(powers)} FROM pg_roles WHERE rolname = %s".encode(), (role,)).fetchone()
+    held = [_CLAUSE[name] for name, has in zip(powers, row or (), strict=False) if has]
+    if held:
+        raise MigratorError(
+            f"the migration role {role} has {', '.join(held)}; it must own the application database and nothing"
+            " more, and only a superuser can remove that; nothing was changed",
+            hint=f"as a superuser (on RDS: open a support case or use another role): ALTER ROLE {role} NO{held[0]};"
+            " or name another role in the migration secret",
+        )
+
+
 def ensure_owner_role(
     conn: psycopg.Connection, role: str, password: str, database: str, schema: str = "public"
 ) -> None:
@@ -35,11 +70,16 @@ def ensure_owner_role(
     with conn.transaction():
         if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(ident))
+        superuser = _is_superuser(conn)
+        if not superuser:
+            _refuse_powerful(conn, role, _SUPERUSER_ONLY)
+        clauses = " NOSUPERUSER NOREPLICATION NOBYPASSRLS" if superuser else ""
         conn.execute(
-            sql.SQL(
-                "ALTER ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD {}"
-            ).format(ident, sql.Literal(verifier))
+            sql.SQL("ALTER ROLE {} WITH LOGIN NOCREATEDB NOCREATEROLE" + clauses + " PASSWORD {}").format(
+                ident, sql.Literal(verifier)
+            )
         )
+        _refuse_powerful(conn, role)  # what the ALTER could not remove, whoever ran it
         conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(ident))  # the admin may hand objects over
         conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), ident))
         conn.execute(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(schema), ident))

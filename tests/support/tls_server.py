@@ -64,6 +64,10 @@ class TlsServer:
     trusted_ca: Path
     untrusted_ca: Path
 
+    def verified_url(self) -> str:
+        """The superuser over TLS with the server's identity checked, as the deploy path connects."""
+        return self.url(sslmode="verify-full", sslrootcert=str(self.trusted_ca))
+
     def url(self, password: str = PASSWORD, host: str = "127.0.0.1", **params: str) -> str:
         return make_conninfo(
             host=host, port=str(self.server.port), user="postgres", password=password, dbname="postgres", **params
@@ -83,7 +87,7 @@ def _give_to_server(*paths: Path) -> None:
             os.chown(path, nobody.pw_uid, nobody.pw_gid)
 
 
-def start_tls_server(root: Path) -> TlsServer:
+def start_tls_server(root: Path, extra_settings: tuple[str, ...] = ()) -> TlsServer:
     tls = root / "tls"
     tls.mkdir(parents=True)
     ca_key, other_key, server_key = _key(), _key(), _key()
@@ -107,6 +111,7 @@ def start_tls_server(root: Path) -> TlsServer:
         f"ssl_key_file={tls / 'server.key'}",
         f"hba_file={tls / 'pg_hba.conf'}",
         "password_encryption=scram-sha-256",
+        *extra_settings,
     )
     server = EmbeddedPostgres(root / "pg", port=_free_port(), listen_addresses="127.0.0.1", settings=settings)
     server.ensure_running()
