@@ -96,6 +96,32 @@ class Database(Construct):
         assert secret is not None, "generated credentials always create a secret"
         self.secret = secret
         if config.rotate_secret:
-            self.instance.add_rotation_single_user(
-                automatically_after=cdk.Duration.days(30), vpc_subnets=ISOLATED, endpoint=secrets_endpoint
+            self._add_rotation(vpc, secrets_endpoint)
+
+    def _add_rotation(self, vpc: ec2.IVpc, secrets_endpoint: ec2.IInterfaceVpcEndpoint | None) -> None:
+        """Single-user rotation of the master password, in the isolated subnets.
+
+        Its function needs exactly two peers: Secrets Manager (443, through the endpoint) and the
+        database (CDK opens that port). It reads the host from the secret and never calls the RDS API.
+        The first rotation waits for the schedule: an immediate one would race this deploy's migration.
+        """
+        group = ec2.SecurityGroup(
+            self,
+            "RotationSecurityGroup",
+            vpc=vpc,
+            allow_all_outbound=False,
+            description="Master password rotation: PostgreSQL to the database, HTTPS to Secrets Manager only",
+        )
+        if secrets_endpoint is not None:
+            secrets_endpoint.connections.allow_default_port_from(group, "secret rotation function")
+        else:  # an existing VPC's own endpoint (or NAT) serves Secrets Manager: its address is not known here
+            group.add_egress_rule(
+                ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to Secrets Manager via the VPC's own endpoint or NAT"
             )
+        self.instance.add_rotation_single_user(
+            automatically_after=cdk.Duration.days(30),
+            vpc_subnets=ISOLATED,
+            endpoint=secrets_endpoint,
+            security_group=group,
+            rotate_immediately_on_update=False,
+        )

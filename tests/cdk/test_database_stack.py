@@ -170,3 +170,60 @@ def test_migration_budget_sets_service_timeout_and_every_limit_below_it(
     assert props["ServiceTimeout"] == str(minutes * 60), "CloudFormation's wait is the whole budget"
     assert props["MigrationTimeoutSeconds"] == str(minutes * 60), "the handler caps its deadlines with it"
     assert provider_total_seconds(templates[env]) < minutes * 60, "the framework answers before CloudFormation gives up"
+
+
+def _endpoint_group(template: Template, service: str) -> str:
+    for endpoint in resources(template, "AWS::EC2::VPCEndpoint").values():
+        if service in json.dumps(endpoint["Properties"]["ServiceName"]):
+            group: str = endpoint["Properties"]["SecurityGroupIds"][0]["Fn::GetAtt"][0]
+            return group
+    raise AssertionError(f"no {service} endpoint")
+
+
+def _ingress_into(template: Template, group: str) -> list[dict[str, Any]]:
+    return [
+        r["Properties"]
+        for r in resources(template, "AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"]["Fn::GetAtt"][0] == group
+    ]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_secrets_manager_endpoint_admits_the_rotation_function_on_443(templates: dict[str, Template], env: str) -> None:
+    template = templates[env]
+    secrets = _ingress_into(template, _endpoint_group(template, ".secretsmanager"))
+    assert all(rule["FromPort"] == rule["ToPort"] == 443 for rule in secrets)
+    sources = {rule["SourceSecurityGroupId"]["Fn::GetAtt"][0] for rule in secrets}
+    rotation = {s for s in sources if "Rotation" in s}
+    assert sources - rotation == {s for s in sources if s.startswith("SchemaMigrationFunctionSecurityGroup")}
+    assert len(rotation) == (1 if env == "prod" else 0), "rotation needs Secrets Manager; without it, it times out"
+    rds_api = _ingress_into(template, _endpoint_group(template, ".rds"))
+    assert not any("Rotation" in r["SourceSecurityGroupId"]["Fn::GetAtt"][0] for r in rds_api), (
+        "single-user rotation reads the host from the secret and never calls the RDS API"
+    )
+
+
+def test_rotation_function_reaches_only_secrets_manager_and_the_database(templates: dict[str, Template]) -> None:
+    template = templates["prod"]
+    groups = resources(template, "AWS::EC2::SecurityGroup")
+    (rotation,) = [name for name in groups if "Rotation" in name]
+    inline = groups[rotation]["Properties"].get("SecurityGroupEgress", [])
+    assert not any(r.get("CidrIp") == "0.0.0.0/0" for r in inline)
+    egress = [
+        r["Properties"]
+        for r in resources(template, "AWS::EC2::SecurityGroupEgress").values()
+        if r["Properties"]["GroupId"]["Fn::GetAtt"][0] == rotation
+    ]
+    instance_id, instance = only(template, "AWS::RDS::DBInstance")
+    db_group = instance["Properties"]["VPCSecurityGroups"][0]["Fn::GetAtt"][0]
+    targets = {(r["DestinationSecurityGroupId"]["Fn::GetAtt"][0], json.dumps(r["FromPort"])) for r in egress}
+    assert targets == {
+        (_endpoint_group(template, ".secretsmanager"), "443"),
+        (db_group, json.dumps({"Fn::GetAtt": [instance_id, "Endpoint.Port"]})),
+    }
+
+
+def test_rotation_waits_for_its_schedule_instead_of_racing_the_deploy(templates: dict[str, Template]) -> None:
+    _, schedule = only(templates["prod"], "AWS::SecretsManager::RotationSchedule")
+    assert schedule["Properties"]["RotationRules"]["ScheduleExpression"] == "rate(30 days)"
+    assert schedule["Properties"]["RotateImmediatelyOnUpdate"] is False
