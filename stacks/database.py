@@ -12,6 +12,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
+from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
@@ -82,6 +83,20 @@ class Database(Construct):
                 snapshot_identifier=config.restore_snapshot_id,
                 credentials=rds.SnapshotCredentials.from_generated_secret(MASTER_USERNAME),
                 **common,
+            )
+            NagSuppressions.add_resource_suppressions(
+                self.instance,
+                [
+                    NagPackSuppression(
+                        id="AwsSolutions-RDS2",
+                        reason=(
+                            "Restored from a snapshot: RDS takes storage encryption from the snapshot, and"
+                            " CloudFormation inherits StorageEncrypted with DBSnapshotIdentifier (CDK offers no"
+                            " setting). Pre-migration snapshots are of instances created with StorageEncrypted=true,"
+                            " and an encrypted snapshot only restores encrypted; restore only such snapshots."
+                        ),
+                    )
+                ],
             )
         else:
             self.instance = rds.DatabaseInstance(
