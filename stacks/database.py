@@ -111,9 +111,14 @@ class Database(Construct):
         assert secret is not None, "generated credentials always create a secret"
         self.secret = secret
         if config.rotate_secret:
-            self._add_rotation(vpc, secrets_endpoint)
+            self._add_rotation(self.instance, vpc, secrets_endpoint)
 
-    def _add_rotation(self, vpc: ec2.IVpc, secrets_endpoint: ec2.IInterfaceVpcEndpoint | None) -> None:
+    def _add_rotation(
+        self,
+        instance: rds.DatabaseInstance | rds.DatabaseInstanceFromSnapshot,
+        vpc: ec2.IVpc,
+        secrets_endpoint: ec2.IInterfaceVpcEndpoint | None,
+    ) -> None:
         """Single-user rotation of the master password, in the isolated subnets.
 
         Its function needs exactly two peers: Secrets Manager (443, through the endpoint) and the
@@ -133,7 +138,7 @@ class Database(Construct):
             group.add_egress_rule(
                 ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to Secrets Manager via the VPC's own endpoint or NAT"
             )
-        self.instance.add_rotation_single_user(
+        instance.add_rotation_single_user(
             automatically_after=cdk.Duration.days(30),
             vpc_subnets=ISOLATED,
             endpoint=secrets_endpoint,
