@@ -99,7 +99,7 @@ def secret_for(conninfo: str, instance: str) -> str:
             "host": params["host"],
             "port": int(str(params.get("port") or 5432)),
             "username": params.get("user") or "postgres",
-            "password": "not-the-real-one-Zq9",
+            "password": params.get("password") or "not-the-real-one-Zq9",
             "dbname": params["dbname"],
             "dbInstanceIdentifier": instance,
         }

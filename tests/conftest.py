@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from tests.pg import RDS_PARAMETER_SETTINGS, scratch_database
 from tests.support.tls_server import TlsServer, start_tls_server
@@ -33,10 +34,14 @@ def tls_server() -> Iterator[TlsServer]:
 def pg_admin(request: pytest.FixtureRequest) -> str:
     """The superuser: for fixtures and inspection only (DATABASE_URL, or the RDS-like server)."""
     given = os.environ.get("DATABASE_URL")
-    if given:
-        return given
-    server: TlsServer = request.getfixturevalue("tls_server")
-    return server.verified_url()
+    if not given:
+        server: TlsServer = request.getfixturevalue("tls_server")
+        given = server.verified_url()
+    # The handler connects with verify-full against MIGRATOR_SSLROOTCERT, as in Lambda: here, the test CA.
+    ca = conninfo_to_dict(given).get("sslrootcert")
+    if ca:
+        os.environ["MIGRATOR_SSLROOTCERT"] = str(ca)
+    return given
 
 
 @pytest.fixture

@@ -56,6 +56,20 @@ def deadline_guard(deadline: float | None) -> Guard:
     return guard
 
 
+def bound_session(conn: psycopg.Connection, deadline: float | None) -> None:
+    """Before a batch: no statement, and (PostgreSQL 17+) no transaction, may outlive `deadline`.
+
+    The guard only refuses to start a statement; these make the server end one that runs past it,
+    even if this process is gone. transaction_timeout ends the session, so it trails by a second.
+    """
+    if deadline is None:
+        return
+    left_ms = max(1000, int((deadline - time.monotonic()) * 1000))
+    conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{left_ms}ms",))
+    if conn.info.server_version >= 170000:
+        conn.execute("SELECT set_config('transaction_timeout', %s, false)", (f"{left_ms + 1000}ms",))
+
+
 def _run_migration(conn: psycopg.Connection, migration: Migration, in_transaction: bool, guard: Guard) -> NewRow:
     start = time.perf_counter()
     run_statements(conn, migration.path, migration.statements, in_transaction=in_transaction, before_each=guard)
@@ -103,6 +117,7 @@ def apply_plan(conn: psycopg.Connection, plan: Plan, applied_by: str, deadline: 
     if plan.load_schema is not None and (not batches or batches[0][0].no_transaction):
         batches.insert(0, [])  # schema.sql always loads in a transaction of its own
     for index, batch in enumerate(batches):
+        bound_session(conn, deadline)
         try:
             if batch and batch[0].no_transaction:
                 rows = _standalone(conn, batch[0], applied_by, guard)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import conninfo as pg_conninfo
 
-from migrator.errors import InvalidInput, MigratorError
+from migrator.errors import AuthenticationFailed, InvalidInput, MigratorError
 
 APPLICATION_NAME = "migrator"
 
@@ -61,6 +61,11 @@ def connect(conninfo: str, limits: SessionLimits, attempts: int = 1, backoff: fl
             conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=limits.connect_timeout)
         except psycopg.OperationalError as exc:
             last = _scrub(str(exc).strip(), conninfo)
+            if exc.sqlstate == "28P01" or "password authentication failed" in last:
+                raise AuthenticationFailed(
+                    f"cannot connect to {redact(conninfo)}: {last}",
+                    hint="the password was refused: check the secret (rotated?); the database was not changed",
+                ) from None
             if attempt + 1 < attempts:
                 time.sleep(backoff * 2**attempt)
             continue

@@ -19,6 +19,10 @@ class MigratorError(Exception):
         return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
 
 
+class AuthenticationFailed(MigratorError):
+    """The server refused the password (SQLSTATE 28P01): a retry with the same secret cannot help."""
+
+
 class InvalidInput(MigratorError):
     """Bad files or arguments (exit status 2), found before the database is touched."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -18,14 +18,28 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from migrator import engine
 from migrator.aws.secrets import conninfo_from_secret, read_secret, role_credentials
-from migrator.aws.snapshots import Snapshots, snapshot_id
+from migrator.aws.snapshots import SnapshotError, SnapshotQuotaExceeded, Snapshots, snapshot_id
 from migrator.connect import SessionLimits, connect
-from migrator.errors import MigratorError
+from migrator.errors import AuthenticationFailed, MigratorError
 from migrator.plan import Plan
 from migrator.roles import ensure_owner_role
 
 log = logging.getLogger("migrator")
 SAFETY_MARGIN_MS = 30_000  # stop our own work this long before Lambda would kill us
+ANSWER_MARGIN_S = 120  # the framework needs this long, after the last apply, to answer CloudFormation
+MIN_APPLY_S = 60  # less than this left after a snapshot wait: fail clearly instead of starting
+DEFAULT_TIMEOUT_S = 3600  # CloudFormation's ServiceTimeout when a template does not say
+NONE = "none"
+# Every attribute a template may read with Fn::GetAtt: each answer of a Create or Update carries all
+# of them, non-empty, or CloudFormation fails the stack (a rollback would end UPDATE_ROLLBACK_FAILED).
+ATTRIBUTES = ("SchemaVersion", "SnapshotId", "FromVersion", "ToVersion", "Applied", "Pruned", "Note")
+
+
+def answer(data: dict[str, str]) -> dict[str, str]:
+    """`data` with every attribute present and non-empty ('none' where there is nothing to say)."""
+    return {key: data.get(key) or NONE for key in ATTRIBUTES} | {
+        key: value for key, value in data.items() if key not in ATTRIBUTES and value
+    }
 
 
 @dataclass(frozen=True)
@@ -50,12 +64,16 @@ class Request:
     stamp: str
     lock_timeout: str
     migrator_secret_arn: str | None = None  # the role migrations run as; None: the master user
+    timeout_seconds: int = DEFAULT_TIMEOUT_S  # CloudFormation's ServiceTimeout for the whole step
 
     @classmethod
     def from_properties(cls, props: dict[str, Any]) -> Request:
         missing = [k for k in ("SecretArn", "InstanceIdentifier") if not props.get(k)]
         if missing:
             raise MigratorError(f"custom resource properties lack {', '.join(missing)}")
+        timeout = str(props.get("MigrationTimeoutSeconds") or DEFAULT_TIMEOUT_S)
+        if not timeout.isdigit() or not 60 <= int(timeout) <= DEFAULT_TIMEOUT_S:
+            raise MigratorError(f"MigrationTimeoutSeconds must be 60-3600, got {timeout!r}")
         return cls(
             secret_arn=str(props["SecretArn"]),
             instance=str(props["InstanceIdentifier"]),
@@ -64,11 +82,18 @@ class Request:
             stamp=str(props.get("DeployToken") or props.get("Fingerprint", "")[:12] or "manual"),
             lock_timeout=str(props.get("LockTimeout", "5s")),
             migrator_secret_arn=str(props["MigratorSecretArn"]) if props.get("MigratorSecretArn") else None,
+            timeout_seconds=int(timeout),
         )
 
 
 def snapshot_tags(data: dict[str, str]) -> dict[str, str]:
     return {"migrator:from": data["FromVersion"], "migrator:to": data["ToVersion"]}
+
+
+def cloudformation_deadline(data: dict[str, str], request: Request) -> float:
+    """Epoch seconds by which our work must end so that CloudFormation hears an answer in time."""
+    started = float(data.get("StartedAt") or time.time())
+    return started + request.timeout_seconds - ANSWER_MARGIN_S
 
 
 @dataclass(frozen=True)
@@ -77,8 +102,8 @@ class Deployment:
     rds: Any
     secrets: Any
     bundle: Bundle
-    sslmode: str = "require"
-    sslrootcert: str | None = None
+    sslrootcert: str
+    sslmode: str = "verify-full"
 
     @cached_property
     def _admin_conninfo(self) -> str:
@@ -91,6 +116,10 @@ class Deployment:
             return None
         return role_credentials(read_secret(self.secrets, self.request.migrator_secret_arn))
 
+    def _forget_secrets(self) -> None:
+        for name in ("_admin_conninfo", "_role"):
+            self.__dict__.pop(name, None)
+
     def _conninfo(self, as_admin: bool = False) -> str:
         if as_admin or self._role is None:
             return self._admin_conninfo
@@ -98,8 +127,16 @@ class Deployment:
         return make_conninfo(self._admin_conninfo, user=user, password=password)
 
     def _connect(self, statement_timeout_ms: int, attempts: int, as_admin: bool = False) -> psycopg.Connection:
+        """Connect; a password rotated since the secret was read is re-read once, and the role re-handed over."""
         limits = SessionLimits(self.request.lock_timeout, f"{max(1000, statement_timeout_ms)}ms", connect_timeout=10)
-        return connect(self._conninfo(as_admin), limits, attempts=attempts, backoff=2.0)
+        try:
+            return connect(self._conninfo(as_admin), limits, attempts=attempts, backoff=2.0)
+        except AuthenticationFailed:
+            log.warning("authentication failed; reading the secrets again (rotated during the deploy?)")
+            self._forget_secrets()
+            if not as_admin and self._role is not None:
+                self.hand_over()  # the role's password comes from its secret: set it again
+            return connect(self._conninfo(as_admin), limits, attempts=attempts, backoff=2.0)
 
     def hand_over(self) -> None:
         """Make the migration role (from its own secret) own the database; idempotent, once per deploy."""
@@ -114,28 +151,33 @@ class Deployment:
         with self._connect(60_000, attempts=5) as conn:
             return engine.plan(conn, inputs, self.bundle.options)
 
-    def start(self) -> dict[str, str]:
-        """Decide what this deploy does; start the snapshot if one is needed. Returns the handler's Data."""
+    def prepare(self) -> Plan:
+        """What this deploy would do, after handing the database to the migration role."""
         self.hand_over()
-        plan = self.inspect()
+        return self.inspect()
+
+    def start(self, plan: Plan, started_at: float) -> dict[str, str]:
+        """Decide what this deploy does; start the snapshot if one is needed. Returns the handler's Data."""
         data = {
-            "FromVersion": plan.current_version or "none",
-            "ToVersion": plan.target_version or "none",
-            "SchemaVersion": plan.current_version or "none",
-            "SnapshotId": "",
-            "Applied": "",
+            "FromVersion": plan.current_version or NONE,
+            "ToVersion": plan.target_version or NONE,
+            "SchemaVersion": plan.current_version or NONE,
+            "StartedAt": f"{started_at:.0f}",
         }
-        for unknown in plan.unknown_applied:
-            log.warning("version %s (%s) is applied but not in this bundle; left as is", unknown.version, unknown.name)
+        unknown = [f"{a.version} ({a.name})" for a in plan.unknown_applied]
+        if unknown:
+            note = f"applied but not in this bundle, left as is: {', '.join(unknown)}"
+            log.warning(note)
+            data["Note"] = note
         if plan.is_noop:
             return data | {"Phase": "done"}
         fresh = plan.load_schema is not None or (not plan.applied and not plan.adopting_legacy)
         if fresh or not self.request.take_snapshots:
             return data | {"Phase": "apply"}  # a fresh database has nothing to lose
         ident = snapshot_id(
-            self.request.instance, plan.current_version, plan.target_version or "none", self.request.stamp
+            self.request.instance, plan.current_version, plan.target_version or NONE, self.request.stamp
         )
-        status = self.snapshots.ensure(ident, snapshot_tags(data))
+        status = self._ensure_snapshot(ident, data)
         log.info("pre-migration snapshot %s: %s", ident, status)
         return data | {"Phase": "snapshot", "SnapshotId": ident}
 
@@ -143,51 +185,68 @@ class Deployment:
     def snapshots(self) -> Snapshots:
         return Snapshots(self.rds, self.request.instance)
 
+    def _ensure_snapshot(self, ident: str, data: dict[str, str]) -> str:
+        """Start the snapshot; at the manual-snapshot quota, prune our own old ones once and try again."""
+        try:
+            return self.snapshots.ensure(ident, snapshot_tags(data))
+        except SnapshotQuotaExceeded:
+            pruned, error = self.prune()
+            if not pruned:
+                raise
+            log.warning("snapshot quota reached: pruned %s, trying again (%s)", ", ".join(pruned), error or "ok")
+            return self.snapshots.ensure(ident, snapshot_tags(data))
+
     def snapshot_ready(self, data: dict[str, str]) -> bool:
         """Is the snapshot `data` names available? Starts it if the instance was busy until now."""
         ident = data["SnapshotId"]
-        status = self.snapshots.ensure(ident, snapshot_tags(data))
+        status = self._ensure_snapshot(ident, data)
         if status in ("creating", "waiting-for-instance", "pending"):
+            left = cloudformation_deadline(data, self.request) - time.time()
+            if left < MIN_APPLY_S:
+                raise SnapshotError(
+                    f"pre-migration snapshot {ident} is still {status} and the migration step's time"
+                    f" ({self.request.timeout_seconds // 60} min) runs out; nothing was applied",
+                    hint="deploy again once the snapshot is available (it is kept and reused), or raise"
+                    " migrationTimeoutMinutes in cdk.json",
+                )
             return False
         if status != "available":
-            raise MigratorError(
+            raise SnapshotError(
                 f"pre-migration snapshot {ident} is {status}; nothing was applied",
-                hint="check the RDS console, then deploy again",
+                hint="check the RDS console and events, then deploy again",
             )
         return True
 
-    def apply(self, remaining_ms: int) -> dict[str, str]:
-        budget_ms = remaining_ms - SAFETY_MARGIN_MS
+    def apply(self, remaining_ms: int, data: dict[str, str]) -> dict[str, str]:
+        """Apply within this invocation's time and CloudFormation's, whichever ends first."""
+        cloudformation_ms = (cloudformation_deadline(data, self.request) - time.time()) * 1000
+        budget_ms = int(min(remaining_ms - SAFETY_MARGIN_MS, cloudformation_ms))
         if budget_ms < 5_000:
             raise MigratorError(
-                "too little Lambda time left to migrate safely; nothing was applied",
-                hint="deploy again (the next is_complete call starts with a full budget)",
+                "too little time left to migrate safely; nothing was applied",
+                hint="deploy again (a new deploy starts with a full budget), or raise migrationTimeoutMinutes",
             )
         options = self.bundle.options
         inputs = engine.load_inputs(options)
         deadline = time.monotonic() + budget_ms / 1000
         with self._connect(budget_ms, attempts=3) as conn:
             remaining_s = deadline - time.monotonic()
-            opts = engine.Options(
-                options.migrations_dir,
-                options.schema_file,
-                applied_by=options.applied_by,
-                lock_wait_seconds=max(1.0, min(120.0, remaining_s / 3)),
-                deadline=deadline,
-            )
+            opts = replace(options, lock_wait_seconds=max(1.0, min(120.0, remaining_s / 3)), deadline=deadline)
             outcome = engine.apply(conn, inputs, opts)
-        after = outcome.plan.target_version or "none"
+        after = outcome.plan.target_version or NONE
         return {
             "SchemaVersion": after,
             "ToVersion": after,
             "Applied": ",".join(outcome.result.recorded_by_schema + outcome.result.applied),
         }
 
-    def prune(self) -> list[str]:
+    def prune(self) -> tuple[list[str], str | None]:
+        """Delete our snapshots beyond the retention; returns (deleted, error). Never fails a deploy."""
         if not self.request.take_snapshots:
-            return []
+            return [], None
         try:
-            return self.snapshots.prune(self.request.snapshot_retention)
-        except Exception as exc:  # pruning is housekeeping: never fail a deploy that migrated
-            log.warning("could not prune old pre-migration snapshots: %s", exc)
-            return []
+            return self.snapshots.prune(self.request.snapshot_retention), None
+        except Exception as exc:  # pruning is housekeeping: report it, never fail a deploy that migrated
+            error = f"could not prune old pre-migration snapshots: {type(exc).__name__}: {exc}"
+            log.warning(error)
+            return [], error[:300]

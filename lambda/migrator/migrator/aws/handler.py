@@ -1,19 +1,25 @@
 """The custom-resource handlers behind aws_cdk.custom_resources.Provider.
 
 Only a raised exception makes the Provider answer FAILED (a returned status is
-ignored), so every failure raises with a reason CloudFormation can show. Delete
-and a rollback's Update never touch the database and never fail.
+ignored), so every failure raises with a reason CloudFormation can show. Every
+Create or Update answer carries every attribute the template reads (`answer`).
+Delete never touches the database. An Update that goes back in time (a rollback,
+or an assembly synthesized before the deploy it follows) runs the plan like any
+other: what it brings is applied or fails, but if it brings nothing new, failing
+to look cannot fail it, because CloudFormation cannot recover from a failed rollback.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
-from migrator.aws.deploy import Bundle, Deployment, Request
+from migrator.aws.deploy import NONE, Bundle, Deployment, Request, answer
 from migrator.errors import MigratorError
+from migrator.plan import OutOfOrder
 
 log = logging.getLogger("migrator")
 log.setLevel(logging.INFO)
@@ -21,6 +27,7 @@ log.setLevel(logging.INFO)
 for _noisy in ("botocore", "boto3", "urllib3"):
     logging.getLogger(_noisy).setLevel(logging.INFO)
 MAX_REASON = 1000  # CloudFormation's whole response must stay under 4 KB
+CA_BUNDLE_IN_ASSET = Path("certs") / "rds-ca-bundle.pem"
 
 
 class DeployFailed(Exception):
@@ -37,6 +44,17 @@ def _clients() -> tuple[Any, Any]:
     return boto3.client("rds"), boto3.client("secretsmanager")
 
 
+def _ca_bundle(bundle: Bundle) -> str:
+    """verify-full always: the RDS CA bundle ships in the asset; MIGRATOR_SSLROOTCERT names it (or a test CA)."""
+    given = os.environ.get("MIGRATOR_SSLROOTCERT") or str(bundle.root / CA_BUNDLE_IN_ASSET)
+    if not Path(given).is_file():
+        raise MigratorError(
+            f"the CA bundle {given} is missing, so the database's certificate cannot be checked",
+            hint="the asset ships certs/rds-ca-bundle.pem; set MIGRATOR_SSLROOTCERT to a CA bundle file",
+        )
+    return given
+
+
 def _deployment(props: dict[str, Any]) -> Deployment:
     """Properties come from the custom resource; the function's environment fills in for direct calls."""
     props = {
@@ -44,16 +62,9 @@ def _deployment(props: dict[str, Any]) -> Deployment:
         "InstanceIdentifier": os.environ.get("MIGRATOR_INSTANCE"),
         "MigratorSecretArn": os.environ.get("MIGRATOR_ROLE_SECRET_ARN"),
     } | {k: v for k, v in props.items() if v}
+    bundle = _bundle()
     rds, secrets = _clients()
-    ca = os.environ.get("MIGRATOR_SSLROOTCERT")
-    return Deployment(
-        Request.from_properties(props),
-        rds,
-        secrets,
-        _bundle(),
-        sslmode="verify-full" if ca else "require",
-        sslrootcert=ca,
-    )
+    return Deployment(Request.from_properties(props), rds, secrets, bundle, sslrootcert=_ca_bundle(bundle))
 
 
 def _physical_id(event: dict[str, Any]) -> str:
@@ -69,12 +80,12 @@ def _fail(exc: Exception) -> DeployFailed:
     return DeployFailed(reason)
 
 
-def is_rollback(event: dict[str, Any]) -> bool:
-    """An Update that goes back in time: CloudFormation rolling back, or a deliberate downgrade.
+def is_backward(event: dict[str, Any]) -> bool:
+    """An Update carrying an older synth than the one it replaces: a rollback, or a stale assembly.
 
-    A rollback sends the properties of an earlier synth, so its deploy token (a UTC timestamp) is
-    older than the one being undone; without tokens (-c migrate=on-change) an older newest
-    migration version tells. Such an Update must not touch the database, nor fail.
+    The deploy token is the synth's UTC time; without tokens (-c migrate=on-change) an older newest
+    migration version tells. Either can be a real deploy, so this only decides how a failure to
+    look at the database is answered, never whether the plan runs.
     """
     if event.get("RequestType") != "Update":
         return False
@@ -86,37 +97,54 @@ def is_rollback(event: dict[str, Any]) -> bool:
     return new_version.isdigit() and old_version.isdigit() and int(new_version) < int(old_version)
 
 
+def _backward_unchecked(exc: Exception) -> dict[str, str]:
+    """A backward Update that could not look: answered as success, with the reason in every attribute's Note."""
+    note = f"older template (rollback?): the database was not checked and was left as is: {exc}"
+    log.warning(note)
+    return answer({"SchemaVersion": "unchecked", "Note": note[:MAX_REASON], "Phase": "done"})
+
+
 def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("Action") == "status":
         return status(event, context)
     request, physical = event["RequestType"], _physical_id(event)
-    log.info("%s %s", request, physical)
-    if request == "Delete" or is_rollback(event):
-        note = "delete keeps the database" if request == "Delete" else "rollback to an older bundle: left as is"
-        return {"PhysicalResourceId": physical, "Data": {"Phase": "noop", "Note": note}}
+    backward = is_backward(event)
+    log.info("%s %s%s", request, physical, " (older template than the deployed one)" if backward else "")
+    if request == "Delete":
+        return {"PhysicalResourceId": physical, "Data": answer({"Phase": "done", "Note": "delete keeps the database"})}
     try:
-        data = _deployment(event["ResourceProperties"]).start()
+        deployment = _deployment(event["ResourceProperties"])
+        plan = deployment.prepare()
+    except OutOfOrder as exc:  # the bundle brings a version the database lacks: a real deploy, never skipped
+        raise _fail(exc) from None
+    except Exception as exc:
+        if backward:
+            return {"PhysicalResourceId": physical, "Data": _backward_unchecked(exc)}
+        raise _fail(exc) from None
+    try:
+        data = deployment.start(plan, started_at=time.time())
     except Exception as exc:
         raise _fail(exc) from None
-    return {"PhysicalResourceId": physical, "Data": data}
+    return {"PhysicalResourceId": physical, "Data": answer(data)}
 
 
 def is_complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
     data: dict[str, str] = dict(event.get("Data") or {})
-    phase = data.get("Phase")
-    if phase in ("noop", "done"):
-        return {"IsComplete": True, "Data": {k: v for k, v in data.items() if k != "Phase"}}
+    if data.get("Phase") == "done":
+        return {"IsComplete": True, "Data": answer(data)}
     try:
         deployment = _deployment(event["ResourceProperties"])
-        if phase == "snapshot" and not deployment.snapshot_ready(data):
+        if data.get("Phase") == "snapshot" and not deployment.snapshot_ready(data):
             return {"IsComplete": False}
-        data |= deployment.apply(context.get_remaining_time_in_millis())
-        data["Pruned"] = ",".join(deployment.prune())
+        data |= deployment.apply(context.get_remaining_time_in_millis(), data)
     except Exception as exc:
         raise _fail(exc) from None
-    data.pop("Phase", None)
+    pruned, prune_error = deployment.prune()
+    data["Pruned"] = ",".join(pruned) or NONE
+    if prune_error:
+        data["PruneError"] = prune_error
     log.info("schema version %s; applied %s", data.get("SchemaVersion"), data.get("Applied") or "nothing")
-    return {"IsComplete": True, "Data": data}
+    return {"IsComplete": True, "Data": answer(data)}
 
 
 def status(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -6,12 +6,40 @@ snapshot it already started instead of failing on DBSnapshotAlreadyExists.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from migrator.errors import MigratorError
+
 TAG_KEY = "migrator:pre-migration"
+SNAPSHOT_READY_INSTANCE_STATES = ("available", "storage-optimization")
+# Instance states that do not pass by themselves: waiting for them would only spend the deploy's hour.
+STUCK_INSTANCE_STATES = (
+    "failed",
+    "stopped",
+    "stopping",
+    "storage-full",
+    "deleting",
+    "inaccessible-encryption-credentials",
+    "inaccessible-encryption-credentials-recoverable",
+    "incompatible-network",
+    "incompatible-option-group",
+    "incompatible-parameters",
+    "incompatible-restore",
+    "insufficient-capacity",
+    "restore-error",
+)
+
+
+class SnapshotError(MigratorError):
+    """The pre-migration snapshot cannot be taken or did not complete."""
+
+
+class SnapshotQuotaExceeded(SnapshotError):
+    """CreateDBSnapshot refused: the account's manual snapshot quota (default 100 per Region) is reached."""
+
+
 PREFIX = "premigrate"
 
 
@@ -46,18 +74,39 @@ class Snapshots:
         return str(found[0]["Status"]) if found else None
 
     def ensure(self, ident: str, tags: dict[str, str]) -> str:
-        """Start the snapshot if it does not exist yet; return its status, or 'waiting-for-instance'."""
+        """Start the snapshot if it does not exist yet; return its status, or 'waiting-for-instance'.
+
+        RDS accepts CreateDBSnapshot only while the instance is `available` or `storage-optimization`
+        (which follows every storage change and can last many hours); in a transient state we wait,
+        in a state that will not pass by itself we stop at once, saying which.
+        """
         current = self.status(ident)
         if current is not None:
             return current
-        if self.instance_status() != "available":
+        instance_status = self.instance_status()
+        if instance_status in STUCK_INSTANCE_STATES:
+            raise SnapshotError(
+                f"instance {self.instance} is {instance_status}: no pre-migration snapshot can be taken;"
+                " nothing was applied",
+                hint="fix the instance (RDS console, events), then deploy again",
+            )
+        if instance_status not in SNAPSHOT_READY_INSTANCE_STATES:
             return "waiting-for-instance"
-        with contextlib.suppress(self.client.exceptions.DBSnapshotAlreadyExistsFault):  # a retried call
+        try:
             self.client.create_db_snapshot(
                 DBSnapshotIdentifier=ident,
                 DBInstanceIdentifier=self.instance,
                 Tags=[{"Key": TAG_KEY, "Value": "true"}] + [{"Key": k, "Value": v} for k, v in tags.items()],
             )
+        except self.client.exceptions.DBSnapshotAlreadyExistsFault:
+            pass  # a retried call: the snapshot is ours already
+        except self.client.exceptions.SnapshotQuotaExceededFault:
+            raise SnapshotQuotaExceeded(
+                f"the account's manual snapshot quota is reached; no pre-migration snapshot {ident} was taken;"
+                " nothing was applied",
+                hint="delete manual snapshots you no longer need (python -m migrator --env ENV snapshots prune),"
+                " lower snapshotRetention, or ask AWS for a higher 'Manual DB instance snapshots' quota",
+            ) from None
         return self.status(ident) or "creating"
 
     def ours(self) -> list[dict[str, Any]]:
