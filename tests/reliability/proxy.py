@@ -9,8 +9,9 @@ from pathlib import Path
 
 
 class CuttableProxy:
-    def __init__(self, socket_path: str, forward: bool = True) -> None:
-        self._target, self._forward = socket_path, forward
+    def __init__(self, target: str | tuple[str, int], forward: bool = True) -> None:
+        """`target`: a Unix socket path, or (host, port) of a TCP server (TLS passes through untouched)."""
+        self._target, self._forward = target, forward
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._sockets: list[socket.socket] = []
@@ -27,7 +28,7 @@ class CuttableProxy:
                 self._sockets.append(client)
             if not self._forward:
                 continue  # accept, then say nothing: a host that does not answer
-            server = socket.socket(socket.AF_UNIX)
+            server = socket.socket(socket.AF_UNIX if isinstance(self._target, str) else socket.AF_INET)
             server.connect(self._target)
             with self._lock:
                 self._sockets.append(server)
@@ -51,5 +52,8 @@ class CuttableProxy:
                 sock.close()
 
 
-def socket_path(conninfo_host: str, port: str = "5432") -> str:
-    return str(Path(conninfo_host) / f".s.PGSQL.{port}")
+def server_address(conninfo_host: str, port: str) -> str | tuple[str, int]:
+    """Where the server of a conninfo listens: its Unix socket, or its TCP address."""
+    if conninfo_host.startswith("/"):
+        return str(Path(conninfo_host) / f".s.PGSQL.{port}")
+    return (conninfo_host, int(port))

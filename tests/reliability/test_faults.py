@@ -11,7 +11,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tests.engine.helpers import cli, lock_is_free, state, write
 from tests.reliability.campaign import migrator, wait_until_alone
-from tests.reliability.proxy import CuttableProxy, socket_path
+from tests.reliability.proxy import CuttableProxy, server_address
 
 Capture = pytest.CaptureFixture[str]
 
@@ -62,14 +62,9 @@ def test_server_unreachable_mid_run(
     _at_007_with_a_slow_batch(db, migrations_dir, schema_file, capsys)
     before = state(db)
     params = conninfo_to_dict(db)
-    proxy = CuttableProxy(socket_path(str(params["host"])))
-    through_proxy = make_conninfo(
-        host="127.0.0.1",
-        port=str(proxy.port),
-        user=str(params["user"]),
-        dbname=str(params["dbname"]),
-        sslmode="disable",
-    )
+    proxy = CuttableProxy(server_address(str(params["host"]), str(params.get("port") or 5432)))
+    via = {k: str(v) for k, v in params.items() if v is not None and k not in ("host", "port")}
+    through_proxy = make_conninfo(host="127.0.0.1", port=str(proxy.port), **via)
     process = migrator(through_proxy, migrations_dir)
     _wait_for_sleep(db)
     proxy.cut()
