@@ -143,6 +143,11 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
             f"cdk.json context environments.{name}.{exc}: it is the whole time CloudFormation waits for the"
             " migration step (ServiceTimeout, at most 3600 s)"
         ) from None
+    if not config.create_vpc_endpoints and config.vpc_id is None:
+        raise ConfigError(
+            f"cdk.json context environments.{name}.createVpcEndpoints may be false only with vpcId: the project's own"
+            " VPC has no NAT, so without the endpoints nothing reaches Secrets Manager or the RDS API"
+        )
     if config.max_allocated_storage_gb < config.allocated_storage_gb:
         raise ConfigError(f"cdk.json context environments.{name}.maxAllocatedStorageGb is below allocatedStorageGb")
     return config

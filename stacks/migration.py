@@ -105,11 +105,20 @@ class SchemaMigration(Construct):
             "FunctionSecurityGroup",
             vpc=vpc,
             allow_all_outbound=False,
-            description="Migration function: PostgreSQL to the database, HTTPS to the VPC endpoints only",
+            description=(
+                "Migration function: PostgreSQL to the database, HTTPS to the VPC endpoints only"
+                if endpoints
+                else "Migration function: PostgreSQL to the database; HTTPS (443) to any address, for Secrets Manager"
+                " and the RDS API through the existing VPC's own endpoints or NAT (their addresses are not known here)"
+            ),
         )
         instance.connections.allow_from(self.security_group, ec2.Port.tcp(PORT), "migration function")
         for endpoint in endpoints:
             endpoint.connections.allow_default_port_from(self.security_group, "migration function")
+        if not endpoints:  # an existing VPC (createVpcEndpoints=false): the APIs are reached as that VPC provides
+            self.security_group.add_egress_rule(
+                ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to Secrets Manager and the RDS API (endpoints or NAT)"
+            )
         limits = settings.time_limits
         code = migration_code(settings.bundle)
         self.role_secret = migration_role_secret(self)

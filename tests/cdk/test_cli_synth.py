@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from aws_cdk.assertions import Template
+
 from tests.cdk.synth import context
 from tests.conftest import PROJECT
 
@@ -68,3 +70,48 @@ def test_cdk_cli_synthesizes_a_restore_from_snapshot(tmp_path: Path) -> None:
     template = json.loads((out / "AalapVma-staging.template.json").read_text())
     (instance,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::RDS::DBInstance"]
     assert instance["Properties"]["DBSnapshotIdentifier"] == "premigrate-x-v007-to-v008-20261127t191500z"
+
+
+EXISTING_VPC_CONTEXT = Path(__file__).with_name("existing_vpc_context.json")
+
+
+def test_cdk_cli_synthesizes_into_an_existing_vpc_from_committed_lookups(tmp_path: Path) -> None:
+    """vpcId without our endpoints: the lookup comes from cdk.context.json (no credentials), and the
+    function may reach AWS APIs over HTTPS through the VPC's own endpoints or NAT."""
+    lookups = json.loads(EXISTING_VPC_CONTEXT.read_text())
+    (key,) = lookups
+    account, vpc_id, region = (part.split("=")[1] for part in key.split(":")[1:4])
+    environments = context()["environments"]
+    environments["staging"] |= {
+        "account": account,
+        "region": region,
+        "vpcId": vpc_id,
+        "createVpcEndpoints": False,
+        "rotateSecret": True,
+    }
+    project = user_project(tmp_path, environments)
+    (project / "cdk.context.json").write_text(json.dumps(lookups))
+    out = tmp_path / "cdk.out"
+    done = run_cdk("synth", "-c", "env=staging", "--quiet", "-o", str(out), cwd=project)
+    assert done.returncode == 0, done.stderr[-3000:]
+    template = Template.from_json(json.loads((out / "AalapVma-staging.template.json").read_text()))
+    template.resource_count_is("AWS::EC2::VPC", 0)
+    template.resource_count_is("AWS::EC2::VPCEndpoint", 0)
+    groups = template.find_resources("AWS::EC2::SecurityGroup")
+    (function_group,) = [g["Properties"] for name, g in groups.items() if name.startswith("SchemaMigrationFunction")]
+    assert function_group["VpcId"] == vpc_id
+    https = [
+        (r["CidrIp"], r["IpProtocol"], r["FromPort"], r["ToPort"])
+        for r in function_group["SecurityGroupEgress"]
+        if r.get("FromPort") == 443
+    ]
+    assert https == [("0.0.0.0/0", "tcp", 443, 443)], "Secrets Manager and the RDS API are reached over HTTPS"
+    assert "Secrets Manager" in function_group["GroupDescription"] and "RDS API" in function_group["GroupDescription"]
+    (rotation_group,) = [g["Properties"] for name, g in groups.items() if "Rotation" in name]
+    assert [(r["CidrIp"], r["FromPort"]) for r in rotation_group["SecurityGroupEgress"]] == [("0.0.0.0/0", 443)]
+    (function,) = [
+        f["Properties"]
+        for f in template.find_resources("AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler") == "migrator.aws.handler.on_event"
+    ]
+    assert set(function["VpcConfig"]["SubnetIds"]) == {"subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"}

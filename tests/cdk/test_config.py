@@ -41,6 +41,7 @@ def test_one_environment_is_selected_by_name() -> None:
         ({"vpcId": "vpc-nothex"}, "environments.staging.vpcId has an invalid value"),
         ({"snapshotRetention": 0}, "environments.staging.snapshotRetention has an invalid value 0"),
         ({"instanceClas": "t4g.micro"}, "environments.staging.instanceClas is not a known setting"),
+        ({"createVpcEndpoints": False}, "environments.staging.createVpcEndpoints may be false only with vpcId"),
     ],
 )
 def test_invalid_values_name_their_key(change: dict[str, Any], message: str) -> None:
