@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.bundle import describe_bundle
+from stacks.bundle import CaBundleError, describe_bundle
 from stacks.config import ConfigError, parse_app_config
 from stacks.database_stack import DatabaseStack
 from stacks.migration import MigrationSettings
@@ -48,11 +48,12 @@ def build(app: cdk.App) -> list[DatabaseStack]:
     return stacks
 
 
-def main() -> None:
-    app = cdk.App()
+def main(app: cdk.App | None = None) -> None:
+    """Synthesize; a configuration or CA bundle problem ends synth with one `error: …` line, no traceback."""
+    app = app or cdk.App()
     try:
         build(app)
-    except ConfigError as exc:
+    except (ConfigError, CaBundleError) as exc:
         sys.exit(f"error: {exc}")
     app.synth()
 

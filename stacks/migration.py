@@ -22,7 +22,7 @@ from aws_cdk import custom_resources as cr
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from stacks.bundle import CA_BUNDLE, CA_BUNDLE_IN_LAMBDA, PROJECT_ROOT, MigrationBundle
+from stacks.bundle import CA_BUNDLE_IN_LAMBDA, PROJECT_ROOT, MigrationBundle
 from stacks.bundling import LocalPipBundling, dependencies_key, docker_command
 from stacks.config import MigrationTimeLimits, migration_time_limits
 from stacks.database import PORT
@@ -126,9 +126,8 @@ class SchemaMigration(Construct):
             "MIGRATOR_SECRET_ARN": secret.secret_arn,
             "MIGRATOR_INSTANCE": instance.instance_identifier,
             "MIGRATOR_ROLE_SECRET_ARN": self.role_secret.secret_arn,
+            "MIGRATOR_SSLROOTCERT": CA_BUNDLE_IN_LAMBDA,  # verify-full: the asset ships the RDS CA bundle
         }
-        if CA_BUNDLE.is_file():  # TLS is always required; with the CA bundle the server's identity is checked too
-            environment["MIGRATOR_SSLROOTCERT"] = CA_BUNDLE_IN_LAMBDA
         self.on_event = self._function("OnEvent", code, "on_event", cdk.Duration.minutes(3), environment)
         self.is_complete = self._function("IsComplete", code, "is_complete", cdk.Duration.minutes(15), environment)
         for function in (self.on_event, self.is_complete):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -48,24 +49,13 @@ def test_asset_zipped_is_under_10_mb(asset: Path, record_property: Callable[[str
     assert size < MAX_ZIPPED_BYTES, f"asset is {size / 1e6:.1f} MB zipped"
 
 
-def test_a_shipped_ca_bundle_turns_on_verify_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import stacks.bundle
-    import stacks.bundling
-    import stacks.migration
+def test_asset_ships_the_rds_ca_bundle_valid_for_90_days_more(asset: Path) -> None:
+    from cryptography import x509
 
-    bundle = tmp_path / "rds-global-bundle.pem"
-    bundle.write_text("-----BEGIN CERTIFICATE-----\nnot a real one\n-----END CERTIFICATE-----\n")
-    for module in (stacks.bundle, stacks.bundling, stacks.migration):
-        monkeypatch.setattr(module, "CA_BUNDLE", bundle)
-    template = synth(tmp_path / "out", env="dev")["dev"]
-    functions = [
-        f["Properties"]
-        for f in template.find_resources("AWS::Lambda::Function").values()
-        if str(f["Properties"].get("Handler", "")).startswith("migrator.aws.handler.")
-    ]
-    assert all(
-        f["Environment"]["Variables"]["MIGRATOR_SSLROOTCERT"] == "/var/task/certs/rds-global-bundle.pem"
-        for f in functions
-    )
-    (asset,) = [p for p in (tmp_path / "out").glob("asset.*") if (p / "migrator").is_dir()]
-    assert (asset / "certs" / "rds-global-bundle.pem").read_text() == bundle.read_text()
+    shipped = (asset / "certs" / "rds-ca-bundle.pem").read_bytes()
+    certificates = x509.load_pem_x509_certificates(shipped)
+    assert len(certificates) == shipped.count(b"-----BEGIN CERTIFICATE-----") >= 10
+    soon = datetime.now(UTC) + timedelta(days=90)
+    assert all(c.not_valid_after_utc > soon for c in certificates)
+    assert all("Amazon RDS" in c.subject.rfc4514_string() for c in certificates)
+    assert (asset / "certs" / "rds-ca-bundle.pem").stat().st_mode & 0o444 == 0o444, "Lambda must be able to read it"
