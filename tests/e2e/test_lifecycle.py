@@ -1,95 +1,152 @@
-"""The path a deploy takes, step by step, as CloudFormation and the Provider framework drive it."""
+"""The path a deploy takes, step by step, as CloudFormation and the real Provider framework drive it."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from migrator.aws import handler
 from tests.cdk.synth import synth, with_environment
-from tests.e2e.deploy import RESPONSE_LIMIT, Deployer, encoded
+from tests.e2e.cloudformation import RESPONSE_LIMIT, Operation, ResourceRequest
+from tests.e2e.harness import Deployer
+from tests.e2e.waiter import Execution
 from tests.engine.helpers import catalog, history, state
+from tests.handler.test_snapshots import SlowSnapshots
+
+
+def expect(operation: Operation, status: str, problems: list[str]) -> Operation:
+    """The stack reached `status`; every output the resource feeds is filled (empty ones are collected).
+
+    A wrong status stops the test (later steps assume it); empty outputs are reported together at the end.
+    """
+    assert operation.status == status, (
+        f"{operation.step}: {operation.status}, expected {status}: {operation.reason}"
+        + "".join(f"\n  earlier: {p}" for p in problems)
+    )
+    problems.extend(f"{operation.step}: output {name} is empty" for name, v in operation.outputs.items() if not v)
+    return operation
+
+
+def passwords(deployer: Deployer) -> list[str]:
+    """The master's and the migration role's passwords, as their secrets hold them."""
+    env = deployer.environment
+    secrets = env.secrets()
+    return [
+        str(json.loads(secrets.get_secret_value(SecretId=a)["SecretString"])["password"])
+        for a in (env.secret_arn, env.role_secret_arn)
+    ]
+
+
+def everything_said(deployer: Deployer) -> str:
+    """Every response CloudFormation received, every user function answer, and the framework's log lines."""
+    responses = [r.raw.decode() for o in deployer.stack.operations for r in o.requests]
+    answers = [c.answer.payload for c in deployer.user_calls]
+    logs = [line for run in deployer.framework_runs for line in run.logs]
+    return "\n".join(responses + answers + logs)
 
 
 def test_full_lifecycle(deployer: Deployer, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     env = deployer.environment
+    problems: list[str] = []
 
-    created = deployer.deploy("create on a fresh database")
-    assert created["Status"] == "SUCCESS", created.get("Reason")
-    assert (created["Data"]["SchemaVersion"], created["Data"]["SnapshotId"]) == ("007", "")
-    assert deployer.snapshot_ids() == []
+    created = expect(deployer.deploy("create on a fresh database"), "CREATE_COMPLETE", problems)
+    assert created.outputs["SchemaVersion"] == "007"
+    assert deployer.snapshot_ids() == [], "a fresh database has nothing to lose: no snapshot"
 
     deployer.add_migration("008_add_tags.sql", "ALTER TABLE projects ADD COLUMN IF NOT EXISTS tags text[];\n")
-    one = deployer.deploy("update bringing one migration")
-    assert one["Status"] == "SUCCESS", one.get("Reason")
-    assert one["Data"]["SchemaVersion"] == "008"
-    assert one["Data"]["SnapshotId"] in deployer.snapshot_ids()
-    assert one["Data"]["SnapshotId"].startswith(f"premigrate-{env.instance}-v007-to-v008-")
+    one = expect(deployer.deploy("update bringing one migration"), "UPDATE_COMPLETE", problems)
+    assert one.outputs["SchemaVersion"] == "008"
+    assert one.outputs["PreMigrationSnapshot"] in deployer.snapshot_ids()
+    assert one.outputs["PreMigrationSnapshot"].startswith(f"premigrate-{env.instance}-v007-to-v008-")
 
     deployer.add_migration("009_add_labels.sql", "CREATE TABLE IF NOT EXISTS labels (id bigint PRIMARY KEY);\n")
     deployer.add_migration("010_add_label_index.sql", "CREATE INDEX IF NOT EXISTS idx_labels ON labels (id);\n")
-    several = deployer.deploy("update bringing several migrations")
-    assert several["Status"] == "SUCCESS", several.get("Reason")
-    assert (several["Data"]["SchemaVersion"], several["Data"]["Applied"]) == ("010", "009,010")
+    several = expect(deployer.deploy("update bringing several migrations"), "UPDATE_COMPLETE", problems)
+    assert several.outputs["SchemaVersion"] == "010"
+    assert several.first.data["Applied"] == "009,010"
 
-    before_failure = state(env.conninfo)
+    before_failure, good_properties, physical = (
+        state(env.conninfo),
+        deployer.stack.properties,
+        deployer.stack.physical_id,
+    )
     deployer.add_migration(
         "011_broken.sql", "CREATE TABLE t011 (id int);\nALTER TABLE missing_table ADD COLUMN x int;\n"
     )
-    failed = deployer.deploy("update whose migration fails")
-    assert failed["Status"] == "FAILED"
-    assert "011_broken.sql:2: SQLSTATE 42P01" in failed["Reason"]
+    failed = deployer.deploy("update whose migration fails, then the rollback update")
+    attempt, rollback = failed.requests
+    assert attempt.response["Status"] == "FAILED"
+    assert "011_broken.sql:2: SQLSTATE 42P01" in attempt.reason
+    assert rollback.request_type == "Update" and rollback.event["PhysicalResourceId"] == physical
+    assert rollback.event["ResourceProperties"] == good_properties
+    assert rollback.event["OldResourceProperties"] == attempt.event["ResourceProperties"]
     assert state(env.conninfo) == before_failure
     assert any("-v010-to-v011-" in s for s in deployer.snapshot_ids()), "the snapshot taken before the attempt stays"
+    expect(failed, "UPDATE_ROLLBACK_COMPLETE", problems)
+    assert failed.outputs["SchemaVersion"] == "010", "after the rollback the output says what the database is at"
+    assert deployer.stack.properties == good_properties
 
     deployer.remove_migration("011_broken.sql")
-    rollback_props = deployer.current  # CloudFormation sends the last good properties back
-    failed_props = deployer.properties() | {"NewestVersion": "011"}
-    deployer.current = failed_props
-    rolled_back = deployer.deploy("rollback update", "Update", rollback_props)
-    assert rolled_back["Status"] == "SUCCESS"
-    assert state(env.conninfo) == before_failure
+    snapshots = deployer.snapshot_ids()
+    quiet = expect(deployer.deploy("update with nothing pending"), "UPDATE_COMPLETE", problems)
+    assert quiet.outputs["SchemaVersion"] == "010"
+    assert deployer.snapshot_ids() == snapshots, "nothing to migrate: no snapshot"
 
-    quiet = deployer.deploy("deploy with nothing pending")
-    assert quiet["Status"] == "SUCCESS"
-    assert quiet["Data"]["SnapshotId"] == ""
-
-    deleted = deployer.deploy("delete", "Delete", deployer.current)
-    assert deleted["Status"] == "SUCCESS"
+    deleted = deployer.delete("delete")
+    assert deleted.status == "DELETE_COMPLETE", deleted.reason
     assert "table labels" in catalog(env.conninfo) and len(history(env.conninfo)) == 11, "the data stays"
 
-    for body in deployer.responses:
-        assert len(encoded(body)) < RESPONSE_LIMIT
-    secret = "not-the-real-one-Zq9"
-    assert all(secret not in encoded(body).decode() for body in deployer.responses)
-    assert secret not in caplog.text
+    requests = [r for o in deployer.stack.operations for r in o.requests]
+    assert all(r.answers == 1 for r in requests), "the framework answers every request exactly once"
+    assert all(len(r.raw) < RESPONSE_LIMIT for r in requests)
+    said = everything_said(deployer)
+    for secret in passwords(deployer):
+        assert secret not in said and secret not in caplog.text
+    assert not problems, "\n".join(problems)
 
 
 def test_snapshot_retention_after_more_deploys_than_the_count(deployer: Deployer) -> None:
     rds = deployer.environment.rds()
     rds.create_db_snapshot(DBSnapshotIdentifier="someone-elses", DBInstanceIdentifier=deployer.environment.instance)
-    assert deployer.deploy("create")["Status"] == "SUCCESS"
+    assert deployer.deploy("create").status == "CREATE_COMPLETE"
     keep = int(deployer.properties()["SnapshotRetention"])
     taken = []
     for number in range(8, 8 + keep + 3):
         deployer.add_migration(f"{number:03d}_step.sql", f"CREATE TABLE IF NOT EXISTS step_{number} (id int);\n")
-        body = deployer.deploy(f"migrating deploy {number:03d}")
-        assert body["Status"] == "SUCCESS", body.get("Reason")
-        taken.append(body["Data"]["SnapshotId"])
+        operation = deployer.deploy(f"migrating deploy {number:03d}")
+        assert operation.status == "UPDATE_COMPLETE", operation.reason
+        taken.append(operation.outputs["PreMigrationSnapshot"])
     assert deployer.snapshot_ids() == sorted([*taken[-keep:], "someone-elses"])
 
 
 def test_a_very_long_sql_error_still_fits_the_response(deployer: Deployer) -> None:
-    assert deployer.deploy("create")["Status"] == "SUCCESS"
+    assert deployer.deploy("create").status == "CREATE_COMPLETE"
     long_name = "x" * 60
     statements = "".join(f"SELECT {long_name}_{i} FROM nowhere_{i};\n" for i in range(3))
     deployer.add_migration("008_long.sql", f"-- {'padding ' * 2000}\nSELECT '{'y' * 20000}'::int;\n{statements}")
-    body = deployer.deploy("update with a huge error")
-    assert body["Status"] == "FAILED"
-    assert body["Reason"].startswith("008_long.sql:2: SQLSTATE 22P02")
-    assert len(encoded(body)) < RESPONSE_LIMIT
+    operation = deployer.deploy("update with a huge error")
+    attempt = operation.first
+    assert attempt.response["Status"] == "FAILED"
+    # The framework answers with the JavaScript error's stack: the handler's reason is its first line.
+    assert attempt.reason.startswith("Error: 008_long.sql:2: SQLSTATE 22P02"), attempt.reason[:300]
+    assert len(attempt.raw) < RESPONSE_LIMIT
+    assert operation.status == "UPDATE_ROLLBACK_COMPLETE", operation.reason
+
+
+def test_a_failing_create_is_rolled_back_by_a_delete_that_keeps_the_database(deployer: Deployer) -> None:
+    deployer.add_migration("008_broken.sql", "SELECT 1 / 0;\n")
+    operation = deployer.deploy("create whose migration fails")
+    attempt, undo = operation.requests
+    assert attempt.response["Status"] == "FAILED" and "008_broken.sql:1: SQLSTATE 22012" in attempt.reason
+    assert (undo.request_type, undo.event["PhysicalResourceId"]) == ("Delete", attempt.physical_id)
+    assert operation.status == "ROLLBACK_COMPLETE", operation.reason
+    assert history(deployer.environment.conninfo) == [], "the failed batch left nothing behind"
 
 
 def test_restore_environment_synthesizes_an_instance_from_the_snapshot(tmp_path: Path) -> None:
@@ -99,25 +156,74 @@ def test_restore_environment_synthesizes_an_instance_from_the_snapshot(tmp_path:
     assert "MasterUsername" not in instance["Properties"], "the snapshot's master user is kept"
 
 
+def waiter_of(deployer: Deployer, request: ResourceRequest) -> Execution:
+    """The waiter execution the framework started for `request` (its input is the request, with Data)."""
+    (execution,) = [e for e in deployer.step_functions.executions if e.input["RequestId"] == request.event["RequestId"]]
+    return execution
+
+
+def _waiter_retry(deployer: Deployer) -> dict[str, Any]:
+    (definition,) = deployer.model.state_machines.values()
+    task = definition["States"][definition["StartAt"]]
+    (retry,) = task["Retry"]
+    return dict(retry)
+
+
 def test_is_complete_polls_a_snapshot_that_is_still_creating(
     deployer: Deployer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from migrator.aws import handler
-    from tests.handler.test_snapshots import SlowSnapshots
-
-    assert deployer.deploy("create")["Status"] == "SUCCESS"
+    assert deployer.deploy("create").status == "CREATE_COMPLETE"
     deployer.add_migration("008_add_tags.sql", "CREATE TABLE IF NOT EXISTS tags (id int);\n")
-    slow = SlowSnapshots(deployer.environment.rds(), polls=3)
-    polls = []
-    real_is_complete = handler.is_complete
+    slow, secrets = SlowSnapshots(deployer.environment.rds(), polls=3), deployer.environment.secrets()
+    monkeypatch.setattr(handler, "_clients", lambda: (slow, secrets))
+    operation = deployer.deploy("update while the snapshot is creating")
+    assert operation.status == "UPDATE_COMPLETE", operation.reason
+    assert operation.outputs["SchemaVersion"] == "008"
+    execution = waiter_of(deployer, operation.first)
+    times = [t for _, t in execution.attempts]
+    assert len(times) >= 3, "is_complete answered IsComplete=False while the snapshot was creating"
+    interval = float(_waiter_retry(deployer)["IntervalSeconds"])
+    assert all(interval <= b - a < interval + 5 for a, b in itertools.pairwise(times)), times
+    calls = [c for c in deployer.user_calls if c.function.entry == "is_complete"][-len(times) :]
+    assert all(c.answer.function_error is None for c in calls)
 
-    def counting(event: dict, context: object) -> dict:  # type: ignore[type-arg]
-        answer = real_is_complete(event, context)
-        polls.append(answer["IsComplete"])
-        return answer
 
-    monkeypatch.setattr(handler, "_clients", lambda: (slow, deployer.environment.secrets()))
-    monkeypatch.setattr(handler, "is_complete", counting)
-    body = deployer.deploy("update while the snapshot is creating")
-    assert body["Status"] == "SUCCESS" and body["Data"]["SchemaVersion"] == "008"
-    assert polls[:2] == [False, False] and polls[-1] is True
+def test_the_user_functions_see_their_own_timeout(deployer: Deployer, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, int] = {}
+
+    def watching(name: str) -> Any:
+        real = getattr(handler, name)
+
+        def entry(event: dict[str, Any], context: Any) -> Any:
+            seen.setdefault(name, context.get_remaining_time_in_millis())
+            return real(event, context)
+
+        return entry
+
+    for name in ("on_event", "is_complete"):
+        monkeypatch.setattr(handler, name, watching(name))
+    assert deployer.deploy("create").status == "CREATE_COMPLETE"
+    timeouts = {f.entry: f.timeout_s * 1000 for f in deployer.model.functions.values()}
+    for name, remaining in seen.items():
+        assert timeouts[name] - 1000 < remaining <= timeouts[name], (name, remaining)
+
+
+def test_a_snapshot_that_never_becomes_available_times_out_through_on_timeout(
+    deployer: Deployer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert deployer.deploy("create").status == "CREATE_COMPLETE"
+    before = state(deployer.environment.conninfo)
+    deployer.add_migration("008_add_tags.sql", "CREATE TABLE IF NOT EXISTS tags (id int);\n")
+    stuck, secrets = SlowSnapshots(deployer.environment.rds(), polls=10**6), deployer.environment.secrets()
+    monkeypatch.setattr(handler, "_clients", lambda: (stuck, secrets))
+    operation = deployer.deploy("update whose snapshot never completes")
+    attempt = operation.first
+    assert (attempt.response["Status"], attempt.reason) == ("FAILED", "Operation timed out")
+    retry = _waiter_retry(deployer)
+    execution = waiter_of(deployer, attempt)
+    polls = [name for name, _ in execution.attempts if "isComplete" in name]
+    assert len(polls) == 1 + int(retry["MaxAttempts"]) and execution.status == "SUCCEEDED"
+    assert int(retry["MaxAttempts"]) * float(retry["IntervalSeconds"]) <= attempt.seconds
+    assert attempt.seconds < deployer.model.service_timeout_s, "the framework answers before CloudFormation gives up"
+    assert state(deployer.environment.conninfo) == before
+    assert operation.status == "UPDATE_ROLLBACK_COMPLETE", operation.reason
