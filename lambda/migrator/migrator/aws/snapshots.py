@@ -110,16 +110,28 @@ class Snapshots:
         return self.status(ident) or "creating"
 
     def ours(self) -> list[dict[str, Any]]:
-        """Our pre-migration snapshots of this instance: manual, our prefix, our tag; oldest first."""
-        pages = self.client.get_paginator("describe_db_snapshots").paginate(
-            DBInstanceIdentifier=self.instance, SnapshotType="manual"
-        )
-        found = [
-            s
-            for page in pages
-            for s in page["DBSnapshots"]
-            if s["DBSnapshotIdentifier"].startswith(our_prefix(self.instance))
-        ]
+        """Our pre-migration snapshots of this instance: manual, our prefix, our tag; oldest first.
+
+        A failed listing is raised saying what it needs: unpruned snapshots pile up silently until the
+        account's manual snapshot quota stops every migrating deploy.
+        """
+        try:
+            pages = self.client.get_paginator("describe_db_snapshots").paginate(
+                DBInstanceIdentifier=self.instance, SnapshotType="manual"
+            )
+            found = [
+                s
+                for page in pages
+                for s in page["DBSnapshots"]
+                if s["DBSnapshotIdentifier"].startswith(our_prefix(self.instance))
+            ]
+        except Exception as exc:  # AccessDenied above all; throttling or the network otherwise
+            raise MigratorError(
+                f"cannot list the snapshots of {self.instance}, so old pre-migration snapshots are not pruned:"
+                f" {type(exc).__name__}: {exc}",
+                hint="allow rds:DescribeDBSnapshots on '*': a list call names no snapshot, so a premigrate-* grant"
+                " denies it",
+            ) from exc
         tagged = [s for s in found if any(t["Key"] == TAG_KEY for t in self.tags(s))]
         return sorted(tagged, key=lambda s: (s.get("SnapshotCreateTime") or "", s["DBSnapshotIdentifier"]))
 

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aws_cdk.assertions import Template
+
+from migrator.aws import handler
+from tests.aws import Environment
+from tests.cdk.synth import synth
+from tests.handler import conftest as handler_fixtures
+from tests.iam.emulated import Target, add_role_secret, target
+from tests.support.aws_calls import CallRecorder, recording
+
+moto, aws, context = handler_fixtures.moto, handler_fixtures.aws, handler_fixtures.context  # reused as they are
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    """The staging template, synthesized once per test process (synthesis takes tens of seconds)."""
+    return synth(Path(tmp_path_factory.mktemp("iam-cdk.out")), env="staging")["staging"]
+
+
+@pytest.fixture
+def deployed(role_name: str, aws: Environment, template: Template, monkeypatch: pytest.MonkeyPatch) -> Target:
+    """The emulated target with the migration role's secret, and Lambda's environment for its functions."""
+    add_role_secret(aws, role_name)
+    bound = target(template, aws)
+    for key, value in bound.environment.items():
+        monkeypatch.setenv(key, value)
+    return bound
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[CallRecorder]:
+    """Every AWS call on_event and is_complete make during the test, attributed to the one that made it."""
+    with recording() as recorder:
+        for name in ("on_event", "is_complete"):
+            monkeypatch.setattr(handler, name, recorder.wrap(getattr(handler, name), name))
+        yield recorder

@@ -1,0 +1,80 @@
+"""The synthesized stack's migration functions, bound to one emulated deploy target.
+
+The template's tokens are resolved to what moto holds for the test: the instance id, the two
+secrets' ARNs (moto's account and the test region), so that the functions' policies can be
+evaluated against the exact ARNs the handler's calls carry.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk.assertions import Template
+
+from tests.aws import REGION, Environment
+from tests.cdk.synth import only
+from tests.support.aws_calls import CallRecorder
+from tests.support.iam import Decision, Scope, function_id, resolve, role_statements, verdicts
+
+HANDLERS = ("on_event", "is_complete")  # the handler entry points, as the recorder names them
+FUNCTION_ENVIRONMENT = ("MIGRATOR_SECRET_ARN", "MIGRATOR_INSTANCE", "MIGRATOR_ROLE_SECRET_ARN")
+
+
+def handler_function(template: Template, handler: str) -> str:
+    """The logical id of the function running `handler` (OnEvent / IsComplete of SchemaMigration)."""
+    return function_id(template, f"migrator.aws.handler.{handler}")
+
+
+def scope_for(template: Template, instance: str, secret_arn: str, role_secret_arn: str) -> Scope:
+    """Bind the custom resource's Refs (instance, master secret, role secret) to the emulated ones."""
+    _, resource = only(template, "Custom::SchemaMigration")
+    props = resource["Properties"]
+    refs = {
+        props["InstanceIdentifier"]["Ref"]: instance,
+        props["SecretArn"]["Ref"]: secret_arn,
+        props["MigratorSecretArn"]["Ref"]: role_secret_arn,
+    }
+    for name, attachment in template.find_resources("AWS::SecretsManager::SecretTargetAttachment").items():
+        if name in refs:  # the attachment's Ref is its secret's ARN: the secret itself is the same one
+            refs[attachment["Properties"]["SecretId"]["Ref"]] = refs[name]
+    return Scope(region=REGION, refs=refs, stack_name="AalapVma-staging")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One deploy target: the policies of each function and the environment Lambda would give it."""
+
+    scope: Scope
+    statements: dict[str, list[dict[str, Any]]]  # handler -> its role's statements
+    environment: dict[str, str]
+
+    def denials(self, recorder: CallRecorder) -> list[str]:
+        """Every recorded call's requests that the policy of the function which made it does not allow."""
+        found = []
+        for call in recorder.calls:
+            statements = self.statements[call.function]
+            for verdict in verdicts(statements, call.service, call.operation, call.params, self.scope):
+                if verdict.decision is not Decision.ALLOW:
+                    found.append(f"{call.function}: {verdict}")
+        return found
+
+
+def target(template: Template, aws: Environment) -> Target:
+    scope = scope_for(template, aws.instance, aws.secret_arn, aws.role_secret_arn)
+    functions = {h: handler_function(template, h) for h in HANDLERS}
+    variables = template.to_json()["Resources"][functions["on_event"]]["Properties"]["Environment"]["Variables"]
+    return Target(
+        scope,
+        {h: role_statements(template, f, scope) for h, f in functions.items()},
+        {k: str(resolve(variables[k], scope)) for k in FUNCTION_ENVIRONMENT},
+    )
+
+
+def add_role_secret(aws: Environment, role: str) -> None:
+    """The migration role's secret, as the stack creates it (the deploy hands the database over to it)."""
+    secret = aws.secrets().create_secret(
+        Name=f"{aws.instance}-migrator", SecretString=json.dumps({"username": role, "password": "Mig-Pass-88"})
+    )
+    aws.role_secret_arn = secret["ARN"]

@@ -1,0 +1,207 @@
+"""Every AWS call the handlers make in realistic deploys is allowed by the synthesized IAM policy
+of the function that made it, judged by the ARNs AWS authorises (tests/support/iam.py), not by
+moto, which checks nothing but Resource "*".
+
+Each scenario also states which actions it must have seen, so that a scenario that stopped
+reaching its AWS calls fails instead of passing on nothing; together they cover every action the
+functions are granted (test_policies.py pins that set).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from migrator.aws import handler
+from tests.aws import Environment, newest_version
+from tests.handler.conftest import LambdaContext
+from tests.handler.lifecycle import event, run
+from tests.iam.emulated import Target
+from tests.support.aws_calls import CallRecorder
+
+SECRET = "secretsmanager:GetSecretValue"
+DESCRIBE_INSTANCE = "rds:DescribeDBInstances"
+DESCRIBE_SNAPSHOTS = "rds:DescribeDBSnapshots"
+CREATE_SNAPSHOT = "rds:CreateDBSnapshot"
+DELETE_SNAPSHOT = "rds:DeleteDBSnapshot"
+LIST_TAGS = "rds:ListTagsForResource"
+# Not an API call of its own: CreateDBSnapshot with Tags is authorised for it too (tag on create).
+TAG_ON_CREATE = "rds:AddTagsToResource"
+
+# What each scenario must have made, per handler (beyond it, anything it made is judged as well).
+MUST_CALL: dict[str, dict[str, set[str]]] = {
+    "fresh create": {"on_event": {SECRET}, "is_complete": {SECRET, DESCRIBE_SNAPSHOTS}},
+    "status": {"on_event": {SECRET}},
+    "migrating deploy": {
+        "on_event": {SECRET, DESCRIBE_SNAPSHOTS, DESCRIBE_INSTANCE, CREATE_SNAPSHOT},
+        "is_complete": {SECRET, DESCRIBE_SNAPSHOTS},
+    },
+    "snapshot deferred to is_complete": {"is_complete": {DESCRIBE_INSTANCE, CREATE_SNAPSHOT}},
+    "pruning beyond retention": {"is_complete": {DESCRIBE_SNAPSHOTS, LIST_TAGS, DELETE_SNAPSHOT}},
+    "pruning at the snapshot quota": {"on_event": {DESCRIBE_SNAPSHOTS, LIST_TAGS, DELETE_SNAPSHOT, CREATE_SNAPSHOT}},
+}
+
+
+def assert_allowed(scenario: str, deployed: Target, calls: CallRecorder) -> None:
+    for function, actions in MUST_CALL[scenario].items():
+        assert actions <= calls.actions(function), f"{scenario}: {function} made only {calls.actions(function)}"
+    denied = deployed.denials(calls)
+    assert denied == [], "calls the function's IAM policy does not allow:\n" + "\n".join(denied)
+
+
+def _properties(aws: Environment, **extra: Any) -> dict[str, Any]:
+    return aws.properties(MigratorSecretArn=aws.role_secret_arn, **extra)
+
+
+def _create(aws: Environment, context: LambdaContext) -> None:
+    data, _ = run(event("Create", _properties(aws)), context)
+    assert data["SchemaVersion"] == newest_version(aws.bundle)
+
+
+def _migrate(aws: Environment, context: LambdaContext, number: int, **extra: Any) -> dict[str, Any]:
+    aws.add_migration(f"{number:03d}_step_{number}.sql", f"CREATE TABLE step_{number} (id integer);\n")
+    data, _ = run(event("Update", _properties(aws, **extra)), context)
+    assert data["SchemaVersion"] == f"{number:03d}"
+    return data
+
+
+def _ours(aws: Environment) -> list[str]:
+    pages = aws.rds().get_paginator("describe_db_snapshots").paginate(DBInstanceIdentifier=aws.instance)
+    return [
+        s["DBSnapshotIdentifier"]
+        for p in pages
+        for s in p["DBSnapshots"]
+        if s["DBSnapshotIdentifier"].startswith("premigrate-")
+    ]
+
+
+def _all_snapshots(aws: Environment) -> int:
+    return sum(len(p["DBSnapshots"]) for p in aws.rds().get_paginator("describe_db_snapshots").paginate())
+
+
+class WithoutTagLists:
+    """An RDS client whose snapshot descriptions carry no TagList, so our tags are read with
+    ListTagsForResource, the fallback Snapshots.tags() has for such answers."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.exceptions = real.exceptions
+
+    @staticmethod
+    def _strip(page: dict[str, Any]) -> dict[str, Any]:
+        for snapshot in page.get("DBSnapshots", []):
+            snapshot.pop("TagList", None)
+        return page
+
+    def describe_db_snapshots(self, **kwargs: Any) -> Any:
+        return self._strip(self._real.describe_db_snapshots(**kwargs))
+
+    def get_paginator(self, name: str) -> Any:
+        real, strip = self._real.get_paginator(name), self._strip
+
+        class Paginator:
+            def paginate(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+                return (strip(page) for page in real.paginate(**kwargs))
+
+        return Paginator()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def _rds_as(monkeypatch: pytest.MonkeyPatch, wrap: Any) -> None:
+    """The handler's RDS client, wrapped: built per invocation from the default session, as in Lambda."""
+    real = handler._clients
+
+    def clients() -> tuple[Any, Any]:
+        rds, secrets = real()
+        return wrap(rds), secrets
+
+    monkeypatch.setattr(handler, "_clients", clients)
+
+
+def test_fresh_create_is_allowed(
+    deployed: Target, aws: Environment, context: LambdaContext, calls: CallRecorder
+) -> None:
+    _create(aws, context)
+    assert_allowed("fresh create", deployed, calls)
+
+
+def test_status_action_is_allowed(
+    deployed: Target, aws: Environment, context: LambdaContext, calls: CallRecorder
+) -> None:
+    _create(aws, context)
+    calls.calls.clear()
+    answer = handler.on_event({"Action": "status"}, context)  # the function's environment names the target
+    assert answer["ok"] is True, answer
+    assert answer["current_version"] == newest_version(aws.bundle)
+    assert_allowed("status", deployed, calls)
+
+
+def test_migrating_deploy_with_snapshot_is_allowed(
+    deployed: Target, aws: Environment, context: LambdaContext, calls: CallRecorder
+) -> None:
+    _create(aws, context)
+    data = _migrate(aws, context, 8)
+    assert data["SnapshotId"] in _ours(aws)
+    assert_allowed("migrating deploy", deployed, calls)
+
+
+def test_snapshot_deferred_to_is_complete_is_allowed(
+    deployed: Target, aws: Environment, context: LambdaContext, calls: CallRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """on_event finds the instance busy; is_complete takes the snapshot (with its tags) later."""
+    _create(aws, context)
+    busy = {"left": 1}
+
+    class BusyAtFirst(WithoutTagLists):
+        def describe_db_instances(self, **kwargs: Any) -> Any:
+            answer = self._real.describe_db_instances(**kwargs)
+            if busy["left"] > 0:
+                busy["left"] -= 1
+                answer["DBInstances"][0]["DBInstanceStatus"] = "backing-up"
+            return answer
+
+    _rds_as(monkeypatch, BusyAtFirst)
+    data = _migrate(aws, context, 8)
+    assert busy["left"] == 0 and data["SnapshotId"] in _ours(aws)
+    creators = {c.function for c in calls.calls if c.action == CREATE_SNAPSHOT}
+    assert creators == {"is_complete"}
+    assert_allowed("snapshot deferred to is_complete", deployed, calls)
+
+
+def test_pruning_beyond_retention_is_allowed(
+    deployed: Target, aws: Environment, context: LambdaContext, calls: CallRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several migrating deploys with a retention of 2: is_complete lists, reads tags and deletes."""
+    _create(aws, context)
+    _rds_as(monkeypatch, WithoutTagLists)
+    taken = [_migrate(aws, context, number, SnapshotRetention="2") for number in range(8, 12)]
+    assert all("PruneError" not in data for data in taken), [d.get("PruneError") for d in taken]
+    assert sorted(_ours(aws)) == sorted(d["SnapshotId"] for d in taken[-2:])
+    assert_allowed("pruning beyond retention", deployed, calls)
+
+
+def test_pruning_at_the_snapshot_quota_is_allowed(
+    deployed: Target, aws: Environment, context: LambdaContext, calls: CallRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the manual-snapshot quota, on_event prunes our old snapshots and takes the new one."""
+    _create(aws, context)
+    for number in range(8, 11):
+        _migrate(aws, context, number, SnapshotRetention="10")
+    monkeypatch.setenv("MOTO_RDS_SNAPSHOT_LIMIT", str(_all_snapshots(aws)))  # moto server runs in this process
+    _rds_as(monkeypatch, WithoutTagLists)
+    calls.calls.clear()
+    data = _migrate(aws, context, 11, SnapshotRetention="1")
+    assert _ours(aws) == [data["SnapshotId"]]
+    assert_allowed("pruning at the snapshot quota", deployed, calls)
+
+
+def test_the_scenarios_exercise_every_granted_action() -> None:
+    """With test_policies.py's exact grants, this makes `granted == used` for each function."""
+    from tests.iam.test_policies import GRANTED
+
+    used = {f: set().union(*(s.get(f, set()) for s in MUST_CALL.values())) for f in GRANTED}
+    assert {f: used[f] | {TAG_ON_CREATE} for f in used} == {f: set(a) for f, a in GRANTED.items()}
