@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from migrator import history as history_table
 from migrator.catalog import Catalog, describe
@@ -61,3 +62,12 @@ def write(directory: Path, name: str, text: str) -> Path:
     path = directory / name
     path.write_text(text)
     return path
+
+
+def reset_database(url: str) -> None:
+    """Back to an empty database: the application's schema, the history and its remembered row count."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public; DROP SCHEMA IF EXISTS migrator CASCADE")
+        name = conn.execute("SELECT current_database()").fetchone()
+        assert name is not None
+        conn.execute(sql.SQL("COMMENT ON DATABASE {} IS NULL").format(sql.Identifier(name[0])))

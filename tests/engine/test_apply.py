@@ -76,7 +76,7 @@ def test_syntax_error_names_the_line_inside_a_multi_line_statement(
     write(migrations_dir, "008_typo.sql", "SELECT 1;\nCREATE TABLE t (\n  a integer,\n  b integr\n);\n")
     status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "apply")
     assert status == 1
-    assert "008_typo.sql:4: SQLSTATE 42704" in err
+    assert "008_typo.sql:4:5: SQLSTATE 42704" in err
 
 
 def test_constraint_violation_on_existing_data_is_located(

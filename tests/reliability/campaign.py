@@ -48,7 +48,7 @@ def migrator(url: str, migrations: Path, *args: str) -> subprocess.Popen[str]:
 
 def snapshot(url: str) -> tuple[Catalog, list[tuple[str, str]]]:
     with psycopg.connect(url) as conn:
-        history = conn.execute("SELECT version, checksum FROM schema_migrations ORDER BY version").fetchall()
+        history = conn.execute("SELECT version, checksum FROM migrator.history ORDER BY version").fetchall()
         return describe(conn), [(str(v), str(c)) for v, c in history]
 
 

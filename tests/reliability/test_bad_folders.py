@@ -12,13 +12,12 @@ import tempfile
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from migrator.cli import main
-from tests.engine.helpers import state
+from tests.engine.helpers import reset_database, state
 
 VERSIONS = st.integers(min_value=0, max_value=1200)
 NAMES = st.one_of(
@@ -92,5 +91,4 @@ def test_any_folder_is_exit_2_or_success_and_invalid_input_changes_nothing(db: s
             assert err.getvalue().startswith("error: ")
             assert state(db) == before
         shutil.rmtree(folder)
-    with psycopg.connect(db, autocommit=True) as conn:  # reset for the next example
-        conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    reset_database(db)  # for the next example

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from migrator import history
 from migrator.errors import MigrationFailed, MigratorError
@@ -70,34 +71,82 @@ def bound_session(conn: psycopg.Connection, deadline: float | None) -> None:
         conn.execute("SELECT set_config('transaction_timeout', %s, false)", (f"{left_ms + 1000}ms",))
 
 
-def _run_migration(conn: psycopg.Connection, migration: Migration, in_transaction: bool, guard: Guard) -> NewRow:
+# Settings the engine itself sets per session; every file starts with these and nothing else of ours.
+_ENGINE_SETTINGS = (
+    "lock_timeout",
+    "statement_timeout",
+    "transaction_timeout",
+    "application_name",
+    "client_connection_check_interval",
+)
+
+
+def fresh_session_sql(conn: psycopg.Connection) -> bytes:
+    """What gives a file the session a new `psql` would: defaults, its own login role, and the engine's limits.
+
+    A file's `SET search_path`, `SET ROLE` or `SET statement_timeout = 0` stays in that file, as it
+    would with `psql -f` per file; temporary tables, cursors and prepared statements a file creates
+    inside the batch's transaction are not undone (they end with the transaction or the session).
+    """
+    rows = conn.execute(
+        "SELECT name, current_setting(name, true) FROM unnest(%s::text[]) AS name", (list(_ENGINE_SETTINGS),)
+    ).fetchall()
+    restore = [
+        sql.SQL("{}({}, {}, false)").format(sql.SQL("pg_catalog.set_config"), sql.Literal(name), sql.Literal(value))
+        for name, value in rows
+        if value is not None
+    ]
+    query = sql.SQL("RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; SELECT {}").format(sql.SQL(", ").join(restore))
+    return query.as_bytes(conn)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What every file of one batch runs with: the fresh-session reset and the deadline guard."""
+
+    fresh_session: bytes
+    guard: Guard
+
+
+def _run_file(conn: psycopg.Connection, path: Path, statements: list[Statement], in_tx: bool, batch: Batch) -> None:
+    conn.execute(batch.fresh_session)
+    run_statements(conn, path, statements, in_transaction=in_tx, before_each=batch.guard)
+
+
+def _run_migration(conn: psycopg.Connection, migration: Migration, in_transaction: bool, batch: Batch) -> NewRow:
     start = time.perf_counter()
-    run_statements(conn, migration.path, migration.statements, in_transaction=in_transaction, before_each=guard)
+    _run_file(conn, migration.path, migration.statements, in_transaction, batch)
     return NewRow(migration.version, migration.name, migration.checksum, _ms_since(start), "migration")
 
 
+def _record(conn: psycopg.Connection, rows: list[NewRow], applied_by: str, batch: Batch) -> None:
+    conn.execute(batch.fresh_session)  # whatever the last file set, the engine writes as itself
+    history.record(conn, rows, applied_by)
+
+
 def _transactional_batch(
-    conn: psycopg.Connection, plan: Plan, batch: list[Migration], first: bool, applied_by: str, guard: Guard
+    conn: psycopg.Connection, plan: Plan, files: list[Migration], first: bool, applied_by: str, batch: Batch
 ) -> list[NewRow]:
     rows: list[NewRow] = []
     with conn.transaction():
         history.ensure_table(conn)
         if first and plan.load_schema is not None:
             start = time.perf_counter()
-            run_statements(conn, plan.load_schema.path, plan.load_schema.statements, before_each=guard)
+            _run_file(conn, plan.load_schema.path, plan.load_schema.statements, True, batch)
             ms = _ms_since(start)
             rows += [NewRow(m.version, m.name, m.checksum, ms, "schema.sql") for m in plan.recorded_by_schema]
-        rows += [_run_migration(conn, m, in_transaction=True, guard=guard) for m in batch]
-        history.record(conn, rows, applied_by)
+        rows += [_run_migration(conn, m, in_transaction=True, batch=batch) for m in files]
+        _record(conn, rows, applied_by, batch)
     return rows
 
 
-def _standalone(conn: psycopg.Connection, migration: Migration, applied_by: str, guard: Guard) -> list[NewRow]:
+def _standalone(conn: psycopg.Connection, migration: Migration, applied_by: str, batch: Batch) -> list[NewRow]:
     with conn.transaction():
         history.ensure_table(conn)
-    row = _run_migration(conn, migration, in_transaction=False, guard=guard)
+    row = _run_migration(conn, migration, in_transaction=False, batch=batch)
     with conn.transaction():
-        history.record(conn, [row], applied_by)
+        history.ensure_table(conn)  # the file may have dropped it: the next run then sees rows missing
+        _record(conn, [row], applied_by, batch)
     return [row]
 
 
@@ -116,13 +165,14 @@ def apply_plan(conn: psycopg.Connection, plan: Plan, applied_by: str, deadline: 
     batches = plan.batches()
     if plan.load_schema is not None and (not batches or batches[0][0].no_transaction):
         batches.insert(0, [])  # schema.sql always loads in a transaction of its own
-    for index, batch in enumerate(batches):
+    for index, files in enumerate(batches):
         bound_session(conn, deadline)
+        batch = Batch(fresh_session_sql(conn), guard)
         try:
-            if batch and batch[0].no_transaction:
-                rows = _standalone(conn, batch[0], applied_by, guard)
+            if files and files[0].no_transaction:
+                rows = _standalone(conn, files[0], applied_by, batch)
             else:
-                rows = _transactional_batch(conn, plan, batch, index == 0, applied_by, guard)
+                rows = _transactional_batch(conn, plan, files, index == 0, applied_by, batch)
         except (MigrationFailed, MigratorError) as exc:
             raise _with_progress(exc, result) from None
         except psycopg.OperationalError as exc:

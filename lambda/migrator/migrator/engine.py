@@ -75,6 +75,8 @@ class ApplyOutcome:
 
 def apply(conn: psycopg.Connection, inputs: Inputs, options: Options) -> ApplyOutcome:
     with migration_lock(conn, options.lock_wait_seconds):
+        with conn.transaction():
+            history.move_legacy(conn)  # this tool's pre-2026-11 public.schema_migrations, moved whole
         the_plan = plan(conn, inputs, options)
         result = ApplyResult()
         if not the_plan.is_noop:

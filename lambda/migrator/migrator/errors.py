@@ -37,6 +37,11 @@ class StatementFailure:
     line: int
     sqlstate: str
     server_message: str
+    column: int | None = None  # where the server's position points, as psql's caret would
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}" if self.column else f"{self.file}:{self.line}"
 
 
 class MigrationFailed(MigratorError):
@@ -49,7 +54,7 @@ class MigrationFailed(MigratorError):
             else "this no-transaction file may be partly applied; it is idempotent, fix and re-run"
         )
         super().__init__(
-            f"{failure.file}:{failure.line}: SQLSTATE {failure.sqlstate}: {failure.server_message}",
+            f"{failure.where}: SQLSTATE {failure.sqlstate}: {failure.server_message}",
             hint=f"{outcome}; fix the statement at that line and run again",
         )
         self.failure = failure

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,26 +11,58 @@ import psycopg
 from migrator.errors import MigrationFailed, StatementFailure
 from migrator.sqlsplit import Statement
 
+_MARK = "-- migrate:no-transaction"
 _HINTS = {
     "55P03": "lock_timeout: another session holds a lock on that table; retry when traffic is low",
     "57014": "statement_timeout or cancel: the statement ran too long; raise --statement-timeout or split the work",
     "40P01": "deadlock with another session; retry",
+    "25001": f"this statement cannot run inside a transaction: give it a file of its own whose first line is {_MARK!r}"
+    " (that file then runs alone, statement by statement, outside any transaction)",
+    "55P04": "a new enum value cannot be used in the transaction that added it, and the files of one batch share"
+    f" one transaction: move ALTER TYPE … ADD VALUE into an earlier file whose first line is {_MARK!r}",
 }
+_INLINE_BLOCK_LINE = re.compile(r"PL/pgSQL function inline_code_block line (\d+)")
+_DOLLAR_QUOTE = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
 
 
-def _line_of(statement: Statement, error: psycopg.Error) -> int:
+def _offset_in_file(statement: Statement, index: int) -> int:
+    """The file offset of character `index` (0-based) of the statement's text as sent."""
+    span = statement.source[statement.start : statement.end]
+    return statement.start + len(span) - len(span.lstrip()) + index
+
+
+def _line_and_column(statement: Statement, offset: int) -> tuple[int, int]:
+    line = statement.source.count("\n", 0, offset) + 1
+    return line, offset - statement.source.rfind("\n", 0, offset)
+
+
+def _location(statement: Statement, error: psycopg.Error) -> tuple[int, int | None]:
+    """Where in the file the error is: the server's position, or the line of a DO block's body it names."""
     position = error.diag.statement_position
     if position and position.isdigit():
-        return statement.line + statement.sql.count("\n", 0, int(position) - 1)
-    return statement.line
+        return _line_and_column(statement, _offset_in_file(statement, int(position) - 1))
+    inline = _INLINE_BLOCK_LINE.search(error.diag.context or "")
+    body = _DOLLAR_QUOTE.search(statement.sql)
+    if inline and body:
+        line, _ = _line_and_column(statement, _offset_in_file(statement, body.end()))
+        return line + int(inline.group(1)) - 1, None
+    return statement.line, None
 
 
 def failure_of(path: Path, statement: Statement, error: psycopg.Error) -> StatementFailure:
-    message = (error.diag.message_primary or str(error)).strip()
-    detail = error.diag.message_detail
-    hint = _HINTS.get(error.sqlstate or "")
-    extra = "".join(f" ({part})" for part in (detail, hint) if part)
-    return StatementFailure(path.name, _line_of(statement, error), error.sqlstate or "?????", message + extra)
+    """The server's whole report (message, DETAIL, HINT, CONTEXT) and ours, at the file's line and column."""
+    diag = error.diag
+    parts = [(diag.message_primary or str(error)).strip()]
+    parts += [
+        f"{label}: {text.strip()}"
+        for label, text in (("DETAIL", diag.message_detail), ("HINT", diag.message_hint), ("CONTEXT", diag.context))
+        if text
+    ]
+    ours = _HINTS.get(error.sqlstate or "")
+    if ours:
+        parts.append(f"what to do: {ours}")
+    line, column = _location(statement, error)
+    return StatementFailure(path.name, line, error.sqlstate or "?????", "; ".join(parts), column=column)
 
 
 def run_statements(

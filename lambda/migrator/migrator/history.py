@@ -1,26 +1,60 @@
-"""The `schema_migrations` table: which versions this database has, and how they got there."""
+"""The history table: which versions this database has, and how they got there.
+
+It lives in its own schema, `migrator.history`, always named with its schema: a migration that
+sets `search_path` (or a pg_dump file's `set_config('search_path', '', false)`) cannot move it,
+and the name cannot collide with golang-migrate's, dbmate's or Rails' `schema_migrations`.
+Databases that have this tool's earlier `public.schema_migrations` are moved here by `apply`,
+under the lock, in one transaction. How many rows the history holds is also kept outside the
+table, as a line of the database's comment (a custom database setting would need a superuser on
+PostgreSQL 15+), so a history that was dropped or emptied is noticed instead of every migration
+being replayed.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+from psycopg import errors, sql
 
-TABLE = "schema_migrations"
+from migrator.errors import MigratorError
+
+SCHEMA = "migrator"
+TABLE = "history"
+QUALIFIED = f"{SCHEMA}.{TABLE}"
+LEGACY_SCHEMA, LEGACY_TABLE = "public", "schema_migrations"  # this tool's table before 2026-11
+COUNT_MARK = re.compile(r"^migrator:history_rows=(\d+)$", re.MULTILINE)
+COLUMNS = ("version", "name", "checksum", "applied_at", "execution_ms", "applied_by", "applied_via")
+_SELECT = "SELECT version, name, checksum, applied_at, execution_ms, applied_by, applied_via FROM {}.{}"
 
 CREATE_SQL = b"""
-CREATE TABLE IF NOT EXISTS schema_migrations (
+CREATE SCHEMA IF NOT EXISTS migrator;
+CREATE TABLE IF NOT EXISTS migrator.history (
     version       text PRIMARY KEY,
     name          text NOT NULL,
     checksum      text NOT NULL,
-    applied_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    applied_at    timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     execution_ms  integer NOT NULL,
     applied_by    text NOT NULL,
     applied_via   text NOT NULL CHECK (applied_via IN ('migration', 'schema.sql'))
 )
 """
+_COLUMNS_SQL = b"""
+SELECT array_agg(a.attname::text) FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
+"""
+_COMMENT_SQL = b"""
+SELECT pg_catalog.shobj_description(oid, 'pg_database'), datname FROM pg_catalog.pg_database
+WHERE datname = current_database()
+"""
+
+
+class HistoryError(MigratorError):
+    """The history is not this tool's, or it lost rows: replaying migrations would be a guess."""
 
 
 @dataclass(frozen=True)
@@ -47,40 +81,124 @@ class NewRow:
     applied_via: str
 
 
+def _columns(conn: psycopg.Connection, schema: str, table: str) -> set[str] | None:
+    row = conn.execute(_COLUMNS_SQL, (schema, table)).fetchone()
+    return set(row[0]) if row and row[0] else None
+
+
+def _is_ours(columns: set[str] | None) -> bool:
+    return columns is not None and set(COLUMNS) <= columns
+
+
+def _where(conn: psycopg.Connection) -> tuple[str, str] | None:
+    """The table holding this tool's history: the current place, the legacy one, or none yet."""
+    current = _columns(conn, SCHEMA, TABLE)
+    if current is not None:
+        if not _is_ours(current):
+            raise HistoryError(
+                f"{QUALIFIED} exists but is not this tool's history (columns: {', '.join(sorted(current))})",
+                hint=f"rename or drop that table; {QUALIFIED} is where the migrator keeps its history",
+            )
+        return SCHEMA, TABLE
+    if _is_ours(_columns(conn, LEGACY_SCHEMA, LEGACY_TABLE)):
+        return LEGACY_SCHEMA, LEGACY_TABLE
+    return None  # a foreign public.schema_migrations (golang-migrate, dbmate, Rails) is not ours: left alone
+
+
 def exists(conn: psycopg.Connection) -> bool:
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,)).fetchone()
-    return bool(row and row[0])
+    return _where(conn) is not None
+
+
+def _comment(conn: psycopg.Connection) -> tuple[str, str]:
+    row = conn.execute(_COMMENT_SQL).fetchone()
+    assert row is not None
+    return row[0] or "", row[1]
+
+
+def recorded_count(conn: psycopg.Connection) -> int | None:
+    found = COUNT_MARK.search(_comment(conn)[0])
+    return int(found.group(1)) if found else None
 
 
 def read(conn: psycopg.Connection) -> list[AppliedVersion]:
-    if not exists(conn):
-        return []
-    rows = conn.execute(
-        b"SELECT version, name, checksum, applied_at, execution_ms, applied_by, applied_via FROM schema_migrations"
-    ).fetchall()
+    where = _where(conn)
+    rows = [] if where is None else conn.execute(sql.SQL(_SELECT).format(*map(sql.Identifier, where))).fetchall()
+    _check_count(conn, None if where is None else len(rows))
     return sorted((AppliedVersion(*row) for row in rows), key=lambda a: a.number)
+
+
+def _check_count(conn: psycopg.Connection, rows: int | None) -> None:
+    """Fewer rows than this database remembers recording (None: no table at all) means the history was lost."""
+    expected = recorded_count(conn)
+    if expected is None or (rows or 0) >= expected:
+        return
+    state = "is gone" if rows is None else f"holds {rows} rows"
+    raise HistoryError(
+        f"the migration history {QUALIFIED} {state}, but this database recorded {expected} applied versions:"
+        " a migration or a person dropped or emptied it; nothing more is applied",
+        hint="restore the history (e.g. from the pre-migration snapshot); to start over deliberately, remove"
+        " the line 'migrator:history_rows=…' from the database's comment (COMMENT ON DATABASE)",
+    )
 
 
 def ensure_table(conn: psycopg.Connection) -> None:
     conn.execute(CREATE_SQL)
 
 
+def move_legacy(conn: psycopg.Connection) -> bool:
+    """Move this tool's public.schema_migrations into migrator.history; call in a transaction, under the lock."""
+    if _where(conn) != (LEGACY_SCHEMA, LEGACY_TABLE):
+        return False
+    ensure_table(conn)
+    conn.execute(
+        sql.SQL("INSERT INTO migrator.history ({cols}) " + _SELECT + " ON CONFLICT (version) DO NOTHING").format(
+            sql.Identifier(LEGACY_SCHEMA),
+            sql.Identifier(LEGACY_TABLE),
+            cols=sql.SQL(", ").join(map(sql.Identifier, COLUMNS)),
+        )
+    )
+    conn.execute(sql.SQL("DROP TABLE {}.{}").format(sql.Identifier(LEGACY_SCHEMA), sql.Identifier(LEGACY_TABLE)))
+    _remember_count(conn)
+    return True
+
+
 def record(conn: psycopg.Connection, rows: Iterable[NewRow], applied_by: str) -> None:
+    created_now = conn.execute(b"SELECT count(*) FROM migrator.history").fetchone()
+    _check_count(conn, created_now[0] if created_now else 0)  # a file of this run may have dropped it
     with conn.cursor() as cur:
         cur.executemany(
-            b"INSERT INTO schema_migrations"
+            b"INSERT INTO migrator.history"
             b" (version, name, checksum, execution_ms, applied_by, applied_via)"
             b" VALUES (%s, %s, %s, %s, %s, %s)",
             [(r.version, r.name, r.checksum, r.execution_ms, applied_by, r.applied_via) for r in rows],
         )
+    _remember_count(conn)
+
+
+def _remember_count(conn: psycopg.Connection) -> None:
+    """Keep the row count in the database's comment (the owner's right); without that right, go on without it."""
+    row = conn.execute(b"SELECT count(*) FROM migrator.history").fetchone()
+    assert row is not None
+    comment, database = _comment(conn)
+    kept = COUNT_MARK.sub("", comment).strip()
+    mark = f"migrator:history_rows={row[0]}"
+    statement = sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+        sql.Identifier(database), sql.Literal(f"{kept}\n{mark}" if kept else mark)
+    )
+    try:
+        with conn.transaction():  # a savepoint: a refusal must not abort the batch
+            conn.execute(statement)
+    except errors.InsufficientPrivilege:
+        pass
 
 
 def database_is_empty(conn: psycopg.Connection) -> bool:
-    """True when no user table exists outside the system schemas (history aside): a fresh database."""
+    """True when no user table exists outside the system schemas and the history's: a fresh database."""
     row = conn.execute(
-        b"SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        b"SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
         b" WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')"
-        b" AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
-        b" AND n.nspname NOT LIKE 'pg\\_%%' AND c.relname <> 'schema_migrations'"
+        b" AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'migrator')"
+        b" AND n.nspname NOT LIKE 'pg\\_%%'"
+        b" AND NOT (n.nspname = 'public' AND c.relname = 'schema_migrations')"
     ).fetchone()
     return row is not None and row[0] == 0

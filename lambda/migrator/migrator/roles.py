@@ -16,6 +16,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+from migrator import history
 from migrator.errors import MigratorError
 
 _KIND = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "f": "FOREIGN TABLE", "S": "SEQUENCE"}
@@ -82,11 +83,20 @@ def ensure_owner_role(
         _refuse_powerful(conn, role)  # what the ALTER could not remove, whoever ran it
         conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(ident))  # the admin may hand objects over
         conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), ident))
-        conn.execute(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(schema), ident))
-        args = {"schema": schema, "role": role}
-        for kind, name in conn.execute(_FOREIGN_OWNED, args).fetchall():
-            conn.execute(
-                sql.SQL("ALTER {} {} OWNER TO {}").format(sql.SQL(_KIND[kind]), sql.Identifier(schema, name), ident)
-            )
-        for (signature,) in conn.execute(_FOREIGN_FUNCTIONS, args).fetchall():
-            conn.execute(sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(sql.SQL(signature), ident))
+        present = conn.execute(
+            "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname = ANY(%s)", ([schema, history.SCHEMA],)
+        ).fetchall()
+        for (name,) in present:  # the application's schema, and the history's once it exists
+            _hand_over_schema(conn, role, name)
+
+
+def _hand_over_schema(conn: psycopg.Connection, role: str, schema: str) -> None:
+    ident = sql.Identifier(role)
+    conn.execute(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(schema), ident))
+    args = {"schema": schema, "role": role}
+    for kind, name in conn.execute(_FOREIGN_OWNED, args).fetchall():
+        conn.execute(
+            sql.SQL("ALTER {} {} OWNER TO {}").format(sql.SQL(_KIND[kind]), sql.Identifier(schema, name), ident)
+        )
+    for (signature,) in conn.execute(_FOREIGN_FUNCTIONS, args).fetchall():
+        conn.execute(sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(sql.SQL(signature), ident))
