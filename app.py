@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.bundle import CaBundleError, describe_bundle
 from stacks.config import ConfigError, parse_app_config
-from stacks.database_stack import DatabaseStack
+from stacks.database_stack import DatabaseStack, write_stack_policies
 from stacks.migration import MigrationSettings
 
 
@@ -52,10 +53,11 @@ def main(app: cdk.App | None = None) -> None:
     """Synthesize; a configuration or CA bundle problem ends synth with one `error: …` line, no traceback."""
     app = app or cdk.App()
     try:
-        build(app)
+        stacks = build(app)
     except (ConfigError, CaBundleError) as exc:
         sys.exit(f"error: {exc}")
-    app.synth()
+    assembly = app.synth()
+    write_stack_policies(stacks, Path(assembly.directory))
 
 
 if __name__ == "__main__":

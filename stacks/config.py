@@ -44,6 +44,7 @@ class EnvironmentConfig:
     restore_snapshot_id: str | None
     rotate_secret: bool
     migration_timeout_minutes: int
+    allow_database_replacement: bool  # lifts the stack policy's deny (a restore replaces the instance)
 
     @property
     def engine_major(self) -> str:
@@ -96,8 +97,15 @@ _CHECKS: dict[str, tuple[type, Any]] = {
     "restore_snapshot_id": (str, lambda v: v is None or re.fullmatch(r"[A-Za-z][A-Za-z0-9:-]{0,254}", v)),
     "rotate_secret": (bool, None),
     "migration_timeout_minutes": (int, None),  # range checked by migration_time_limits, with its reason
+    "allow_database_replacement": (bool, None),
 }
-_OPTIONAL = {"account", "region", "vpc_id", "restore_snapshot_id"}
+_OPTIONAL: dict[str, Any] = {
+    "account": None,
+    "region": None,
+    "vpc_id": None,
+    "restore_snapshot_id": None,
+    "allow_database_replacement": False,
+}
 
 
 def _camel(key: str) -> str:
@@ -111,7 +119,7 @@ def _value(name: str, raw: Mapping[str, Any], key: str) -> Any:
     value = raw.get(_camel(key))
     if value is None:
         if key in _OPTIONAL:
-            return None
+            return _OPTIONAL[key]
         raise ConfigError(f"cdk.json context {where} is missing")
     if type(value) is not kind:
         raise ConfigError(f"cdk.json context {where} must be a {kind.__name__}, got {value!r}")
@@ -184,6 +192,12 @@ def parse_app_config(
 
 
 def _with_defaults(config: EnvironmentConfig, account: str | None, region: str | None) -> EnvironmentConfig:
+    """Account and region default to the credentials'; a pinned account must be the credentials' one."""
+    if config.account and account and config.account != account:
+        raise ConfigError(
+            f"cdk.json context environments.{config.name}.account is {config.account}, but the AWS credentials"
+            f" are for account {account}: refusing to synthesize {config.name} for the wrong account"
+        )
     values = {f.name: getattr(config, f.name) for f in fields(config)}
     values["account"] = config.account or account
     values["region"] = config.region or region

@@ -1,7 +1,16 @@
-"""One environment's stack: network, database, and the migration step that runs on every deploy."""
+"""One environment's stack: network, database, and the migration step that runs on every deploy.
+
+Staging and prod have termination protection. CDK cannot set a stack policy, so synth writes one next
+to each template (`<stack>.stack-policy.json` in the cloud assembly) and the deploy workflow applies it
+with `aws cloudformation set-stack-policy` before deploying: it denies replacing or deleting the
+database instance by an update unless the environment sets allowDatabaseReplacement (a restore).
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -24,7 +33,8 @@ class DatabaseStack(cdk.Stack):
         migration: MigrationSettings,
         **kwargs: Any,
     ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
+        super().__init__(scope, construct_id, termination_protection=config.name != "dev", **kwargs)
+        self.config = config
         network = Network(self, "Network", vpc_id=config.vpc_id, create_endpoints=config.create_vpc_endpoints)
         secrets_endpoint = next((e for e in network.endpoints if "SecretsManager" in e.node.id), None)
         self.database = Database(self, "Database", vpc=network.vpc, config=config, secrets_endpoint=secrets_endpoint)
@@ -37,6 +47,15 @@ class DatabaseStack(cdk.Stack):
             endpoints=network.endpoints,
             settings=migration,
         )
+        instance = self.database.instance.node.default_child
+        assert isinstance(instance, cdk.CfnResource)
+        self.database_logical_id: str = self.resolve(instance.logical_id)
+        if config.allow_database_replacement:
+            cdk.Annotations.of(self.database.instance).add_warning_v2(
+                "aalap:allowDatabaseReplacement",
+                f"allowDatabaseReplacement is on for {config.name}: this deploy may replace or delete the database"
+                " instance; set it back to false after the restore",
+            )
         resource = self.migration.resource
         cdk.CfnOutput(
             self,
@@ -61,3 +80,25 @@ class DatabaseStack(cdk.Stack):
         )
         suppress_accepted_findings(self, config)
         suppress_wildcards_aws_requires(self, self.migration.provider.node.find_child("waiter-state-machine"))
+
+
+def stack_policy(stack: DatabaseStack) -> dict[str, Any]:
+    """Updates may change anything, but neither replace nor delete the database instance (unless allowed)."""
+    statements: list[dict[str, Any]] = [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]
+    if not stack.config.allow_database_replacement:
+        statements.append(
+            {
+                "Effect": "Deny",
+                "Action": ["Update:Replace", "Update:Delete"],
+                "Principal": "*",
+                "Resource": f"LogicalResourceId/{stack.database_logical_id}",
+            }
+        )
+    return {"Statement": statements}
+
+
+def write_stack_policies(stacks: Iterable[DatabaseStack], assembly_dir: Path) -> None:
+    """`<stack>.stack-policy.json` beside each template: reviewed and deployed with the same assembly."""
+    for stack in stacks:
+        path = assembly_dir / f"{stack.artifact_id}.stack-policy.json"
+        path.write_text(json.dumps(stack_policy(stack), indent=2) + "\n")

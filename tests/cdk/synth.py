@@ -10,6 +10,7 @@ import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
 from app import build
+from stacks.database_stack import DatabaseStack
 from tests.conftest import PROJECT
 
 
@@ -18,10 +19,13 @@ def context(**overrides: Any) -> dict[str, Any]:
     return values | overrides
 
 
-def synth(outdir: Path, **overrides: Any) -> dict[str, Template]:
+def synth_stacks(outdir: Path, **overrides: Any) -> dict[str, DatabaseStack]:
     app = cdk.App(outdir=str(outdir), context=context(**overrides))
-    stacks = build(app)
-    return {stack.stack_name.removeprefix("AalapVma-"): Template.from_stack(stack) for stack in stacks}
+    return {stack.stack_name.removeprefix("AalapVma-"): stack for stack in build(app)}
+
+
+def synth(outdir: Path, **overrides: Any) -> dict[str, Template]:
+    return {name: Template.from_stack(stack) for name, stack in synth_stacks(outdir, **overrides).items()}
 
 
 def with_environment(name: str, **changes: Any) -> dict[str, Any]:

@@ -57,12 +57,20 @@ def test_cdk_cli_synthesizes_every_environment_without_credentials_or_docker(tmp
     done = run_cdk("synth", "--all", "--quiet", "-o", str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
     assert stacks_in(tmp_path) == {"AalapVma-dev", "AalapVma-staging", "AalapVma-prod"}
+    for stack in ("AalapVma-staging", "AalapVma-prod"):
+        policy = json.loads((tmp_path / f"{stack}.stack-policy.json").read_text())
+        assert [s["Action"] for s in policy["Statement"] if s["Effect"] == "Deny"] == [
+            ["Update:Replace", "Update:Delete"]
+        ]
     assert "end-of-life" not in done.stderr, "jsii ran on the machine's Node 20, not the project's Node 22"
 
 
 def test_cdk_cli_synthesizes_a_restore_from_snapshot(tmp_path: Path) -> None:
     environments = context()["environments"]
-    environments["staging"] |= {"restoreSnapshotId": "premigrate-x-v007-to-v008-20261127t191500z"}
+    environments["staging"] |= {
+        "restoreSnapshotId": "premigrate-x-v007-to-v008-20261127t191500z",
+        "allowDatabaseReplacement": True,  # restoring replaces the instance: the stack policy must allow it
+    }
     out = tmp_path / "cdk.out"
     done = run_cdk("synth", "-c", "env=staging", "--quiet", "-o", str(out), cwd=user_project(tmp_path, environments))
     assert done.returncode == 0, done.stderr[-3000:]
@@ -70,6 +78,9 @@ def test_cdk_cli_synthesizes_a_restore_from_snapshot(tmp_path: Path) -> None:
     template = json.loads((out / "AalapVma-staging.template.json").read_text())
     (instance,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::RDS::DBInstance"]
     assert instance["Properties"]["DBSnapshotIdentifier"] == "premigrate-x-v007-to-v008-20261127t191500z"
+    policy = json.loads((out / "AalapVma-staging.stack-policy.json").read_text())
+    assert [s["Effect"] for s in policy["Statement"]] == ["Allow"]
+    assert "allowDatabaseReplacement is on for staging" in done.stdout + done.stderr
 
 
 EXISTING_VPC_CONTEXT = Path(__file__).with_name("existing_vpc_context.json")
