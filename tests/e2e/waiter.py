@@ -17,7 +17,7 @@ from typing import Any
 from tests.e2e.lambdas import VirtualClock
 
 MAX_INPUT_BYTES = 256 * 1024  # Step Functions' payload limit for an execution's input
-_SUPPORTED_TASK_KEYS = {"Type", "Resource", "Retry", "Catch", "End", "Next", "Comment", "TimeoutSeconds"}
+_SUPPORTED_TASK_KEYS = {"Type", "Resource", "Retry", "Catch", "End", "Next", "Comment"}
 
 
 @dataclass(frozen=True)
