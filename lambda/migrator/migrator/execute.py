@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -65,6 +66,9 @@ def failure_of(path: Path, statement: Statement, error: psycopg.Error) -> Statem
     return StatementFailure(path.name, line, error.sqlstate or "?????", "; ".join(parts), column=column)
 
 
+PIPELINE_CHUNK = 500  # statements in flight at once: round trips saved, memory for a huge file still bounded
+
+
 def run_statements(
     conn: psycopg.Connection,
     path: Path,
@@ -72,12 +76,33 @@ def run_statements(
     in_transaction: bool = True,
     before_each: Callable[[Path, Statement], None] | None = None,
 ) -> None:
-    for statement in statements:
-        if before_each is not None:
-            before_each(path, statement)
-        try:
-            conn.execute(statement.sql.encode("utf-8"), prepare=False)
-        except psycopg.Error as exc:
-            if isinstance(exc, psycopg.OperationalError) and conn.broken:
-                raise
-            raise MigrationFailed(failure_of(path, statement, exc), rolled_back=in_transaction) from None
+    """Inside the batch's transaction, statements go out pipelined (without waiting for each answer, which
+    psql does). One at a time outside a transaction (a pipeline would wrap them in an implicit one) and
+    under a deadline (`before_each` is then checked before every statement, so the deadline is exact)."""
+    if not in_transaction or before_each is not None:
+        for statement in statements:
+            if before_each is not None:
+                before_each(path, statement)
+            _pipelined(conn, path, [statement], in_transaction)
+        return
+    for first in range(0, len(statements), PIPELINE_CHUNK):
+        _pipelined(conn, path, statements[first : first + PIPELINE_CHUNK], in_transaction)
+
+
+def _pipelined(conn: psycopg.Connection, path: Path, statements: list[Statement], in_transaction: bool) -> None:
+    sent: list[tuple[Statement, psycopg.Cursor[Any]]] = []
+    try:
+        if len(statements) == 1:
+            conn.execute(statements[0].sql.encode("utf-8"), prepare=False)
+            return
+        with conn.pipeline():
+            for statement in statements:
+                sent.append((statement, conn.execute(statement.sql.encode("utf-8"), prepare=False)))
+    except psycopg.Error as exc:
+        if isinstance(exc, psycopg.OperationalError) and conn.broken:
+            raise
+        # Answers arrive in order: the failed statement is the first one without an answer.
+        failed = next(
+            (st for st, cursor in sent if cursor.pgresult is None), statements[0] if not sent else sent[-1][0]
+        )
+        raise MigrationFailed(failure_of(path, failed, exc), rolled_back=in_transaction) from None
