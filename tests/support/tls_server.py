@@ -3,8 +3,6 @@ TLS with a certificate from a test CA, scram-sha-256 passwords, and no plaintext
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import pwd
 import socket
@@ -12,10 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+import trustme
 from psycopg.conninfo import make_conninfo
 
 from migrator.embedded import SERVER_SETTINGS, EmbeddedPostgres
@@ -25,37 +20,6 @@ HBA = """local all all trust
 hostssl all all 127.0.0.1/32 scram-sha-256
 hostnossl all all 0.0.0.0/0 reject
 """
-
-
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def _cert(
-    subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[str, ec.EllipticCurvePrivateKey] | None, ca: bool
-) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    issuer_name, issuer_key = issuer or (subject, key)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if not ca:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-    return builder.sign(issuer_key, hashes.SHA256())
 
 
 @dataclass(frozen=True)
@@ -90,16 +54,12 @@ def _give_to_server(*paths: Path) -> None:
 def start_tls_server(root: Path, extra_settings: tuple[str, ...] = ()) -> TlsServer:
     tls = root / "tls"
     tls.mkdir(parents=True)
-    ca_key, other_key, server_key = _key(), _key(), _key()
-    ca = _cert("test CA", ca_key, None, ca=True)
-    (tls / "ca.pem").write_bytes(_pem(ca))
-    (tls / "other-ca.pem").write_bytes(_pem(_cert("untrusted CA", other_key, None, ca=True)))
-    (tls / "server.pem").write_bytes(_pem(_cert("localhost", server_key, ("test CA", ca_key), ca=False)))
-    (tls / "server.key").write_bytes(
-        server_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    ca, untrusted = trustme.CA(), trustme.CA()  # the second signs nothing this server presents
+    issued = ca.issue_cert("localhost", "127.0.0.1")
+    ca.cert_pem.write_to_path(str(tls / "ca.pem"))
+    untrusted.cert_pem.write_to_path(str(tls / "other-ca.pem"))
+    issued.cert_chain_pems[0].write_to_path(str(tls / "server.pem"))
+    issued.private_key_pem.write_to_path(str(tls / "server.key"))
     (tls / "server.key").chmod(0o600)
     (tls / "pg_hba.conf").write_text(HBA)
     _give_to_server(tls, tls / "server.key", tls / "server.pem", tls / "pg_hba.conf")
