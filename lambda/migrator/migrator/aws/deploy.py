@@ -104,11 +104,15 @@ class Deployment:
     bundle: Bundle
     sslrootcert: str
     sslmode: str = "verify-full"
+    # libpq parameters added to every connection (the CodeBuild runner's TCP keepalives and session bounds)
+    extra_conninfo: tuple[tuple[str, str], ...] = ()
 
     @cached_property
     def _admin_conninfo(self) -> str:
         """Read once per invocation: on_event and is_complete each connect more than once."""
-        return conninfo_from_secret(read_secret(self.secrets, self.request.secret_arn), self.sslmode, self.sslrootcert)
+        secret = read_secret(self.secrets, self.request.secret_arn)
+        conninfo = conninfo_from_secret(secret, self.sslmode, self.sslrootcert)
+        return make_conninfo(conninfo, **dict(self.extra_conninfo)) if self.extra_conninfo else conninfo
 
     @cached_property
     def _role(self) -> tuple[str, str] | None:
@@ -226,6 +230,10 @@ class Deployment:
                 "too little time left to migrate safely; nothing was applied",
                 hint="deploy again (a new deploy starts with a full budget), or raise migrationTimeoutMinutes",
             )
+        return self.apply_within(budget_ms)
+
+    def apply_within(self, budget_ms: int) -> dict[str, str]:
+        """Apply everything pending in one run that ends within `budget_ms` (the Lambda's or the runner's)."""
         options = self.bundle.options
         inputs = engine.load_inputs(options)
         deadline = time.monotonic() + budget_ms / 1000

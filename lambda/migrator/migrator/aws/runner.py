@@ -1,0 +1,161 @@
+"""`python -m migrator.aws.runner`: apply the asset's pending migrations in one process, outside Lambda.
+
+The CodeBuild project runs this from the same asset as the Lambda functions, so the same engine
+applies the same files: one process holds the batch's transaction and the migration lock from the
+first statement to the commit, as the Lambda does, but for as long as its deadline allows (hours),
+not 15 minutes. The migration step starts it and polls the build; this process never answers
+CloudFormation itself.
+
+Inputs (environment, set by the project and by the migration step per build):
+  MIGRATOR_SECRET_ARN        the master user's secret (required)
+  MIGRATOR_ROLE_SECRET_ARN   the migration role's secret (migrations run as that role)
+  MIGRATOR_INSTANCE          the RDS instance (for messages)
+  MIGRATOR_DEADLINE          epoch seconds by which the run must be over, commit included (required)
+  MIGRATOR_LOCK_TIMEOUT      lock_timeout for statements (default 5s)
+  MIGRATOR_IDLE_TIMEOUT      seconds a session may sit idle (in a transaction or not) before the server ends it
+  MIGRATOR_SSLROOTCERT       CA bundle (default: the asset's certs/rds-ca-bundle.pem)
+  MIGRATOR_BUNDLE_ROOT       the asset's root (default: the folder holding the package)
+
+A runner torn down without closing its connection must not leave the batch's locks held. Killed, its
+kernel closes the socket and the server aborts the statement (client_connection_check_interval). Gone
+silent (container frozen, network cut), the server ends the session itself: the transaction cannot
+outlive the deadline (transaction_timeout, PostgreSQL 17+), an idle session or transaction is ended
+after MIGRATOR_IDLE_TIMEOUT, and TCP keepalives on both ends detect a peer that no longer answers.
+
+The last line of output says what happened; exit 0 applied (or nothing pending), 1 failed (the failed
+batch rolled back), 2 invalid input.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from migrator.errors import InvalidInput, MigratorError
+
+PREFIX = "migrator-runner:"
+MIN_RUN_S = 60  # less than this before the deadline: refuse to start (a queued build that started too late)
+DEFAULT_IDLE_TIMEOUT_S = 60
+# Client side (libpq): a server that stops answering is noticed within idle + interval x count seconds.
+KEEPALIVES = {"keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10", "keepalives_count": "3"}
+
+log = logging.getLogger("migrator")
+
+
+def session_options(idle_timeout_s: int) -> str:
+    """Server-side bounds, as startup options so that the engine's per-file RESET ALL keeps them.
+
+    tcp_keepalives_* and tcp_user_timeout make the server drop a client whose host vanished;
+    idle_session_timeout and idle_in_transaction_session_timeout end a client that is alive at the TCP
+    level but silent (a frozen process): the runner never idles longer than a lock poll between steps.
+    """
+    idle = f"{idle_timeout_s * 1000}"
+    settings = {
+        "tcp_keepalives_idle": "30",
+        "tcp_keepalives_interval": "10",
+        "tcp_keepalives_count": "3",
+        "tcp_user_timeout": "60000",
+        "idle_in_transaction_session_timeout": idle,
+        "idle_session_timeout": idle,
+    }
+    return " ".join(f"-c {name}={value}" for name, value in settings.items())
+
+
+def connection_parameters(idle_timeout_s: int) -> tuple[tuple[str, str], ...]:
+    return (*KEEPALIVES.items(), ("options", session_options(idle_timeout_s)))
+
+
+def _required(environ: Mapping[str, str], name: str) -> str:
+    value = environ.get(name, "").strip()
+    if not value:
+        raise InvalidInput(f"{name} is not set", hint="the CodeBuild project and the migration step set it")
+    return value
+
+
+def _deadline(environ: Mapping[str, str]) -> float:
+    raw = _required(environ, "MIGRATOR_DEADLINE")
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidInput(f"MIGRATOR_DEADLINE must be epoch seconds, got {raw!r}") from None
+
+
+def _idle_timeout(environ: Mapping[str, str]) -> int:
+    raw = environ.get("MIGRATOR_IDLE_TIMEOUT") or str(DEFAULT_IDLE_TIMEOUT_S)
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidInput(f"MIGRATOR_IDLE_TIMEOUT must be whole seconds, got {raw!r}")
+    return int(raw)
+
+
+def deployment_from(environ: Mapping[str, str], secrets: Any) -> Any:
+    """The same Deployment the handler builds, from the environment, with the runner's session bounds."""
+    from migrator.aws.deploy import Deployment, Request
+    from migrator.aws.handler import _bundle, _ca_bundle
+
+    props = {
+        "SecretArn": _required(environ, "MIGRATOR_SECRET_ARN"),
+        "InstanceIdentifier": environ.get("MIGRATOR_INSTANCE") or "database",
+        "MigratorSecretArn": environ.get("MIGRATOR_ROLE_SECRET_ARN"),
+        "LockTimeout": environ.get("MIGRATOR_LOCK_TIMEOUT") or "5s",
+    }
+    bundle = _bundle()
+    return Deployment(
+        Request.from_properties(props),
+        rds=None,  # the runner takes no snapshot: the migration step took it before starting the build
+        secrets=secrets,
+        bundle=bundle,
+        sslrootcert=_ca_bundle(bundle),
+        extra_conninfo=connection_parameters(_idle_timeout(environ)),
+    )
+
+
+def _one_line(exc: MigratorError) -> str:
+    """The message and its hint on the final line, which is what the migration step shows CloudFormation."""
+    text = " ".join(exc.message.split())
+    return f"{text} (hint: {' '.join(exc.hint.split())})" if exc.hint else text
+
+
+def run(environ: Mapping[str, str], secrets: Any) -> tuple[int, str]:
+    """(exit status, final line). Never raises for a failure it can explain."""
+    try:
+        deadline = _deadline(environ)
+        deployment = deployment_from(environ, secrets)
+        left = deadline - time.time()
+        if left < MIN_RUN_S:
+            return 1, (
+                f"{PREFIX} FAILED: only {max(0, left):.0f}s left before the deadline, too little to migrate safely;"
+                " nothing was applied (deploy again for a full budget)"
+            )
+        deployment.hand_over()
+        started = time.monotonic()
+        data = deployment.apply_within(int((deadline - time.time()) * 1000))
+    except InvalidInput as exc:
+        return 2, f"{PREFIX} INVALID: {_one_line(exc)}"
+    except MigratorError as exc:
+        return 1, f"{PREFIX} FAILED: {_one_line(exc)}"
+    applied = data.get("Applied") or "nothing"
+    seconds = time.monotonic() - started
+    return 0, f"{PREFIX} OK schema version {data['SchemaVersion']}; applied {applied} in {seconds:.1f}s"
+
+
+def _secrets_client() -> Any:
+    import boto3  # the CodeBuild image's Python ships boto3; the asset does not need to
+
+    return boto3.client("secretsmanager")
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
+    for noisy in ("botocore", "boto3", "urllib3"):  # never log response bodies (GetSecretValue's)
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    status, line = run(os.environ, _secrets_client())
+    print(line, flush=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
