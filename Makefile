@@ -36,8 +36,11 @@ test: setup lint
 test-engine: setup-py
 	$(PY) -m pytest -q tests/engine
 
-e2e: setup   # the deploy lifecycle alone, with its wall time per step (LOCALSTACK_ENDPOINT=... for LocalStack)
+e2e: setup   # the deploy lifecycle alone, per step, on moto and on LocalStack community + moto RDS (Python 3.13 found)
 	$(PY) -m pytest -q tests/e2e
+
+localstack-venv: setup-py   # .local/localstack-venv from requirements-localstack.txt (the e2e tests build it if needed)
+	$(PY) -m tests.support.localstack
 
 lint: setup-py
 	$(VENV)/bin/ruff check .

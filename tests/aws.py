@@ -1,6 +1,8 @@
-"""Emulated AWS for tests: moto in server mode on loopback (boto3 talks HTTP), or LocalStack when
-LOCALSTACK_ENDPOINT is set. The handler builds its own clients, so the endpoint reaches it
-through AWS_ENDPOINT_URL, exactly as configuration would in any other environment."""
+"""Emulated AWS for tests: an `Aws` says which endpoint serves each service. moto in server mode on
+loopback (boto3 talks HTTP) serves everything in the moto tier; in the LocalStack tier LocalStack
+community serves everything but RDS (a paid feature there), which moto serves. The handler builds
+its own clients, so the endpoints reach it through AWS_ENDPOINT_URL and the per-service
+AWS_ENDPOINT_URL_<SERVICE> variables, exactly as configuration would in any other environment."""
 
 from __future__ import annotations
 
@@ -8,14 +10,15 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore import utils as botocore_utils
 from psycopg.conninfo import conninfo_to_dict
 
 REGION = "eu-west-1"
@@ -41,10 +44,40 @@ def moto_endpoint() -> Iterator[str]:
         server.stop()
 
 
-def client(endpoint: str, service: str) -> Any:
+@dataclass(frozen=True)
+class Aws:
+    """One emulated AWS: the endpoint of each service (boto3 client names), `default` for the others."""
+
+    label: str
+    default: str
+    services: Mapping[str, str] = field(default_factory=dict)
+
+    def endpoint(self, service: str) -> str:
+        return self.services.get(service, self.default)
+
+    def environment(self) -> dict[str, str]:
+        """The variables botocore reads: AWS_ENDPOINT_URL, and AWS_ENDPOINT_URL_<SERVICE ID> per service."""
+        return {"AWS_ENDPOINT_URL": self.default} | {
+            endpoint_variable(service): url for service, url in self.services.items()
+        }
+
+
+def endpoint_variable(service: str) -> str:
+    """botocore's name for a service's endpoint variable: secretsmanager -> AWS_ENDPOINT_URL_SECRETS_MANAGER."""
+    name = botocore_utils.SERVICE_NAME_ALIASES.get(service, service)
+    hyphenized = botocore_utils.CLIENT_NAME_TO_HYPHENIZED_SERVICE_ID_OVERRIDES.get(name, name)
+    return f"AWS_ENDPOINT_URL_{hyphenized.replace('-', '_').upper()}"
+
+
+def as_aws(aws: str | Aws) -> Aws:
+    """A bare endpoint is an AWS whose every service is there."""
+    return aws if isinstance(aws, Aws) else Aws(aws, aws)
+
+
+def client(aws: str | Aws, service: str) -> Any:
     return boto3.client(
         service,
-        endpoint_url=endpoint,
+        endpoint_url=as_aws(aws).endpoint(service),
         region_name=REGION,  # type: ignore[call-overload]
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
@@ -55,7 +88,7 @@ def client(endpoint: str, service: str) -> Any:
 class Environment:
     """One emulated deploy target: an RDS instance record, its secret, and the real database behind it."""
 
-    endpoint: str
+    endpoint: Aws
     instance: str
     secret_arn: str
     conninfo: str
@@ -106,7 +139,8 @@ def secret_for(conninfo: str, instance: str) -> str:
     )
 
 
-def make_environment(endpoint: str, conninfo: str, project: Path, workdir: Path) -> Environment:
+def make_environment(endpoint: str | Aws, conninfo: str, project: Path, workdir: Path) -> Environment:
+    endpoint = as_aws(endpoint)
     instance = f"aalap-test-{uuid.uuid4().hex[:8]}"
     rds = client(endpoint, "rds")
     rds.create_db_instance(
@@ -126,9 +160,10 @@ def make_environment(endpoint: str, conninfo: str, project: Path, workdir: Path)
     return Environment(endpoint, instance, secret["ARN"], conninfo, bundle)
 
 
-def aws_environment(endpoint: str) -> dict[str, str]:
-    return CREDENTIALS | {"AWS_ENDPOINT_URL": endpoint}
+def aws_environment(endpoint: str | Aws) -> dict[str, str]:
+    return CREDENTIALS | as_aws(endpoint).environment()
 
 
 def localstack_endpoint() -> str | None:
+    """A LocalStack someone else runs (CI's optional Pro job); without it the tier starts its own."""
     return os.environ.get("LOCALSTACK_ENDPOINT") or None

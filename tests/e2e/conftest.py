@@ -1,8 +1,16 @@
-"""The deploy lifecycle against emulated AWS: moto server by default, LocalStack when LOCALSTACK_ENDPOINT is set.
+"""The deploy lifecycle against emulated AWS, the same scenarios on two tiers.
 
-The same tests run on both backends; the LocalStack run is skipped, saying why, only when no
-endpoint is given. PostgreSQL is real, and the secret points at it. The Provider framework is the
-synthesized one, run under Node (see harness.py).
+- moto: moto server for RDS and Secrets Manager.
+- localstack: "LocalStack community + moto RDS". LocalStack community, started here on the host
+  (tests/support/localstack.py), serves Secrets Manager; RDS is a paid feature there (every call
+  answers 501), so moto server serves RDS. With LOCALSTACK_ENDPOINT set (a LocalStack someone
+  else runs, e.g. CI's optional Pro job) everything goes to that endpoint instead.
+
+The LocalStack tier skips only where no Python 3.13 is found, and says so. Its tests run in one
+xdist group, so one LocalStack serves the whole session. PostgreSQL is real, and the secret points
+at it. The Provider framework is the synthesized one, run under Node (see harness.py);
+CloudFormation and Step Functions are the stand-ins in cloudformation.py and waiter.py on both
+tiers (LocalStack community runs no custom resource, and no Lambda without Docker).
 """
 
 from __future__ import annotations
@@ -15,30 +23,63 @@ from typing import Any
 
 import pytest
 
-from tests.aws import Environment, aws_environment, localstack_endpoint, make_environment, moto_endpoint
+from tests.aws import Aws, Environment, aws_environment, localstack_endpoint, make_environment, moto_endpoint
 from tests.conftest import PROJECT
 from tests.e2e.cloudformation import Operation
 from tests.e2e.harness import Deployer
 from tests.e2e.template_model import stack_model
 from tests.e2e.templates import Assembly, staging
+from tests.support.localstack import LocalStack, PythonNotFound, find_python, running
 
 STEP_PROPERTY = "e2e-step"
+LOCALSTACK_PROPERTY = "e2e-localstack"
+MOTO = "moto server"
+LOCALSTACK = "LocalStack community + moto RDS"
 TIMINGS: list[tuple[str, float, float, str, str]] = []  # (test: step, wall s, simulated s, status, backend)
+LOCALSTACK_STATS: list[dict[str, Any]] = []
 
 
-@pytest.fixture(scope="session", params=["moto", "localstack"])
-def endpoint(request: pytest.FixtureRequest) -> Iterator[str]:
-    if request.param == "localstack":
-        given = localstack_endpoint()
-        if not given:
-            pytest.skip(
-                "LOCALSTACK_ENDPOINT is not set (LocalStack needs Docker and an auth token;"
-                " CI's localstack job sets it)"
-            )
-        yield given
-        return
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
     with moto_endpoint() as started:
         yield started
+
+
+@pytest.fixture(scope="session")
+def localstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """LocalStack community on the host, one per session (the tier runs in one xdist group).
+
+    It skips only when no Python 3.13 is found, saying so; with LOCALSTACK_REQUIRED set (CI) it fails instead.
+    """
+    try:
+        find_python()
+    except PythonNotFound as missing:
+        if os.environ.get("LOCALSTACK_REQUIRED"):
+            pytest.fail(f"LOCALSTACK_REQUIRED is set: {missing}")
+        pytest.skip(str(missing))
+    with running(tmp_path_factory.mktemp("localstack")) as started:
+        yield started
+
+
+@pytest.fixture(scope="session", params=["moto", "localstack+moto-rds"])
+def emulated(request: pytest.FixtureRequest, moto_server: str) -> Aws:
+    """Which endpoint serves each AWS service the lifecycle uses."""
+    if request.param == "moto":
+        return Aws(MOTO, moto_server)
+    given = localstack_endpoint()
+    if given:
+        return Aws(f"LocalStack at {given}", given)
+    started: LocalStack = request.getfixturevalue("localstack")
+    return Aws(LOCALSTACK, started.endpoint, {"rds": moto_server})
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The LocalStack tier runs on one xdist worker, so the session starts one LocalStack, not one per worker."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and str(callspec.params.get("emulated", "")).startswith("localstack"):
+            item.add_marker(pytest.mark.xdist_group("localstack"))
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +101,7 @@ def _with_role_secret(environment: Environment, role: str) -> Environment:
 
 @pytest.fixture
 def deployer(
-    endpoint: str,
+    emulated: Aws,
     role_name: str,
     db: str,
     assembly: Assembly,
@@ -68,9 +109,11 @@ def deployer(
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> Iterator[Deployer]:
-    for key, value in aws_environment(endpoint).items():
+    for key in [k for k in os.environ if k.startswith("AWS_ENDPOINT_URL_")]:
+        monkeypatch.delenv(key)  # only the endpoints of this tier
+    for key, value in aws_environment(emulated).items():
         monkeypatch.setenv(key, value)
-    environment = _with_role_secret(make_environment(endpoint, db, PROJECT, tmp_path), role_name)
+    environment = _with_role_secret(make_environment(emulated, db, PROJECT, tmp_path), role_name)
     model = stack_model(
         assembly,
         {
@@ -79,23 +122,25 @@ def deployer(
             "InstanceIdentifier": environment.instance,
         },
     )
-    backend = "localstack" if endpoint == localstack_endpoint() else "moto"
 
     def record(operation: Operation) -> None:
         step = (f"{request.node.name}: {operation.step}", operation.wall_s, operation.simulated_s, operation.status)
-        request.node.user_properties.append((STEP_PROPERTY, (*step, backend)))
+        request.node.user_properties.append((STEP_PROPERTY, (*step, emulated.label)))
 
+    ours: LocalStack | None = request.getfixturevalue("localstack") if emulated.label == LOCALSTACK else None
     started = Deployer(environment, model, tmp_path, record).start()
     yield started
     started.close()
+    if ours is not None:  # start-up time and peak memory so far, for the summary (also from xdist workers)
+        request.node.user_properties.append((LOCALSTACK_PROPERTY, ours.stats()))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Steps are recorded as user properties, so the table also comes back from xdist workers."""
-    if report.when != "call":
-        return
     for name, value in report.user_properties:
-        if name == STEP_PROPERTY and isinstance(value, tuple | list):
+        if name == LOCALSTACK_PROPERTY and report.when == "teardown" and isinstance(value, dict):
+            LOCALSTACK_STATS.append(value)
+        if name == STEP_PROPERTY and report.when == "call" and isinstance(value, tuple | list):
             step, wall, simulated, status, backend = value
             TIMINGS.append((str(step), float(wall), float(simulated), str(status), str(backend)))
 
@@ -104,4 +149,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if TIMINGS:
         terminalreporter.section("deploy lifecycle per step: wall time, simulated (AWS) time, stack status")
         for step, wall, simulated, status, backend in TIMINGS:
-            terminalreporter.write_line(f"{backend:10s} {wall * 1000:7.0f} ms {simulated:8.1f} s  {status:26s} {step}")
+            terminalreporter.write_line(f"{backend:31s} {wall * 1000:6.0f} ms {simulated:7.1f} s  {status:24s} {step}")
+    if LOCALSTACK_STATS:
+        last = LOCALSTACK_STATS[-1]
+        venv = f"built in {last['venv_s']:.0f} s" if last["venv_built"] else "cached"
+        terminalreporter.write_line(
+            f"{LOCALSTACK}: venv {venv}; healthy {last['start_s']:.1f} s after start;"
+            f" peak RSS of its process tree {max(s['peak_rss_mb'] for s in LOCALSTACK_STATS)} MB"
+        )
