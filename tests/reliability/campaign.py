@@ -29,7 +29,7 @@ from tests.pg import migrator_argv
 def generate(directory: Path, count: int, start: int = 8) -> None:
     """`count` migrations after 007; each one fails if applied twice (no IF NOT EXISTS)."""
     for number in range(start, start + count):
-        (directory / f"{number:04d}_generated_{number}.sql").write_text(
+        (directory / f"{number:03d}_generated_{number}.sql").write_text(  # the folder's width: 3 digits
             f"CREATE TABLE gen_{number} (id bigint PRIMARY KEY, label text NOT NULL DEFAULT 'x');\n"
             f"INSERT INTO gen_{number} (id) SELECT g FROM generate_series(1, 50) g;\n"
             f"CREATE INDEX gen_{number}_label ON gen_{number} (label);\n"

@@ -1,4 +1,4 @@
-"""`python -m migrator`: the engine on a laptop, with exit status 0 ok, 1 failure, 2 invalid input."""
+"""`python -m migrator`: the engine on a laptop; every argument is checked before any connection."""
 
 from __future__ import annotations
 
@@ -6,48 +6,233 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from migrator import engine
+from migrator import engine, numbering, progress
 from migrator.connect import SessionLimits, connect, redact
+from migrator.durations import postgres_setting, seconds, whole_seconds
 from migrator.embedded import LOCAL_DATABASE, default_server, project_root
 from migrator.errors import InvalidInput, MigratorError
-from migrator.report import plan_lines, plan_to_json, status_lines, status_to_json
+from migrator.report import (
+    exit_code,
+    plan_lines,
+    plan_survey_lines,
+    plan_to_json,
+    survey_lines,
+    survey_to_json,
+)
 
-COMMANDS = ("status", "plan", "apply", "verify", "snapshots")
+PROG = "python -m migrator"
+EXIT_STATUSES = """\
+exit statuses:
+  0  success (status/plan --exit-code: every migration applied, nothing wrong)
+  1  failure: SQL error, lock timeout, unreachable database, apply refused (a file changed after it was
+     applied, a reused number, out of order, an unknown database), verify differences, dump --check
+     found schema.sql stale, an AWS call failed
+  2  invalid input: bad arguments or migration files; nothing was connected to or changed
+  3  status/plan --exit-code: migrations are pending, nothing is wrong
+  4  status/plan --exit-code: something needs a person (changed, reused number, out of order,
+     applied but missing from the folder, a database that is not this application's)
+"""
+Adder = Callable[[argparse.ArgumentParser, Any], None]
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse that raises InvalidInput (exit 2, one line) instead of printing usage and exiting."""
+
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise InvalidInput(f"{self.prog}: {message}", hint=f"see `{self.prog} --help`")
+        raise InvalidInput(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
+def _default(value: Any, suppress: bool) -> Any:
+    """Options exist before and after the subcommand; after it, an absent one must not reset the first."""
+    return argparse.SUPPRESS if suppress else value
+
+
+def _database_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    group = parser.add_argument_group("database")
+    group.add_argument(
+        "--database-url",
+        default=_default(None, suppress),
+        help="libpq URL or conninfo; default $DATABASE_URL, else the embedded server",
+    )
+    group.add_argument(
+        "--connect-timeout", type=whole_seconds, default=_default(10, suppress), metavar="DURATION", help="(10s)"
+    )
+    group.add_argument(
+        "--lock-timeout",
+        type=postgres_setting,
+        default=_default("5000ms", suppress),
+        metavar="DURATION",
+        help="PostgreSQL lock_timeout per statement (5s); a bare number is seconds, 0 = none",
+    )
+    group.add_argument(
+        "--statement-timeout",
+        type=postgres_setting,
+        default=_default("900000ms", suppress),
+        metavar="DURATION",
+        help="PostgreSQL statement_timeout (15min); a bare number is seconds, 0 = none",
+    )
+    group.add_argument(
+        "--lock-wait",
+        type=seconds,
+        default=_default(60.0, suppress),
+        metavar="DURATION",
+        help="how long to wait for another run's migration lock (60s)",
+    )
+
+
+def _file_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    root = project_root()
+    group = parser.add_argument_group("files")
+    group.add_argument("--migrations-dir", type=Path, default=_default(root / "migrations", suppress))
+    group.add_argument("--schema-file", type=Path, default=_default(root / "schema.sql", suppress))
+    group.add_argument(
+        "--no-schema",
+        action="store_true",
+        default=_default(False, suppress),
+        help="replay every migration from 000 on a fresh database",
+    )
+
+
+def _order_option(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    parser.add_argument(
+        "--allow-out-of-order",
+        action="store_true",
+        default=_default(False, suppress),
+        help="apply pending files older than the newest applied one",
+    )
+
+
+def _json_option(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    parser.add_argument("--json", action="store_true", default=_default(False, suppress), help="print one JSON object")
+
+
+def _aws_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    group = parser.add_argument_group("deployed environment (read through AWS, not the database)")
+    group.add_argument("--env", default=_default(None, suppress), help="an environment of cdk.json (status, snapshots)")
+    group.add_argument("--region", default=_default(None, suppress), help="AWS region (default: cdk.json, $AWS_REGION)")
+    group.add_argument("--profile", default=_default(None, suppress), help="AWS profile (default: $AWS_PROFILE)")
+
+
+ALL_OPTIONS: tuple[Adder, ...] = (_database_options, _file_options, _order_option, _json_option, _aws_options)
+
+
+def _command(
+    commands: Any, name: str, summary: str, adders: Sequence[Adder], description: str = ""
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=description or summary,
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for add in adders:
+        add(parser, True)
+    return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("aalap-vma-migrator")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed as a package)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    root = project_root()
-    parser = _Parser(prog="python -m migrator", description="Apply the project's SQL migrations, all or nothing.")
-    parser.add_argument("--database-url", help="libpq URL or conninfo; default $DATABASE_URL, else the embedded server")
-    parser.add_argument("--migrations-dir", type=Path, default=root / "migrations")
-    parser.add_argument("--schema-file", type=Path, default=root / "schema.sql")
-    parser.add_argument("--no-schema", action="store_true", help="replay every migration from 000 on a fresh database")
-    parser.add_argument(
-        "--allow-out-of-order", action="store_true", help="apply pending files older than the newest applied one"
+    parser = _Parser(
+        prog=PROG,
+        description="Apply the project's SQL migrations to PostgreSQL, all or nothing.",
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--lock-wait", type=float, default=60.0, metavar="SECONDS", help="wait for another run's lock (60)"
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    for add in ALL_OPTIONS:
+        add(parser, False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    db, files, order, out = _database_options, _file_options, _order_option, _json_option
+
+    status = _command(
+        commands,
+        "status",
+        "every version and its state (with --env: a deployed environment's)",
+        [db, files, order, out, _aws_options],
     )
-    parser.add_argument("--lock-timeout", default="5s", help="PostgreSQL lock_timeout per statement (5s)")
-    parser.add_argument("--statement-timeout", default="15min", help="PostgreSQL statement_timeout (15min)")
-    parser.add_argument("--connect-timeout", type=int, default=10, metavar="SECONDS")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--env", help="a deployed environment (status, snapshots): read through AWS, not the database")
-    parser.add_argument("--keep", type=int, metavar="N", help="snapshots prune: how many of ours to keep")
-    parser.add_argument("command", choices=COMMANDS)
-    parser.add_argument("action", nargs="?", choices=("list", "prune"), help="snapshots: list (default) or prune")
+    status.add_argument("--exit-code", action="store_true", help="exit 3 when pending, 4 when something is wrong")
+
+    plan = _command(commands, "plan", "what apply would do, and every version's state", [db, files, order, out])
+    plan.add_argument("--sql", action="store_true", help="also print the statements apply would send")
+    plan.add_argument("--exit-code", action="store_true", help="exit 3 when pending, 4 when something is wrong")
+
+    _command(commands, "apply", "apply pending migrations (schema.sql on a fresh database)", [db, files, order, out])
+    _command(commands, "verify", "compare the database with schema.sql, object by object", [db, files, out])
+
+    baseline = _command(
+        commands,
+        "baseline",
+        "record versions up to VERSION as applied without running them",
+        [db, files, out],
+        "For a database that already has the schema up to VERSION but no migration history (as `flyway"
+        " baseline`): records 000..VERSION in one transaction, under the lock; later versions are left"
+        " pending for apply. Refused when the database already has a history.",
+    )
+    baseline.add_argument("version", metavar="VERSION", help="the newest migration the database already has")
+
+    dump = _command(
+        commands,
+        "dump",
+        "write schema.sql from the migrations (replayed on a scratch database)",
+        [_dump_options],
+        "Replays every migration on a scratch database (on the embedded server, or on --database-url's"
+        " server, where it creates and drops one) and writes pg_dump's schema, normalised, with the"
+        " `-- schema-version` header.",
+    )
+    dump.add_argument("--check", action="store_true", help="write nothing; exit 1 if schema.sql is stale")
+
+    new = _command(commands, "new", "write the next numbered migration file", [_migrations_dir_option])
+    new.add_argument("name", metavar="NAME", help="snake_case, e.g. add_project_tags")
+    new.add_argument("--no-transaction", action="store_true", help="mark it to run outside a transaction")
+
+    snapshots = _command(commands, "snapshots", "a deployed environment's pre-migration snapshots", [out, _aws_options])
+    actions = snapshots.add_subparsers(dest="action", metavar="ACTION")
+    snapshot_list = actions.add_parser("list", help="ours, oldest first (the default)")
+    for add in (_json_option, _aws_options):
+        add(snapshot_list, True)
+    prune = actions.add_parser("prune", help="delete ours beyond the newest N (never anyone else's)")
+    for add in (_json_option, _aws_options):
+        add(prune, True)
+    prune.add_argument("--keep", type=_count, required=True, metavar="N", help="how many of ours to keep")
+    prune.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
+    prune.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     return parser
+
+
+def _dump_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    parser.add_argument(
+        "--database-url",
+        default=_default(None, suppress),
+        help="a server where a scratch database may be created (default: the embedded server)",
+    )
+    _migrations_dir_option(parser, suppress)
+    parser.add_argument(
+        "--schema-file", type=Path, default=_default(project_root() / "schema.sql", suppress), help="the file written"
+    )
+
+
+def _migrations_dir_option(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    parser.add_argument("--migrations-dir", type=Path, default=_default(project_root() / "migrations", suppress))
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of snapshots (0 or more)")
+    return int(text)
 
 
 def _database_url(args: argparse.Namespace) -> str:
@@ -72,52 +257,120 @@ def _options(args: argparse.Namespace) -> engine.Options:
     )
 
 
-def _emit(args: argparse.Namespace, payload: dict[str, Any], lines: list[str]) -> None:
+def _emit(args: argparse.Namespace, payload: Any, lines: list[str]) -> None:
     print(json.dumps(payload, indent=2, default=str) if args.json else "\n".join(lines))
 
 
+def _connect(args: argparse.Namespace) -> tuple[psycopg.Connection, str]:
+    url = _database_url(args)
+    try:
+        return connect(url, _limits(args)), redact(url)
+    except psycopg.errors.InvalidParameterValue as exc:
+        raise InvalidInput(f"invalid timeout setting: {exc.diag.message_primary}") from None
+
+
+def _status(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:
+    survey = engine.inspect(conn, inputs, _options(args))
+    _emit(args, survey_to_json(survey, target), survey_lines(survey, target))
+    return exit_code(survey) if args.exit_code else 0
+
+
+def _plan(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:
+    survey = engine.inspect(conn, inputs, _options(args))
+    payload = survey_to_json(survey, target)
+    if survey.plan is not None:
+        payload |= plan_to_json(survey.plan, target) | {"versions": payload["versions"]}
+        if args.sql:
+            payload["sql"] = _sql_json(survey.plan)
+    _emit(args, payload, plan_survey_lines(survey, target, with_sql=args.sql))
+    if args.exit_code:
+        return exit_code(survey)
+    return 1 if survey.refusal is not None else 0
+
+
+def _sql_json(the_plan: Any) -> list[dict[str, Any]]:
+    files = [(the_plan.load_schema.path.name, the_plan.load_schema.statements)] if the_plan.load_schema else []
+    files += [(m.filename, m.statements) for m in the_plan.to_apply]
+    return [{"file": name, "statements": [s.sql for s in statements]} for name, statements in files]
+
+
+def _apply(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:
+    options = _options(args)
+    stream = sys.stderr if args.json else sys.stdout
+    with progress.reporting(lambda line: print(line, file=stream, flush=True)):
+        outcome = engine.apply(conn, inputs, options)
+    after = engine.inspect(conn, inputs, options)  # what the database is now, not what it was
+    payload = survey_to_json(after, target) | {
+        "applied_now": outcome.result.applied,
+        "recorded_by_schema_now": outcome.result.recorded_by_schema,
+        "schema_loaded": outcome.result.schema_loaded,
+        "seconds": round(outcome.result.seconds, 3),
+    }
+    lines = plan_lines(outcome.plan, target, done=True)
+    if not outcome.plan.is_noop:
+        lines.append(f"  now at version {after.current_version} ({outcome.result.seconds:.1f} s)")
+    _emit(args, payload, lines)
+    return 0
+
+
+def _verify(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:
+    diffs = engine.verify_schema(conn, inputs)
+    _emit(
+        args,
+        {"target": target, "differences": diffs},
+        [f"verify {target}: {'schema matches schema.sql' if not diffs else f'{len(diffs)} difference(s)'}"]
+        + [f"  {d}" for d in diffs],
+    )
+    return 1 if diffs else 0
+
+
+def _baseline(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:
+    recorded = engine.baseline(conn, inputs, _options(args), args.version)
+    lines = [f"database {target}: recorded {', '.join(recorded)} as applied (baseline, nothing was run)"]
+    _emit(args, {"target": target, "baselined": recorded}, lines)
+    return 0
+
+
+DATABASE_COMMANDS = {"status": _status, "plan": _plan, "apply": _apply, "verify": _verify, "baseline": _baseline}
+
+
+def _new(args: argparse.Namespace) -> int:
+    path = numbering.write_new(args.migrations_dir, args.name, args.no_transaction)
+    print(f"created {path}")
+    print("  write the change (idempotent), then `make run`; after it is applied anywhere, never edit it")
+    return 0
+
+
+def _dump(args: argparse.Namespace) -> int:
+    from migrator.dump import dump_schema
+
+    written = dump_schema(args.migrations_dir, args.schema_file, args.database_url, check=args.check)
+    print(written.message, file=sys.stderr if written.stale else sys.stdout)
+    return 1 if written.stale else 0
+
+
 def _run(args: argparse.Namespace) -> int:
-    if args.env or args.command == "snapshots":
+    if args.command == "snapshots" or getattr(args, "env", None):
         from migrator.cli_deployed import run_deployed
 
         return run_deployed(args)
-    options = _options(args)
-    inputs = engine.load_inputs(options)
-    url = _database_url(args)
-    try:
-        conn = connect(url, _limits(args))
-    except psycopg.errors.InvalidParameterValue as exc:
-        raise InvalidInput(f"invalid timeout setting: {exc.diag.message_primary}") from None
+    if args.command == "new":
+        return _new(args)
+    if args.command == "dump":
+        return _dump(args)
+    inputs = engine.load_inputs(_options(args))
+    if args.command == "baseline":
+        engine.baseline_migrations(inputs, args.version)  # a wrong VERSION is exit 2, before connecting
+    conn, target = _connect(args)
     with conn:
-        target = redact(url)
-        if args.command in ("status", "plan"):
-            the_plan = engine.plan(conn, inputs, options)
-            if args.command == "status":
-                _emit(args, status_to_json(the_plan, target), status_lines(the_plan, target))
-            else:
-                _emit(args, plan_to_json(the_plan, target), plan_lines(the_plan, target))
-            return 0
-        if args.command == "apply":
-            outcome = engine.apply(conn, inputs, options)
-            payload = status_to_json(outcome.plan, target) | {
-                "applied_now": outcome.result.applied,
-                "schema_loaded": outcome.result.schema_loaded,
-            }
-            _emit(args, payload, plan_lines(outcome.plan, target, done=True))
-            return 0
-        diffs = engine.verify_schema(conn, inputs)
-        _emit(
-            args,
-            {"target": target, "differences": diffs},
-            [f"verify {target}: {'schema matches schema.sql' if not diffs else f'{len(diffs)} difference(s)'}"]
-            + [f"  {d}" for d in diffs],
-        )
-        return 1 if diffs else 0
+        return DATABASE_COMMANDS[args.command](args, conn, inputs, target)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(build_parser().parse_args(argv))
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else 0
     except MigratorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_status

@@ -1,39 +1,88 @@
-"""`python -m migrator --env NAME {status,snapshots}`: the operator's view of a deployed environment."""
+"""`python -m migrator --env NAME {status,snapshots}`: the operator's view of a deployed environment.
+
+Everything a person can get wrong (the environment's name, region, profile, a prune without
+confirmation) is refused with exit status 2 before the first AWS call; an AWS failure afterwards
+is one line with exit status 1, never a botocore traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from migrator.aws import operations
-from migrator.aws.snapshots import Snapshots
-from migrator.errors import InvalidInput
+from migrator.embedded import project_root
+from migrator.errors import InvalidInput, MigratorError
 
 
 def _print(args: argparse.Namespace, payload: Any, lines: list[str]) -> None:
     print(json.dumps(payload, indent=2, default=str) if args.json else "\n".join(lines))
 
 
-def run_deployed(args: argparse.Namespace) -> int:
+def _checked(args: argparse.Namespace) -> operations.Aws:
+    """Every argument checked, the session built; no AWS call made yet."""
+    if args.command not in ("status", "snapshots"):
+        raise InvalidInput(f"{args.command} runs against a database; with --env only status and snapshots work")
     if not args.env:
         raise InvalidInput(f"{args.command} of a deployed environment needs --env", hint="e.g. --env staging")
-    deployed = operations.resolve(args.env)
+    block = operations.check_env(args.env, operations.environments(project_root() / "cdk.json"))
+    if _action(args) == "prune" and not (args.yes or args.dry_run or sys.stdin.isatty()):
+        raise InvalidInput(
+            "snapshots prune deletes snapshots and needs a confirmation: run it in a terminal, or pass --yes",
+            hint="--dry-run lists what it would delete",
+        )
+    return operations.session(args.region, args.profile, block.get("region"))
+
+
+def _action(args: argparse.Namespace) -> str:
+    return getattr(args, "action", None) or "list"
+
+
+def run_deployed(args: argparse.Namespace) -> int:
+    aws = _checked(args)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return _dispatch(args, aws)
+    except (BotoCoreError, ClientError) as exc:
+        raise MigratorError(
+            f"AWS ({aws.region}): {exc}", hint="check credentials (--profile), --region and that the stack is deployed"
+        ) from None
+
+
+def _dispatch(args: argparse.Namespace, aws: operations.Aws) -> int:
+    deployed = operations.resolve(args.env, aws.client("cloudformation"))
     if args.command == "status":
-        payload = operations.remote_status(operations.client("lambda"), deployed.function_name)
+        payload = operations.remote_status(aws.client("lambda"), deployed.function_name)
         _print(args, payload, operations.remote_status_lines(payload, deployed.stack))
-        return 0
-    if args.command != "snapshots":
-        raise InvalidInput(f"{args.command} runs against a database; with --env only status and snapshots work")
-    rds = operations.client("rds")
-    if args.action == "prune":
-        if args.keep is None:
-            raise InvalidInput("snapshots prune needs --keep N", hint="the newest N of our snapshots are kept")
-        deleted = Snapshots(rds, deployed.instance).prune(args.keep)
-        _print(args, {"deleted": deleted}, [f"deleted {d}" for d in deleted] or ["nothing to delete"])
-        return 0
+        if not getattr(args, "exit_code", False):
+            return 0
+        return 4 if payload.get("unknown_applied") else 3 if payload.get("pending") else 0
+    rds = aws.client("rds")
+    if _action(args) == "prune":
+        return _prune(args, rds, deployed)
     rows = operations.snapshot_rows(rds, deployed.instance)
     lines = [f"pre-migration snapshots of {deployed.instance} ({deployed.stack}), oldest first:"]
     lines += [f"  {r['id']}  v{r['from']} -> v{r['to']}  {r['status']}  {r['created'][:19]}" for r in rows]
     _print(args, rows, lines if rows else [*lines, "  none"])
+    return 0
+
+
+def _prune(args: argparse.Namespace, rds: Any, deployed: operations.Deployed) -> int:
+    doomed = operations.prune_candidates(rds, deployed.instance, args.keep)
+    if args.dry_run or not doomed:
+        verb = "would delete" if args.dry_run else "deleted"
+        payload = {"dry_run": bool(args.dry_run), "deleted": [] if args.dry_run else doomed, "would_delete": doomed}
+        _print(args, payload, [f"{verb} {d}" for d in doomed] or ["nothing to delete"])
+        return 0
+    if not args.yes:
+        print("\n".join(f"  {d}" for d in doomed), file=sys.stderr)
+        answer = input(f"delete these {len(doomed)} snapshot(s) of {deployed.instance}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not confirmed; nothing was deleted", file=sys.stderr)
+            return 1
+    operations.delete_snapshots(rds, doomed)
+    _print(args, {"dry_run": False, "deleted": doomed}, [f"deleted {d}" for d in doomed])
     return 0

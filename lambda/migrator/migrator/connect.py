@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -41,12 +42,19 @@ def redact(conninfo: str) -> str:
     return f"host={host} port={port} dbname={dbname} user={user}"
 
 
+_KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(\bpostgres(?:ql)?://[^:/?#@\s]*:)[^@/?#\s]*@", re.IGNORECASE)
+MASK = "********"
+
+
 def _scrub(message: str, conninfo: str) -> str:
-    try:
-        password = pg_conninfo.conninfo_to_dict(conninfo).get("password")
-    except psycopg.ProgrammingError:
-        return message
-    return message.replace(str(password), "********") if password else message
+    """Mask the password where a message shows connection parameters: the connection string itself,
+    `password=…`, or a URL's `user:…@`. Not every occurrence of the password's text: with password
+    `postgres`, `user "postgres"` must stay readable, and password `p` must not garble `port`."""
+    if conninfo and conninfo in message:
+        message = message.replace(conninfo, redact(conninfo))
+    message = _KEYWORD_PASSWORD.sub(lambda m: m.group(1) + MASK, message)
+    return _URL_PASSWORD.sub(lambda m: m.group(1) + MASK + "@", message)
 
 
 def connect(conninfo: str, limits: SessionLimits, attempts: int = 1, backoff: float = 1.0) -> psycopg.Connection:

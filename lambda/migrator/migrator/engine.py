@@ -14,11 +14,13 @@ from pathlib import Path
 import psycopg
 
 from migrator import history
+from migrator.adopt import unknown_relations
 from migrator.apply import ApplyResult, apply_plan
-from migrator.errors import InvalidInput
+from migrator.errors import InvalidInput, MigratorError
 from migrator.files import Migration, SchemaFile, load_migrations, load_schema_file
 from migrator.lock import migration_lock
-from migrator.plan import Plan, make_plan
+from migrator.numbering import check_folder
+from migrator.plan import ChecksumDrift, ForeignDatabase, OutOfOrder, Plan, VersionState, make_plan, survey
 from migrator.verify import verify
 
 
@@ -49,6 +51,7 @@ class Inputs:
 
 def load_inputs(options: Options) -> Inputs:
     """Read and check every file; InvalidInput before any connection is made."""
+    check_folder(options.migrations_dir)  # one width of version numbers, before versions are compared
     migrations = load_migrations(options.migrations_dir)
     schema = None
     if options.use_schema and options.schema_file is not None:
@@ -64,7 +67,32 @@ def load_inputs(options: Options) -> Inputs:
 def plan(conn: psycopg.Connection, inputs: Inputs, options: Options) -> Plan:
     applied = history.read(conn)
     empty = not applied and history.database_is_empty(conn)
-    return make_plan(inputs.migrations, applied, empty, inputs.schema, options.allow_out_of_order)
+    unknown = [] if applied or empty else unknown_relations(conn, inputs.migrations, inputs.schema)
+    return make_plan(inputs.migrations, applied, empty, inputs.schema, options.allow_out_of_order, unknown)
+
+
+@dataclass(frozen=True)
+class Survey:
+    """The state of every version, whatever is wrong (`flyway info`), and the plan if apply would go on."""
+
+    states: list[VersionState]
+    applied: list[history.AppliedVersion]
+    plan: Plan | None
+    refusal: MigratorError | None  # why apply would refuse to run, when it would
+
+    @property
+    def current_version(self) -> str | None:
+        return self.applied[-1].version if self.applied else None
+
+
+def inspect(conn: psycopg.Connection, inputs: Inputs, options: Options) -> Survey:
+    """What `status` shows: never raises for drift, order or an unknown database, it reports them."""
+    applied = history.read(conn)
+    states = survey(inputs.migrations, applied, options.allow_out_of_order)
+    try:
+        return Survey(states, applied, plan(conn, inputs, options), None)
+    except (ChecksumDrift, OutOfOrder, ForeignDatabase) as exc:
+        return Survey(states, applied, None, exc)
 
 
 @dataclass(frozen=True)
@@ -82,6 +110,39 @@ def apply(conn: psycopg.Connection, inputs: Inputs, options: Options) -> ApplyOu
         if not the_plan.is_noop:
             result = apply_plan(conn, the_plan, options.applied_by, options.deadline)
     return ApplyOutcome(the_plan, result)
+
+
+def baseline_migrations(inputs: Inputs, version: str) -> list[Migration]:
+    """The migrations `baseline VERSION` records; InvalidInput (before connecting) if VERSION names none."""
+    if not version.isdigit() or all(m.number != int(version) for m in inputs.migrations):
+        raise InvalidInput(
+            f"baseline {version}: no migration has that version",
+            hint="name the newest migration the database already has, e.g. `baseline 007`",
+        )
+    return [m for m in inputs.migrations if m.number <= int(version)]
+
+
+def baseline(conn: psycopg.Connection, inputs: Inputs, options: Options, version: str) -> list[str]:
+    """Record every migration up to `version` as applied without running it (`flyway baseline`).
+
+    For a database that already has what those migrations create but no history: one transaction,
+    under the migration lock, and only while the history is empty, so it can never hide real drift.
+    The history's `applied_by` says `baseline by …` (its `applied_via` admits only migration/schema.sql).
+    """
+    upto = baseline_migrations(inputs, version)
+    with migration_lock(conn, options.lock_wait_seconds), conn.transaction():
+        history.move_legacy(conn)
+        applied = history.read(conn)
+        if applied:
+            raise MigratorError(
+                f"this database already has a migration history (version {applied[-1].version});"
+                " baseline is only for a database without one; nothing was recorded",
+                hint="`status` shows its state; apply continues from there",
+            )
+        history.ensure_table(conn)
+        rows = [history.NewRow(m.version, m.name, m.checksum, 0, "migration") for m in upto]
+        history.record(conn, rows, f"baseline by {options.applied_by}")
+    return [m.version for m in upto]
 
 
 def verify_schema(conn: psycopg.Connection, inputs: Inputs) -> list[str]:

@@ -1,20 +1,60 @@
-"""What a run will do, decided from files and history alone (no I/O), so it can be shown first."""
+"""What a run will do, decided from files and history alone (no I/O), so it can be shown first.
+
+`survey` gives every version a state, whatever is wrong, so `status` and `plan` always answer;
+`make_plan` then refuses (raises) when one of those states would make `apply` a guess.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from migrator.errors import MigratorError
 from migrator.files import Migration, SchemaFile
 from migrator.history import AppliedVersion
 
+APPLIED, PENDING, CHANGED, REUSED, MISSING, OUT_OF_ORDER = (
+    "applied",
+    "pending",
+    "changed",
+    "reused",
+    "missing",
+    "out_of_order",
+)
+
 
 class ChecksumDrift(MigratorError):
     """An applied migration's file was edited after it ran."""
 
 
+class VersionReused(ChecksumDrift):
+    """The history's version N has another name than the folder's N: two branches took the same number."""
+
+
 class OutOfOrder(MigratorError):
     """A pending migration is older than the newest applied one."""
+
+
+class ForeignDatabase(MigratorError):
+    """A database without history holds tables the schema does not know: it may not be this application's."""
+
+
+@dataclass(frozen=True)
+class VersionState:
+    """One version as `flyway info` would show it: what the folder and the history say about it."""
+
+    version: str
+    name: str
+    state: str
+    migration: Migration | None = None
+    applied: AppliedVersion | None = None
+    detail: str = ""
+    remedy: str = ""
+    blocking: bool = False  # apply refuses while this state lasts
+
+    @property
+    def number(self) -> int:
+        return int(self.version)
 
 
 @dataclass(frozen=True)
@@ -26,6 +66,7 @@ class Plan:
     to_apply: list[Migration] = field(default_factory=list)
     unknown_applied: list[AppliedVersion] = field(default_factory=list)
     adopting_legacy: bool = False
+    states: list[VersionState] = field(default_factory=list)
 
     @property
     def is_noop(self) -> bool:
@@ -51,29 +92,97 @@ class Plan:
         return batches
 
 
-def _check_drift(migrations: dict[int, Migration], applied: list[AppliedVersion]) -> None:
-    for row in applied:
-        migration = migrations.get(row.number)
-        if migration is not None and migration.checksum != row.checksum:
-            raise ChecksumDrift(
-                f"{migration.filename} was changed after it was applied"
-                f" (applied checksum {row.checksum[:12]}…, file now {migration.checksum[:12]}…)",
-                hint="restore the file as applied (git log -p) and put the change in a new migration;"
-                " nothing was applied",
-            )
-
-
-def _check_order(pending: list[Migration], applied: list[AppliedVersion], allow: bool) -> None:
-    if allow or not applied or not pending:
-        return
-    newest = max(applied, key=lambda a: a.number)
-    late = [m for m in pending if m.number < newest.number]
-    if late:
-        names = ", ".join(m.filename for m in late)
-        raise OutOfOrder(
-            f"{names} pending but older than applied version {newest.version}",
-            hint="renumber it after the newest applied migration, or pass --allow-out-of-order; nothing was applied",
+def _applied_state(row: AppliedVersion, migration: Migration | None) -> VersionState:
+    if migration is None:
+        return VersionState(
+            row.version,
+            row.name,
+            MISSING,
+            applied=row,
+            detail=f"version {row.version} ({row.name}) is in the history but has no file here"
+            " (applied by newer code, or from a branch not merged here?)",
+            remedy="left as is by apply; merge the branch that has the file, or check you are on the right branch",
         )
+    if migration.checksum == row.checksum:
+        return VersionState(row.version, row.name, APPLIED, migration, row)
+    if migration.name != row.name:
+        return VersionState(
+            row.version,
+            row.name,
+            REUSED,
+            migration,
+            row,
+            detail=f"version {row.version} is recorded as '{row.name}', but the folder's {row.version} is"
+            f" {migration.filename}: two branches took the same number",
+            remedy=f"give {migration.filename} the next free number (`python -m migrator new {migration.name}`"
+            f" prints it; move the SQL there and delete the old file), and add the file of {row.version}"
+            f" '{row.name}' from the branch that applied it; nothing was applied",
+            blocking=True,
+        )
+    return VersionState(
+        row.version,
+        row.name,
+        CHANGED,
+        migration,
+        row,
+        detail=f"{migration.filename} was changed after it was applied"
+        f" (applied checksum {row.checksum[:12]}…, file now {migration.checksum[:12]}…)",
+        remedy="restore the file as applied (git log -p) and put the change in a new migration; nothing was applied",
+        blocking=True,
+    )
+
+
+def survey(
+    migrations: Sequence[Migration], applied: Sequence[AppliedVersion], allow_out_of_order: bool = False
+) -> list[VersionState]:
+    """Every version of the folder and of the history, in version order, each with its state."""
+    by_number = {m.number: m for m in migrations}
+    done = {a.number: a for a in applied}
+    newest = max(done, default=None)
+    states = [_applied_state(row, by_number.get(row.number)) for row in applied]
+    for migration in migrations:
+        if migration.number in done:
+            continue
+        if newest is not None and migration.number < newest:
+            states.append(
+                VersionState(
+                    migration.version,
+                    migration.name,
+                    OUT_OF_ORDER,
+                    migration,
+                    detail=f"{migration.filename} pending but older than applied version {done[newest].version}",
+                    remedy="renumber it after the newest applied migration (`python -m migrator new NAME`),"
+                    " or pass --allow-out-of-order; nothing was applied",
+                    blocking=not allow_out_of_order,
+                )
+            )
+        else:
+            states.append(VersionState(migration.version, migration.name, PENDING, migration))
+    return sorted(states, key=lambda s: s.number)
+
+
+def refusal(states: Sequence[VersionState]) -> MigratorError | None:
+    """The error apply raises for these states (drift first, then order), or None when it may go on."""
+    for state in states:
+        if state.blocking and state.state in (CHANGED, REUSED):
+            kind = VersionReused if state.state == REUSED else ChecksumDrift
+            return kind(state.detail, hint=state.remedy)
+    late = [s for s in states if s.blocking and s.state == OUT_OF_ORDER]
+    if late:
+        names = ", ".join(s.migration.filename for s in late if s.migration is not None)
+        newest = max((s for s in states if s.applied is not None), key=lambda s: s.number).version
+        return OutOfOrder(f"{names} pending but older than applied version {newest}", hint=late[0].remedy)
+    return None
+
+
+def foreign_refusal(tables: Sequence[str]) -> ForeignDatabase:
+    shown = ", ".join(tables[:8]) + (f" and {len(tables) - 8} more" if len(tables) > 8 else "")
+    return ForeignDatabase(
+        f"this database has no migration history and holds tables the schema does not define ({shown}):"
+        " it does not look like this application's database; nothing was applied",
+        hint="check --database-url / DATABASE_URL; to adopt it anyway, record what it already has with"
+        " `python -m migrator baseline VERSION` (those versions are not run), then apply",
+    )
 
 
 def make_plan(
@@ -82,16 +191,22 @@ def make_plan(
     database_is_empty: bool,
     schema: SchemaFile | None,
     allow_out_of_order: bool = False,
+    unknown_tables: Sequence[str] = (),
 ) -> Plan:
+    """The plan `apply` carries out; raises what `refusal` finds, or ForeignDatabase for an unknown database."""
+    states = survey(migrations, applied, allow_out_of_order)
+    refused = refusal(states)
+    if refused is not None:
+        raise refused
     by_number = {m.number: m for m in migrations}
-    _check_drift(by_number, applied)
     done = {a.number for a in applied}
     pending = [m for m in migrations if m.number not in done]
     unknown = [a for a in applied if a.number not in by_number]
-    _check_order(pending, applied, allow_out_of_order)
     if not applied and database_is_empty and schema is not None:
         baseline = [m for m in pending if m.number <= schema.number]
         rest = [m for m in pending if m.number > schema.number]
-        return Plan(applied, pending, schema, baseline, rest, unknown)
+        return Plan(applied, pending, schema, baseline, rest, unknown, states=states)
     legacy = not applied and not database_is_empty
-    return Plan(applied, pending, None, [], pending, unknown, adopting_legacy=legacy)
+    if legacy and unknown_tables:
+        raise foreign_refusal(list(unknown_tables))
+    return Plan(applied, pending, None, [], pending, unknown, adopting_legacy=legacy, states=states)

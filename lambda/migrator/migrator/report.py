@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from migrator.engine import Survey
+from migrator.errors import MigratorError
 from migrator.files import Migration
 from migrator.history import AppliedVersion
-from migrator.plan import Plan
+from migrator.plan import APPLIED, MISSING, OUT_OF_ORDER, PENDING, Plan, VersionState
+
+# `status --exit-code` / `plan --exit-code`: what a CI gate can tell apart.
+EXIT_UP_TO_DATE, EXIT_PENDING, EXIT_ATTENTION = 0, 3, 4
 
 
 def _applied(row: AppliedVersion) -> dict[str, Any]:
@@ -31,6 +37,24 @@ def _pending(migration: Migration) -> dict[str, Any]:
     }
 
 
+def _state(state: VersionState) -> dict[str, Any]:
+    return {
+        "version": state.version,
+        "name": state.name,
+        "state": state.state,
+        "file": state.migration.filename if state.migration else None,
+        "applied": _applied(state.applied) if state.applied else None,
+        "problem": state.state not in (APPLIED, PENDING) and (state.blocking or state.state == MISSING),
+        "blocking": state.blocking,
+        "detail": state.detail or None,
+        "remedy": state.remedy or None,
+    }
+
+
+def _waiting(states: Sequence[VersionState]) -> list[Migration]:
+    return [s.migration for s in states if s.state in (PENDING, OUT_OF_ORDER) and s.migration is not None]
+
+
 def status_to_json(plan: Plan, target: str) -> dict[str, Any]:
     return {
         "target": target,
@@ -38,7 +62,32 @@ def status_to_json(plan: Plan, target: str) -> dict[str, Any]:
         "applied": [_applied(a) for a in plan.applied],
         "pending": [_pending(m) for m in plan.pending],
         "unknown_applied": [_applied(a) for a in plan.unknown_applied],
+        "versions": [_state(s) for s in plan.states],
     }
+
+
+def exit_code(survey: Survey) -> int:
+    """0 up to date; 3 only pending migrations; 4 something needs a person (apply refuses, or a file is missing)."""
+    if survey.refusal is not None or any(s.state == MISSING for s in survey.states):
+        return EXIT_ATTENTION
+    return EXIT_PENDING if _waiting(survey.states) else EXIT_UP_TO_DATE
+
+
+def survey_to_json(survey: Survey, target: str) -> dict[str, Any]:
+    return {
+        "target": target,
+        "current_version": survey.current_version,
+        "applied": [_applied(a) for a in survey.applied],
+        "pending": [_pending(m) for m in _waiting(survey.states)],
+        "unknown_applied": [_applied(s.applied) for s in survey.states if s.state == MISSING and s.applied],
+        "versions": [_state(s) for s in survey.states],
+        "apply_refuses": _refusal(survey.refusal),
+        "exit_code": exit_code(survey),
+    }
+
+
+def _refusal(error: MigratorError | None) -> dict[str, str] | None:
+    return None if error is None else {"error": type(error).__name__, "message": error.message, "hint": error.hint}
 
 
 def plan_to_json(plan: Plan, target: str) -> dict[str, Any]:
@@ -60,16 +109,45 @@ def _unknown_lines(plan: Plan) -> list[str]:
     ]
 
 
-def status_lines(plan: Plan, target: str) -> list[str]:
-    lines = [f"database {target}: version {plan.current_version or 'none'}"]
-    lines += [
-        f"  applied  {a.version} {a.name}  ({a.applied_via}, {a.applied_at:%Y-%m-%d %H:%M}, {a.applied_by})"
-        for a in plan.applied
-    ]
-    lines += [f"  pending  {m.version} {m.name}" for m in plan.pending]
-    if not plan.pending:
-        lines.append("  nothing pending")
-    return lines + _unknown_lines(plan)
+_LABEL = {
+    "applied": "applied",
+    "pending": "pending",
+    "changed": "CHANGED since applied",
+    "reused": "REUSED number",
+    "missing": "missing file",
+    "out_of_order": "OUT OF ORDER",
+}
+
+
+def _state_line(state: VersionState) -> str:
+    line = f"  {state.version:>5}  {_LABEL[state.state]:<21}  {state.name}"
+    if state.applied is not None:
+        a = state.applied
+        line += f"  ({a.applied_via}, {a.applied_at:%Y-%m-%d %H:%M}, {a.applied_by})"
+    if state.state == "reused" and state.migration is not None:
+        line += f"  <- folder has {state.migration.filename}"
+    return line
+
+
+def state_lines(states: Sequence[VersionState]) -> list[str]:
+    lines = [_state_line(s) for s in states]
+    troubled = [s for s in states if s.detail]
+    if troubled:
+        lines.append("problems:")
+        for state in troubled:
+            lines += [f"  {state.version}: {state.detail}", f"       what to do: {state.remedy}"]
+    return lines
+
+
+def _refusal_lines(error: MigratorError | None) -> list[str]:
+    return [] if error is None else [f"apply would refuse: {error.message}", f"  hint: {error.hint}"]
+
+
+def survey_lines(survey: Survey, target: str) -> list[str]:
+    waiting = len(_waiting(survey.states))
+    summary = f"{waiting} pending" if waiting else "nothing pending"
+    lines = [f"database {target}: version {survey.current_version or 'none'}, {summary}"]
+    return lines + state_lines(survey.states) + _refusal_lines(survey.refusal)
 
 
 def plan_lines(plan: Plan, target: str, done: bool = False) -> list[str]:
@@ -88,3 +166,31 @@ def plan_lines(plan: Plan, target: str, done: bool = False) -> list[str]:
         how = "outside a transaction (no-transaction file)" if batch[0].no_transaction else "in one transaction"
         lines.append(f"  {verb[2]} {how}: {', '.join(m.filename for m in batch)}")
     return lines + _unknown_lines(plan)
+
+
+def plan_survey_lines(survey: Survey, target: str, with_sql: bool = False) -> list[str]:
+    """`plan`: every version's state, then what apply would do (or why it would refuse)."""
+    lines = state_lines(survey.states)
+    if survey.plan is None:
+        return [
+            f"database {target}: version {survey.current_version or 'none'}",
+            *lines,
+            *_refusal_lines(survey.refusal),
+        ]
+    lines = [*plan_lines(survey.plan, target), "versions:", *lines]
+    if with_sql:
+        lines += sql_lines(survey.plan)
+    return lines
+
+
+def sql_lines(plan: Plan) -> list[str]:
+    """The statements apply would send, file by file, as they would be sent."""
+    lines: list[str] = []
+    sources: list[tuple[str, list[Any]]] = []
+    if plan.load_schema is not None:
+        sources.append((plan.load_schema.path.name, plan.load_schema.statements))
+    sources += [(m.filename, m.statements) for m in plan.to_apply]
+    for name, statements in sources:
+        lines.append(f"-- {name}: {len(statements)} statement(s)")
+        lines += [f"{st.sql.rstrip()}" for st in statements]
+    return lines

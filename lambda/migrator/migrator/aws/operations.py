@@ -4,19 +4,78 @@ read through the migration function (no database access needed from the operator
 from __future__ import annotations
 
 import json
+import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from migrator.aws.snapshots import Snapshots
-from migrator.errors import MigratorError
+from migrator.errors import InvalidInput, MigratorError
 
 STACK_NAME = "AalapVma-{env}"
+REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")  # eu-west-1, us-gov-west-1, ap-southeast-5
 
 
-def client(service: str) -> Any:
+def environments(cdk_json: Path) -> dict[str, dict[str, Any]] | None:
+    """The environments cdk.json defines, or None where there is no cdk.json (an installed package)."""
+    try:
+        context = json.loads(cdk_json.read_text())["context"]
+    except (OSError, ValueError, KeyError):
+        return None
+    found = context.get("environments")
+    return found if isinstance(found, dict) else None
+
+
+def check_env(env: str, known: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """The environment's cdk.json block; InvalidInput for a name cdk.json does not define."""
+    if known is None:
+        return {}
+    if env not in known:
+        raise InvalidInput(
+            f"--env {env}: cdk.json defines no such environment",
+            hint=f"use one of {', '.join(sorted(known))}",
+        )
+    return known[env]
+
+
+@dataclass(frozen=True)
+class Aws:
+    """One AWS session for an operator command: its region and profile decided before any call."""
+
+    session: Any
+    region: str
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, region_name=self.region)
+
+
+def session(region: str | None, profile: str | None, pinned_region: str | None = None) -> Aws:
+    """--region, else the environment's region in cdk.json, else $AWS_REGION / $AWS_DEFAULT_REGION, else the
+    profile's. botocore itself reads only AWS_DEFAULT_REGION, so AWS_REGION (what CI sets) is read here.
+    A missing profile or region is InvalidInput, found before any AWS call."""
     import boto3
+    from botocore.exceptions import BotoCoreError
 
-    return boto3.client(service)  # type: ignore[call-overload]
+    try:
+        made = boto3.Session(profile_name=profile) if profile else boto3.Session()
+    except BotoCoreError as exc:  # ProfileNotFound above all
+        raise InvalidInput(f"--profile {profile}: {exc}", hint="see `aws configure list-profiles`") from None
+    chosen = (
+        region
+        or pinned_region
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or made.region_name
+    )
+    if not chosen:
+        raise InvalidInput(
+            "no AWS region: pass --region, set AWS_REGION, or give the environment a region in cdk.json",
+            hint="e.g. --region eu-west-1",
+        )
+    if not REGION_NAME.match(chosen):
+        raise InvalidInput(f"--region {chosen}: not an AWS region name", hint="e.g. eu-west-1")
+    return Aws(made, chosen)
 
 
 @dataclass(frozen=True)
@@ -26,10 +85,9 @@ class Deployed:
     function_name: str
 
 
-def resolve(env: str, cloudformation: Any | None = None) -> Deployed:
+def resolve(env: str, cfn: Any) -> Deployed:
     """The deployed environment, from its stack's outputs."""
     stack = STACK_NAME.format(env=env)
-    cfn = cloudformation or client("cloudformation")
     try:
         found = cfn.describe_stacks(StackName=stack)["Stacks"]
     except Exception as exc:  # botocore's ClientError and endpoint errors alike
@@ -59,6 +117,17 @@ def snapshot_rows(rds: Any, instance: str) -> list[dict[str, str]]:
             }
         )
     return rows
+
+
+def prune_candidates(rds: Any, instance: str, keep: int) -> list[str]:
+    """Ours, available, beyond the newest `keep`: what `snapshots prune` deletes (as Snapshots.prune chooses)."""
+    available = [s for s in Snapshots(rds, instance).ours() if s["Status"] == "available"]
+    return [s["DBSnapshotIdentifier"] for s in available[: max(0, len(available) - keep)]]
+
+
+def delete_snapshots(rds: Any, identifiers: list[str]) -> None:
+    for ident in identifiers:
+        rds.delete_db_snapshot(DBSnapshotIdentifier=ident)
 
 
 def remote_status(lambda_client: Any, function_name: str) -> dict[str, Any]:

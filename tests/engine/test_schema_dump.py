@@ -1,0 +1,79 @@
+"""schema.sql is the migrations' product: `dump` writes it, and the suite fails while it is stale (issue 10)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from migrator.catalog import differences
+from migrator.cli import main
+from migrator.dump import dump_schema, normalise
+from migrator.files import load_schema_file
+from tests.conftest import PROJECT
+from tests.engine.helpers import catalog, cli
+from tests.pg import scratch_database
+
+Capture = pytest.CaptureFixture[str]
+PENDING_COMMENTS = PROJECT / "migrations" / "pending-008_table_comments.sql.txt"
+
+
+def test_schema_sql_is_what_the_migrations_build(pg_admin: str) -> None:
+    written = dump_schema(PROJECT / "migrations", PROJECT / "schema.sql", pg_admin, check=True)
+    assert not written.stale, f"{written.message}\n(run `make schema` and commit schema.sql)"
+
+
+def test_dump_check_names_the_command_that_regenerates(pg_admin: str, tmp_path: Path, capsys: Capture) -> None:
+    stale = tmp_path / "schema.sql"
+    stale.write_text((PROJECT / "schema.sql").read_text().replace("NOT NULL", "NULL", 1))
+    argv = ["dump", "--check", "--database-url", pg_admin, "--schema-file", str(stale)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "is stale (line " in err and "make schema" in err and "python -m migrator dump" in err
+
+
+def test_dump_is_normalised_loadable_and_keeps_comments(pg_admin: str, migrations_dir: Path, tmp_path: Path) -> None:
+    shutil.copy(PENDING_COMMENTS, migrations_dir / "008_table_comments.sql")
+    target = tmp_path / "schema.sql"
+    assert (
+        main(
+            ["dump", "--database-url", pg_admin, "--migrations-dir", str(migrations_dir), "--schema-file", str(target)]
+        )
+        == 0
+    )
+    text = target.read_text()
+    assert load_schema_file(target).version == "008"
+    for absent in ("\nSET ", "\\restrict", "\\unrestrict", "set_config(", "COPY ", "migrator.", "public.", "Dumped"):
+        assert absent not in text, absent
+    assert text.count("COMMENT ON TABLE ") == 11
+    assert "users IS 'An account: signs in with Google" in text
+    assert dump_schema(migrations_dir, target, pg_admin, check=True).stale is False  # stable: no churn
+    with scratch_database(pg_admin) as fresh, scratch_database(pg_admin) as replayed:
+        assert cli_apply(fresh, migrations_dir, target) == 0
+        assert cli_apply(replayed, migrations_dir, None) == 0
+        assert differences(catalog(replayed), catalog(fresh)) == []
+
+
+def cli_apply(url: str, migrations: Path, schema: Path | None) -> int:
+    argv = ["--database-url", url, "--migrations-dir", str(migrations)]
+    argv += ["--schema-file", str(schema)] if schema else ["--no-schema"]
+    return main([*argv, "apply"])
+
+
+def test_verify_loads_the_dumped_schema_into_its_scratch_schema(db: str, capsys: Capture) -> None:
+    migrations, schema = PROJECT / "migrations", PROJECT / "schema.sql"
+    assert cli(capsys, db, migrations, schema, "apply")[0] == 0
+    status, out, _ = cli(capsys, db, migrations, schema, "verify")
+    assert (status, "schema matches schema.sql" in out) == (0, True)
+
+
+def test_normalise_keeps_public_inside_strings() -> None:
+    dumped = (
+        "SET statement_timeout = 0;\n\\restrict abc\n--\n-- Name: t; Type: TABLE; Schema: public; Owner: -\n--\n\n"
+        "CREATE TABLE public.t (a text DEFAULT 'public.x');\nCOMMENT ON TABLE public.t IS 'see public.t';\n"
+        "COPY public.t (a) FROM stdin;\nrow\n\\.\n\\unrestrict abc\n"
+    )
+    assert normalise(dumped) == (
+        "-- TABLE t\n\nCREATE TABLE t (a text DEFAULT 'public.x');\nCOMMENT ON TABLE t IS 'see public.t';\n"
+    )

@@ -1,0 +1,194 @@
+"""status/plan that always answer, apply's progress and after-state, adoption only of our own database,
+baseline, and `new` (issue 10)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from migrator.cli import main
+from tests.engine.helpers import catalog, cli, history, run_sql, state, write
+
+Capture = pytest.CaptureFixture[str]
+
+
+@pytest.fixture
+def at_007(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> str:
+    assert cli(capsys, db, migrations_dir, schema_file, "apply")[0] == 0
+    return db
+
+
+def _versions(out: str) -> dict[str, str]:
+    return {v["version"]: v["state"] for v in json.loads(out)["versions"]}
+
+
+def test_status_lists_every_state_even_when_apply_would_refuse(
+    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    write(migrations_dir, "008_add_t008.sql", "CREATE TABLE t008 (id int);\n")
+    write(migrations_dir, "009_add_t009.sql", "CREATE TABLE t009 (id int);\n")
+    write(migrations_dir, "020_gone_later.sql", "CREATE TABLE t020 (id int);\n")
+    assert cli(capsys, at_007, migrations_dir, schema_file, "apply")[0] == 0
+    edited = migrations_dir / "003_add_bpm_to_audio_variations.sql"
+    edited.write_text(edited.read_text() + "\n-- tweak\n")  # changed since applied
+    (migrations_dir / "009_add_t009.sql").unlink()
+    write(migrations_dir, "009_other_branch_feature.sql", "CREATE TABLE other (id int);\n")  # number reused
+    (migrations_dir / "020_gone_later.sql").unlink()  # applied, missing from the folder
+    write(migrations_dir, "015_late.sql", "SELECT 1;\n")  # out of order: older than 020
+    write(migrations_dir, "021_next.sql", "SELECT 1;\n")  # pending
+
+    status, out, err = cli(capsys, at_007, migrations_dir, schema_file, "--json", "status")
+    assert status == 0, err  # status answers; without --exit-code it succeeds
+    states = _versions(out)
+    assert states["000"] == "applied" and states["008"] == "applied"
+    assert states["003"] == "changed"
+    assert states["009"] == "reused"
+    assert states["020"] == "missing"
+    assert states["015"] == "out_of_order"
+    assert states["021"] == "pending"
+    assert json.loads(out)["apply_refuses"]["error"] == "ChecksumDrift"
+
+    status, out, _ = cli(capsys, at_007, migrations_dir, schema_file, "status")
+    assert "CHANGED since applied" in out and "REUSED number" in out and "OUT OF ORDER" in out
+    assert "apply would refuse" in out
+    assert cli(capsys, at_007, migrations_dir, schema_file, "status", "--exit-code")[0] == 4
+
+
+def test_two_branches_with_the_same_number_is_a_reused_number_not_an_edit(
+    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    write(migrations_dir, "009_add_t009.sql", "CREATE TABLE t009 (id int);\n")
+    assert cli(capsys, at_007, migrations_dir, schema_file, "apply")[0] == 0
+    (migrations_dir / "009_add_t009.sql").unlink()
+    write(migrations_dir, "009_other_branch_feature.sql", "CREATE TABLE other (id int);\n")
+    before = state(at_007)
+    status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+    assert status == 1
+    assert "version 009 is recorded as 'add_t009', but the folder's 009 is 009_other_branch_feature.sql" in err
+    assert "two branches took the same number" in err and "next free number" in err
+    assert "restore the file" not in err
+    assert state(at_007) == before
+    status, out, _ = cli(capsys, at_007, migrations_dir, schema_file, "plan")
+    assert status == 1 and "REUSED number" in out and "apply would refuse" in out
+
+
+def test_exit_codes_for_ci_gates(at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> None:
+    assert cli(capsys, at_007, migrations_dir, schema_file, "status", "--exit-code")[0] == 0
+    write(migrations_dir, "008_next.sql", "SELECT 1;\n")
+    assert cli(capsys, at_007, migrations_dir, schema_file, "status", "--exit-code")[0] == 3
+    assert cli(capsys, at_007, migrations_dir, schema_file, "plan", "--exit-code")[0] == 3
+    assert cli(capsys, at_007, migrations_dir, schema_file, "status")[0] == 0
+
+
+def test_plan_sql_shows_the_statements(at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> None:
+    write(migrations_dir, "008_two.sql", "CREATE TABLE two (id int);\n-- between\nALTER TABLE two ADD COLUMN x int;\n")
+    status, out, _ = cli(capsys, at_007, migrations_dir, schema_file, "plan", "--sql")
+    assert status == 0
+    assert "-- 008_two.sql: 2 statement(s)\nCREATE TABLE two (id int);\nALTER TABLE two ADD COLUMN x int;" in out
+    status, out, _ = cli(capsys, at_007, migrations_dir, schema_file, "--json", "plan", "--sql")
+    assert json.loads(out)["sql"] == [
+        {"file": "008_two.sql", "statements": ["CREATE TABLE two (id int);", "ALTER TABLE two ADD COLUMN x int;"]}
+    ]
+    assert "table two" not in catalog(at_007)
+
+
+def test_apply_json_reports_the_state_after_and_progress_goes_to_stderr(
+    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    write(migrations_dir, "008_a.sql", "CREATE TABLE a (id int);\n")
+    write(migrations_dir, "009_b.sql", "CREATE TABLE b (id int);\n")
+    status, out, err = cli(capsys, at_007, migrations_dir, schema_file, "--json", "apply")
+    assert status == 0
+    payload = json.loads(out)
+    assert payload["current_version"] == "009" and payload["pending"] == []
+    assert payload["applied_now"] == ["008", "009"]
+    assert "start 008_a.sql" in err and "done  009_b.sql (" in err and " ms)" in err
+
+
+def test_apply_prints_each_file_as_it_starts_and_ends(
+    db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    status, out, _ = cli(capsys, db, migrations_dir, schema_file, "apply")
+    assert status == 0
+    assert out.index("start schema.sql") < out.index("done  schema.sql") < out.index("loaded schema.sql")
+
+
+def test_an_unrelated_database_is_not_adopted(
+    db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    run_sql(db, "CREATE TABLE invoices (id int PRIMARY KEY, total numeric)")
+    before = state(db)
+    status, _, err = cli(capsys, db, migrations_dir, schema_file, "apply")
+    assert status == 1
+    assert "holds tables the schema does not define (invoices)" in err and "baseline VERSION" in err
+    assert state(db) == before
+    status, out, _ = cli(capsys, db, migrations_dir, schema_file, "status", "--exit-code")
+    assert status == 4 and "does not look like this application's database" in out
+
+
+def test_a_legacy_database_of_ours_is_still_adopted(
+    db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    run_sql(db, "CREATE TABLE users (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), email text NOT NULL)")
+    status, out, err = cli(capsys, db, migrations_dir, schema_file, "apply")
+    assert status == 0, err
+    assert "existing database without history" in out
+
+
+def test_baseline_records_without_running_and_apply_continues(
+    db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    run_sql(db, "CREATE TABLE invoices (id int PRIMARY KEY)")
+    assert cli(capsys, db, migrations_dir, schema_file, "baseline", "003")[0] == 0
+    rows = history(db)
+    assert [v for v, _, _ in rows] == ["000", "001", "002", "003"]
+    assert catalog(db).keys() == {
+        "table invoices",
+        "column invoices.id",
+        "constraint invoices.invoices_pkey",
+        "index invoices.invoices_pkey",
+    }
+    status, _, err = cli(capsys, db, migrations_dir, schema_file, "baseline", "003")
+    assert status == 1 and "already has a migration history" in err
+    status, out, _ = cli(capsys, db, migrations_dir, schema_file, "--json", "status")
+    assert [p["version"] for p in json.loads(out)["pending"]] == ["004", "005", "006", "007"]
+    assert "applied_by" in out and "baseline by " in out
+
+
+def test_baseline_of_an_unknown_version_is_invalid_input(
+    migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    status, _, err = cli(capsys, "postgresql://x@127.0.0.1:1/none", migrations_dir, schema_file, "baseline", "042")
+    assert status == 2 and "no migration has that version" in err
+
+
+# new, and one width of version numbers
+
+
+def test_new_writes_the_next_file_at_the_folders_width(migrations_dir: Path, capsys: Capture) -> None:
+    assert main(["new", "Add project-tags", "--migrations-dir", str(migrations_dir)]) == 0
+    created = migrations_dir / "008_add_project_tags.sql"
+    assert f"created {created}" in capsys.readouterr().out
+    text = created.read_text()
+    assert not text.startswith("-- migrate:no-transaction") and "`-- migrate:no-transaction`" in text
+    assert main(["new", "build_index", "--no-transaction", "--migrations-dir", str(migrations_dir)]) == 0
+    assert (migrations_dir / "009_build_index.sql").read_text().split("\n", 1)[0] == "-- migrate:no-transaction"
+    assert main(["new", "bad/name", "--migrations-dir", str(migrations_dir)]) == 2
+
+
+def test_mixed_widths_are_refused_with_the_file_named(migrations_dir: Path, schema_file: Path, capsys: Capture) -> None:
+    write(migrations_dir, "0075_x.sql", "SELECT 1;\n")
+    status, _, err = cli(capsys, "postgresql://x@127.0.0.1:1/none", migrations_dir, schema_file, "status")
+    assert status == 2
+    assert "mixed version widths" in err and "0075_x.sql" in err and "0075_x.sql -> 075_x.sql" in err
+    assert main(["new", "y", "--migrations-dir", str(migrations_dir)]) == 2
+
+
+def test_a_number_that_outgrows_the_width_is_not_a_mix(tmp_path: Path) -> None:
+    from migrator.numbering import check_widths, next_migration
+
+    check_widths(["998_a.sql", "999_b.sql", "1000_c.sql"])
+    (tmp_path / "0001_a.sql").write_text("SELECT 1;\n")
+    assert next_migration(tmp_path, "b").path.name == "0002_b.sql"
