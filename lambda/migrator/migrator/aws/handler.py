@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from migrator.aws import codebuild, metrics
 from migrator.aws.deploy import NONE, Bundle, Deployment, Request, answer
 from migrator.errors import MigratorError
 from migrator.plan import OutOfOrder
@@ -104,12 +105,14 @@ def _backward_unchecked(exc: Exception) -> dict[str, str]:
     return answer({"SchemaVersion": "unchecked", "Note": note[:MAX_REASON], "Phase": "done"})
 
 
+@metrics.on_event  # an EMF line (stdout) when the step fails here
 def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("Action") == "status":
         return status(event, context)
     request, physical = event["RequestType"], _physical_id(event)
     backward = is_backward(event)
     log.info("%s %s%s", request, physical, " (older template than the deployed one)" if backward else "")
+    codebuild.stop_stale_builds(event.get("ResourceProperties") or {})  # a rollback or Delete leaves none applying
     if request == "Delete":
         return {"PhysicalResourceId": physical, "Data": answer({"Phase": "done", "Note": "delete keeps the database"})}
     try:
@@ -122,12 +125,14 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return {"PhysicalResourceId": physical, "Data": _backward_unchecked(exc)}
         raise _fail(exc) from None
     try:
-        data = deployment.start(plan, started_at=time.time())
+        runner = codebuild.route(event["ResourceProperties"], plan)
+        data = deployment.start(plan, started_at=time.time()) | runner
     except Exception as exc:
         raise _fail(exc) from None
     return {"PhysicalResourceId": physical, "Data": answer(data)}
 
 
+@metrics.is_complete  # an EMF line (stdout) when the step ends: duration, applied, snapshot wait, outcome
 def is_complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
     data: dict[str, str] = dict(event.get("Data") or {})
     if data.get("Phase") == "done":
@@ -136,7 +141,13 @@ def is_complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
         deployment = _deployment(event["ResourceProperties"])
         if data.get("Phase") == "snapshot" and not deployment.snapshot_ready(data):
             return {"IsComplete": False}
-        data |= deployment.apply(context.get_remaining_time_in_millis(), data)
+        if data.get("Runner") == "codebuild":
+            done = codebuild.poll(deployment, event, data)
+            if done is None:
+                return {"IsComplete": False}
+            data |= done
+        else:
+            data |= deployment.apply(context.get_remaining_time_in_millis(), data)
     except Exception as exc:
         raise _fail(exc) from None
     pruned, prune_error = deployment.prune()

@@ -33,6 +33,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from migrator.errors import InvalidInput, MigratorError
@@ -113,6 +114,10 @@ def deployment_from(environ: Mapping[str, str], secrets: Any) -> Any:
     )
 
 
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
 def _one_line(exc: MigratorError) -> str:
     """The message and its hint on the final line, which is what the migration step shows CloudFormation."""
     text = " ".join(exc.message.split())
@@ -130,6 +135,7 @@ def run(environ: Mapping[str, str], secrets: Any) -> tuple[int, str]:
                 f"{PREFIX} FAILED: only {max(0, left):.0f}s left before the deadline, too little to migrate safely;"
                 " nothing was applied (deploy again for a full budget)"
             )
+        log.info("applying the pending migrations of %s; deadline %s", deployment.request.instance, _iso(deadline))
         deployment.hand_over()
         started = time.monotonic()
         data = deployment.apply_within(int((deadline - time.time()) * 1000))

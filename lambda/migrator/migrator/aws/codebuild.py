@@ -1,0 +1,261 @@
+"""The migration step's CodeBuild path: start the runner once per request, then poll it.
+
+A deploy goes to CodeBuild when the environment's runner is `codebuild`, or when any pending migration
+carries `-- migrate:runner=codebuild` in its leading comments (how long pending work takes cannot be
+known in advance, so the whole deploy moves). is_complete starts the build after the snapshot is ready
+and polls it on later calls. The Provider refuses Data while IsComplete is false, so nothing can be
+remembered between polls: this request's build is found again each time by the MIGRATOR_REQUEST
+variable it was started with (CodeBuild's idempotency token lasts only 5 minutes), and what it did is
+read back from the database's history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from migrator.errors import MigratorError
+from migrator.files import Migration
+from migrator.plan import Plan
+
+log = logging.getLogger("migrator")
+RUNNER_MARKER = "-- migrate:runner=codebuild"
+REQUEST_VARIABLE = "MIGRATOR_REQUEST"
+RUNNING = "IN_PROGRESS"
+FAILED_STATUSES = ("FAILED", "FAULT", "TIMED_OUT", "STOPPED")
+MIN_BUILD_MINUTES = 5  # CodeBuild's shortest timeoutInMinutes
+QUEUED_TIMEOUT_MINUTES = 5  # a build still queued after this is dropped by CodeBuild (it would start too late)
+RUNNER_MARGIN_S = 60  # the runner's deadline ends this long before the build's timeout (rollback, log upload)
+SEARCH_BUILDS = 100  # newest builds searched for this request's (one BatchGetBuilds call)
+LOG_LINES = 15
+
+
+class RunnerFailed(MigratorError):
+    """The CodeBuild runner ended without success; the message says how, what was committed, and its log."""
+
+
+def is_marked(migration: Migration) -> bool:
+    """The marker may stand on any line of the file's leading comments (the first may be no-transaction's)."""
+    for line in migration.text.lstrip("\ufeff").splitlines():
+        stripped = line.strip()
+        if not stripped.startswith("--"):
+            return False
+        if stripped == RUNNER_MARKER:
+            return True
+    return False
+
+
+def route(props: Mapping[str, Any], plan: Plan) -> dict[str, str]:
+    """{"Runner": "codebuild", ...} when this deploy must run in CodeBuild, {} for the Lambda."""
+    if plan.is_noop:
+        return {}
+    marked = [m.filename for m in plan.to_apply if is_marked(m)]
+    if str(props.get("Runner") or "lambda") != "codebuild" and not marked:
+        return {}
+    why = f"{', '.join(marked[:5])} marked {RUNNER_MARKER}" if marked else "the environment's runner is codebuild"
+    if not props.get("RunnerProject"):
+        raise MigratorError(
+            f"this deploy must run in CodeBuild ({why}), but the stack has no runner project; nothing was applied",
+            hint="deploy the stack version that creates the runner (stacks/runner.py) or remove the marker",
+        )
+    return {"Runner": "codebuild", "RunnerReason": why}
+
+
+def request_key(event: Mapping[str, Any], data: Mapping[str, str]) -> str:
+    """One CloudFormation request: its RequestId (every is_complete call carries it), else start time and token."""
+    given = str(event.get("RequestId") or "")
+    if given:
+        return given
+    props = event.get("ResourceProperties") or {}
+    return f"{props.get('DeployToken') or 'manual'}@{data.get('StartedAt') or '0'}"
+
+
+@dataclass(frozen=True)
+class Build:
+    id: str
+    status: str
+    phase: str
+    request: str
+    log_group: str | None
+    log_stream: str | None
+
+    @classmethod
+    def of(cls, raw: Mapping[str, Any]) -> Build:
+        variables = (raw.get("environment") or {}).get("environmentVariables") or []
+        request = next((str(v.get("value")) for v in variables if v.get("name") == REQUEST_VARIABLE), "")
+        logs = (raw.get("logs") or {}) if isinstance(raw.get("logs"), Mapping) else {}
+        return cls(
+            id=str(raw["id"]),
+            status=str(raw.get("buildStatus") or RUNNING),
+            phase=str(raw.get("currentPhase") or "?"),
+            request=request,
+            log_group=logs.get("groupName"),
+            log_stream=logs.get("streamName"),
+        )
+
+
+@dataclass(frozen=True)
+class Project:
+    """One CodeBuild project's builds, through the client passed in (boto3, moto, or a test's fake)."""
+
+    client: Any
+    name: str
+
+    def builds(self) -> Iterator[Build]:
+        """The newest builds, newest first."""
+        ids = self.client.list_builds_for_project(projectName=self.name, sortOrder="DESCENDING")["ids"]
+        ids = ids[:SEARCH_BUILDS]
+        if not ids:
+            return
+        for raw in self.client.batch_get_builds(ids=ids)["builds"]:
+            yield Build.of(raw)
+
+    def find(self, request: str) -> Build | None:
+        return next((b for b in self.builds() if b.request == request), None)
+
+    def start(self, request: str, deadline: float, timeout_minutes: int) -> Build:
+        variables = {REQUEST_VARIABLE: request, "MIGRATOR_DEADLINE": f"{deadline:.0f}"}
+        response = self.client.start_build(
+            projectName=self.name,
+            environmentVariablesOverride=[{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in variables.items()],
+            timeoutInMinutesOverride=timeout_minutes,
+            queuedTimeoutInMinutesOverride=QUEUED_TIMEOUT_MINUTES,
+            idempotencyToken=hashlib.sha256(request.encode()).hexdigest()[:32],
+        )
+        return Build.of(response["build"])
+
+    def stop_running(self, keep: str | None = None) -> list[str]:
+        """Stop every running build but `keep`'s request's: a rollback or Delete must not leave one applying."""
+        stopped = []
+        for build in self.builds():
+            if build.status == RUNNING and build.request != keep:
+                self.client.stop_build(id=build.id)
+                stopped.append(build.id)
+        return stopped
+
+
+def _clients() -> tuple[Any, Any]:
+    import boto3  # on first use only, as the handler's own clients
+
+    return boto3.client("codebuild"), boto3.client("logs")
+
+
+def stop_stale_builds(props: Mapping[str, Any], codebuild: Any = None) -> list[str]:
+    """At the start of every request: builds of earlier requests still running are stopped. Never raises
+    (a Delete or a rollback must not fail over housekeeping); the runner's own deadline bounds them anyway."""
+    name = props.get("RunnerProject")
+    if not name:
+        return []
+    try:
+        stopped = Project(codebuild or _clients()[0], str(name)).stop_running()
+    except Exception as exc:
+        log.warning("could not stop earlier runner builds of %s: %s: %s", name, type(exc).__name__, exc)
+        return []
+    if stopped:
+        log.warning("stopped runner builds of earlier requests: %s", ", ".join(stopped))
+    return stopped
+
+
+def _since(plan: Plan, from_version: str) -> list[str]:
+    """Versions the history records beyond the deploy's starting version: what this deploy committed."""
+    start = int(from_version) if from_version.isdigit() else -1
+    return [row.version for row in plan.applied if row.number > start]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One is_complete call on the CodeBuild path."""
+
+    deployment: Any  # migrator.aws.deploy.Deployment (not imported: keeps this module free of psycopg)
+    project: Project
+    logs: Any
+    props: Mapping[str, Any]
+    data: Mapping[str, str]
+    request: str
+
+    def poll(self) -> dict[str, str] | None:
+        """None while the build runs (or was just started); the answer's data on success; raises on failure."""
+        build = self.project.find(self.request)
+        if build is None:
+            build = self._start()
+            log.info("started the CodeBuild runner %s (%s)", build.id, self.data.get("RunnerReason", "codebuild"))
+            return None
+        if build.status == RUNNING:
+            log.info("CodeBuild runner %s: %s", build.id, build.phase)
+            return None
+        if build.status == "SUCCEEDED":
+            return self._succeeded(build)
+        raise self._failed(build)
+
+    def _start(self) -> Build:
+        now = time.time()
+        started = float(self.data.get("StartedAt") or now)
+        build_end = started + int(self.props.get("BuildTimeoutSeconds") or 0)
+        minutes = math.floor((build_end - now) / 60)
+        if minutes < MIN_BUILD_MINUTES:
+            raise MigratorError(
+                f"too little time left to start the CodeBuild runner ({max(0, build_end - now):.0f}s; a build needs at"
+                f" least {MIN_BUILD_MINUTES} min); nothing was applied",
+                hint="deploy again (the snapshot is kept and reused), or raise migrationTimeoutMinutes",
+            )
+        runner_end = started + int(self.props.get("RunnerTimeoutSeconds") or 0)
+        deadline = min(runner_end, now + minutes * 60 - RUNNER_MARGIN_S)
+        return self.project.start(self.request, deadline, minutes)
+
+    def _succeeded(self, build: Build) -> dict[str, str]:
+        plan = self.deployment.inspect()
+        if not plan.is_noop:
+            pending = ", ".join(m.filename for m in plan.to_apply[:5])
+            raise RunnerFailed(
+                f"the CodeBuild runner {build.id} succeeded, but {pending} are still pending",
+                hint="another run changed the history meanwhile? deploy again",
+            )
+        version = plan.current_version or "none"
+        applied = _since(plan, self.data.get("FromVersion", "none"))
+        return {"SchemaVersion": version, "ToVersion": version, "Applied": ",".join(applied), "RunnerBuild": build.id}
+
+    def _committed(self) -> str:
+        try:
+            applied = _since(self.deployment.inspect(), self.data.get("FromVersion", "none"))
+        except Exception as exc:
+            return f"unknown (cannot read the history: {type(exc).__name__})"
+        return ", ".join(applied) if applied else "nothing (the batch rolled back)"
+
+    def _failed(self, build: Build) -> RunnerFailed:
+        lines = self._log_tail(build)
+        final = next((line for line in reversed(lines) if line.startswith("migrator-runner:")), None)
+        head = f"{final}; " if final else ""
+        tail = " | ".join(line for line in lines if line != final)[-600:]
+        return RunnerFailed(
+            f"{head}CodeBuild runner {build.id} ended {build.status} in phase {build.phase}; committed:"
+            f" {self._committed()}; log tail: {tail or '(none)'}",
+            hint="see the build's log in CodeBuild; fix the migration and deploy again",
+        )
+
+    def _log_tail(self, build: Build) -> list[str]:
+        if not (build.log_group and build.log_stream):
+            return []
+        try:
+            events = self.logs.get_log_events(
+                logGroupName=build.log_group, logStreamName=build.log_stream, limit=LOG_LINES, startFromHead=False
+            )["events"]
+        except Exception as exc:
+            return [f"(log unavailable: {type(exc).__name__})"]
+        return [str(e.get("message", "")).rstrip() for e in events if str(e.get("message", "")).strip()]
+
+
+def poll(
+    deployment: Any, event: Mapping[str, Any], data: Mapping[str, str], clients: Any = None
+) -> dict[str, str] | None:
+    """The handler's entry: one poll of this request's runner build."""
+    props = event.get("ResourceProperties") or {}
+    codebuild, logs = clients or _clients()
+    step = Step(
+        deployment, Project(codebuild, str(props["RunnerProject"])), logs, props, data, request_key(event, data)
+    )
+    return step.poll()
