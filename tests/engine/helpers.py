@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from psycopg import sql
 from migrator import history as history_table
 from migrator.catalog import Catalog, describe
 from migrator.cli import main
+from migrator.embedded import _tool
 from migrator.lock import LOCK_KEY
 
 
@@ -71,3 +74,13 @@ def reset_database(url: str) -> None:
         name = conn.execute("SELECT current_database()").fetchone()
         assert name is not None
         conn.execute(sql.SQL("COMMENT ON DATABASE {} IS NULL").format(sql.Identifier(name[0])))
+
+
+def run_with_psql(url: str, files: Sequence[Path]) -> None:
+    """Run `files` with real psql, as the team did by hand before the migrator (no history kept):
+    psql's own splitting, autocommit, stopping at the first error."""
+    argv = [_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url]
+    for path in files:
+        argv += ["-f", str(path)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr

@@ -10,7 +10,7 @@ import pytest
 from migrator.catalog import differences
 from migrator.files import load_migrations
 from tests.conftest import PROJECT
-from tests.engine.helpers import catalog, cli, history, status_json
+from tests.engine.helpers import catalog, cli, history, run_with_psql, status_json
 from tests.pg import scratch_database
 
 MIGRATIONS = PROJECT / "migrations"
@@ -19,11 +19,8 @@ ALL = load_migrations(MIGRATIONS)
 
 
 def _psql_like(url: str, upto: int) -> None:
-    """What the team did by hand: run files 000..upto with psql, no history kept."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        for migration in ALL[: upto + 1]:
-            for statement in migration.statements:
-                conn.execute(statement.sql.encode())
+    """What the team did by hand: run files 000..upto with real psql, no history kept."""
+    run_with_psql(url, [migration.path for migration in ALL[: upto + 1]])
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from migrator.errors import InvalidInput
-from migrator.sqlsplit import Statement, UnterminatedSQL, split_statements
+from migrator.sqlsplit import SplitError, Statement, split_statements
 
 MIGRATION_NAME = re.compile(r"^(?P<version>[0-9]{3,})_(?P<name>[a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
 NO_TRANSACTION_MARK = "-- migrate:no-transaction"
@@ -20,13 +20,25 @@ _TRANSACTION_CONTROL = re.compile(
 )
 
 
-def normalise(raw: bytes, where: Path) -> str:
-    """Decode UTF-8, drop a BOM, and make line endings LF, so a Windows checkout checksums the same."""
+def decode(raw: bytes, where: Path) -> str:
+    """The file's text as psql reads it: UTF-8 without its BOM (psql skips one too), line endings kept.
+
+    Statements are cut from this text, so a string literal spanning lines of a CRLF file keeps its
+    \r\n, as psql sends it."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"{where}: not valid UTF-8 (byte {exc.start})", hint="save the file as UTF-8") from None
-    return text.removeprefix(_BOM).replace("\r\n", "\n").replace("\r", "\n")
+    return text.removeprefix(_BOM)
+
+
+def normalise(raw: bytes, where: Path) -> str:
+    """Decoded text with LF line endings, so a Windows checkout checksums the same (checksums only)."""
+    return _lf(decode(raw, where))
+
+
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # the same object when there is no CR
 
 
 def checksum(text: str) -> str:
@@ -34,8 +46,9 @@ def checksum(text: str) -> str:
 
 
 def _read(path: Path) -> str:
+    """The decoded file (see `decode`); its LF form, for checksums and headers, is `_lf` of it."""
     try:
-        return normalise(path.read_bytes(), path)
+        return decode(path.read_bytes(), path)
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot be read ({exc.strerror})") from None
 
@@ -63,11 +76,13 @@ class Migration:
 
 
 def parse_statements(text: str, path: Path) -> list[Statement]:
-    """Statements of a file; transaction control and psql meta-commands are refused (we own the transaction)."""
+    """Statements of a file (its decoded text, line endings as on disk); what psql would not send as
+    SQL (meta-commands, COPY data, a change of standard_conforming_strings) and transaction control
+    (we own the transaction) are refused."""
     try:
         statements = split_statements(text)
-    except UnterminatedSQL as exc:
-        raise InvalidInput(f"{path}:{exc.line}: {exc}", hint="close the quote or comment") from None
+    except SplitError as exc:
+        raise InvalidInput(f"{path}:{exc.line}: {exc}", hint=exc.hint) from None
     for statement in statements:
         control = _TRANSACTION_CONTROL.match(statement.source, statement.start)  # no copy of the statement
         if control:
@@ -76,8 +91,6 @@ def parse_statements(text: str, path: Path) -> list[Statement]:
                 hint="remove it: the migrator runs each batch in one transaction"
                 " (or mark the file '-- migrate:no-transaction')",
             )
-        if statement.source.startswith("\\", statement.start):
-            raise InvalidInput(f"{path}:{statement.line}: psql meta-command", hint="plain SQL only")
     return statements
 
 
@@ -93,8 +106,9 @@ def _migration(path: Path) -> Migration:
             f"{path}: not a regular file",
             hint="a migration must be a real file (a symlink may not survive packaging)",
         )
-    text = _read(path)
-    return Migration(match["version"], match["name"], path, text, checksum(text), parse_statements(text, path))
+    raw = _read(path)
+    text = _lf(raw)
+    return Migration(match["version"], match["name"], path, text, checksum(text), parse_statements(raw, path))
 
 
 def load_migrations(directory: Path) -> list[Migration]:
@@ -129,11 +143,12 @@ class SchemaFile:
 def load_schema_file(path: Path) -> SchemaFile:
     if not path.is_file():
         raise InvalidInput(f"{path}: schema file not found", hint="pass --schema-file, or --no-schema")
-    text = _read(path)
+    raw = _read(path)
+    text = _lf(raw)
     match = SCHEMA_VERSION.search(text)
     if match is None:
         raise InvalidInput(
             f"{path}: no '-- schema-version: NNN' header",
             hint="state which migration version the schema equals, e.g. '-- schema-version: 007'",
         )
-    return SchemaFile(path, text, match["version"], parse_statements(text, path))
+    return SchemaFile(path, text, match["version"], parse_statements(raw, path))
