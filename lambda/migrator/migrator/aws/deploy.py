@@ -22,7 +22,7 @@ from migrator.aws.snapshots import SnapshotError, SnapshotQuotaExceeded, Snapsho
 from migrator.connect import SessionLimits, connect
 from migrator.errors import AuthenticationFailed, MigratorError
 from migrator.plan import Plan
-from migrator.roles import ensure_owner_role
+from migrator.roles import ensure_app_role, ensure_owner_role
 
 log = logging.getLogger("migrator")
 SAFETY_MARGIN_MS = 30_000  # stop our own work this long before Lambda would kill us
@@ -65,6 +65,7 @@ class Request:
     lock_timeout: str
     migrator_secret_arn: str | None = None  # the role migrations run as; None: the master user
     timeout_seconds: int = DEFAULT_TIMEOUT_S  # CloudFormation's ServiceTimeout for the whole step
+    app_secret_arn: str | None = None  # the application's role (data rights only); None: none managed
 
     @classmethod
     def from_properties(cls, props: dict[str, Any]) -> Request:
@@ -83,6 +84,7 @@ class Request:
             lock_timeout=str(props.get("LockTimeout", "5s")),
             migrator_secret_arn=str(props["MigratorSecretArn"]) if props.get("MigratorSecretArn") else None,
             timeout_seconds=int(timeout),
+            app_secret_arn=str(props["AppSecretArn"]) if props.get("AppSecretArn") else None,
         )
 
 
@@ -120,8 +122,14 @@ class Deployment:
             return None
         return role_credentials(read_secret(self.secrets, self.request.migrator_secret_arn))
 
+    @cached_property
+    def _app_role(self) -> tuple[str, str] | None:
+        if self.request.app_secret_arn is None:
+            return None
+        return role_credentials(read_secret(self.secrets, self.request.app_secret_arn))
+
     def _forget_secrets(self) -> None:
-        for name in ("_admin_conninfo", "_role"):
+        for name in ("_admin_conninfo", "_role", "_app_role"):
             self.__dict__.pop(name, None)
 
     def _conninfo(self, as_admin: bool = False) -> str:
@@ -143,12 +151,16 @@ class Deployment:
             return connect(self._conninfo(as_admin), limits, attempts=attempts, backoff=2.0)
 
     def hand_over(self) -> None:
-        """Make the migration role (from its own secret) own the database; idempotent, once per deploy."""
+        """Make the migration role (from its own secret) own the database, and the application's role (from
+        its own) read and write its data; idempotent, once per deploy."""
         if self._role is None:
             return
         user, password = self._role
         with self._connect(60_000, attempts=5, as_admin=True) as admin:
-            ensure_owner_role(admin, user, password, str(conninfo_to_dict(admin.info.dsn).get("dbname")))
+            database = str(conninfo_to_dict(admin.info.dsn).get("dbname"))
+            ensure_owner_role(admin, user, password, database)
+            if self._app_role is not None:
+                ensure_app_role(admin, *self._app_role, database, owner=user)
 
     def inspect(self) -> Plan:
         inputs = engine.load_inputs(self.bundle.options)

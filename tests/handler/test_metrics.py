@@ -1,0 +1,120 @@
+"""The migration step's embedded-metric-format lines: one per finished step, on stdout, in EMF."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from migrator.aws import handler, metrics
+from tests.aws import Environment
+from tests.handler.conftest import LambdaContext
+from tests.handler.lifecycle import event, run
+
+
+def emf_lines(text: str) -> list[dict[str, Any]]:
+    """The EMF documents among the printed lines, checked against the format's rules on the way."""
+    found = []
+    for line in text.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        document: dict[str, Any] = json.loads(line)
+        (directive,) = document["_aws"]["CloudWatchMetrics"]
+        assert isinstance(document["_aws"]["Timestamp"], int)
+        assert directive["Namespace"] == metrics.NAMESPACE
+        assert directive["Dimensions"] == [[metrics.DIMENSION]]
+        for dimension in directive["Dimensions"][0]:
+            assert isinstance(document[dimension], str), "each dimension is a string member of the document"
+        for metric in directive["Metrics"]:
+            assert isinstance(document[metric["Name"]], int | float), "each metric is a number member"
+            assert metric["Unit"] in ("Seconds", "Count")
+        found.append(document)
+    return found
+
+
+def test_a_fresh_create_reports_duration_the_versions_applied_and_success(
+    aws: Environment, context: LambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(event("Create", aws.properties()), context)
+    (line,) = emf_lines(capsys.readouterr().out)
+    assert line[metrics.DIMENSION] == aws.instance
+    assert line["Outcome"] == "succeeded"
+    assert (line["Succeeded"], line["Failed"], line["MigrationsApplied"]) == (1, 0, 8)
+    assert 0 <= line["Duration"] < 60
+    assert "SnapshotWait" not in line and "ManualSnapshots" not in line, "a fresh database needs no snapshot"
+
+
+def test_a_migrating_deploy_reports_its_snapshot_wait_and_the_manual_snapshots(
+    aws: Environment, context: LambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(event("Create", aws.properties()), context)
+    aws.rds().create_db_snapshot(DBSnapshotIdentifier="someone-elses", DBInstanceIdentifier=aws.instance)
+    aws.add_migration("008_tags.sql", "CREATE TABLE tags (id int);\n")
+    capsys.readouterr()
+    run(event("Update", aws.properties()), context)
+    (line,) = emf_lines(capsys.readouterr().out)
+    assert (line["MigrationsApplied"], line["Succeeded"]) == (1, 1)
+    assert line["SnapshotWait"] >= 0
+    assert line["ManualSnapshots"] == 2, "everyone's manual snapshots count against the quota: ours and another"
+
+
+def test_a_failure_reports_failed_with_its_duration(
+    aws: Environment, context: LambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(event("Create", aws.properties()), context)
+    aws.add_migration("008_broken.sql", "SELECT 1/0;\n")
+    capsys.readouterr()
+    with pytest.raises(handler.DeployFailed):
+        run(event("Update", aws.properties(TakeSnapshots="false")), context)
+    (line,) = emf_lines(capsys.readouterr().out)
+    assert (line["Outcome"], line["Step"], line["Succeeded"], line["Failed"]) == ("failed", "is_complete", 0, 1)
+    assert line["MigrationsApplied"] == 0 and line["Duration"] >= 0
+
+
+def test_a_failure_in_on_event_is_reported_too(
+    aws: Environment, context: LambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gone = aws.properties(SecretArn="arn:aws:secretsmanager:eu-west-1:123456789012:secret:gone")
+    with pytest.raises(handler.DeployFailed):
+        run(event("Create", gone), context)
+    (line,) = emf_lines(capsys.readouterr().out)
+    assert (line["Outcome"], line["Step"], line["Failed"]) == ("failed", "on_event", 1)
+
+
+def test_delete_and_status_are_not_migration_steps(
+    aws: Environment, context: LambdaContext, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(event("Delete", aws.properties(), physical="p"), context)
+    monkeypatch.setenv("MIGRATOR_SECRET_ARN", aws.secret_arn)
+    monkeypatch.setenv("MIGRATOR_INSTANCE", aws.instance)
+    handler.on_event({"Action": "status"}, context)
+    assert emf_lines(capsys.readouterr().out) == []
+
+
+def test_a_failed_snapshot_count_never_fails_the_deploy(
+    aws: Environment, context: LambdaContext, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(event("Create", aws.properties()), context)
+    aws.add_migration("008_tags.sql", "CREATE TABLE tags (id int);\n")
+
+    def denied(_: Any) -> int:
+        raise PermissionError("AccessDenied")
+
+    monkeypatch.setattr(metrics, "count_manual_snapshots", denied)
+    capsys.readouterr()
+    data, _ = run(event("Update", aws.properties()), context)
+    assert data["SchemaVersion"] == "008"
+    (line,) = emf_lines(capsys.readouterr().out)
+    assert "ManualSnapshots" not in line and line["Succeeded"] == 1
+
+
+def test_the_line_is_one_json_document_in_emf() -> None:
+    line = metrics.emf_line("db-1", {metrics.DURATION: 1.5, metrics.APPLIED: 2}, {"Outcome": "succeeded"})
+    assert "\n" not in line
+    document = json.loads(line)
+    assert document["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [
+        {"Name": "Duration", "Unit": "Seconds"},
+        {"Name": "MigrationsApplied", "Unit": "Count"},
+    ]
+    assert (document["DBInstanceIdentifier"], document["Duration"], document["Outcome"]) == ("db-1", 1.5, "succeeded")
