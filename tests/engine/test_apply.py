@@ -211,3 +211,13 @@ def test_transaction_control_in_a_file_is_invalid_input(
     assert status == 2
     assert "008_txn.sql:1: transaction control (BEGIN)" in err
     assert history(db) == [] and catalog(db) == {}
+
+
+def test_the_no_transaction_marker_does_not_allow_transaction_control_and_says_so(
+    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    write(migrations_dir, "008_txn.sql", "-- migrate:no-transaction\nBEGIN;\nCREATE TABLE t (id int);\nCOMMIT;\n")
+    status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+    assert status == 2
+    assert "008_txn.sql:2: transaction control (BEGIN)" in err
+    assert "also without BEGIN/COMMIT" in err

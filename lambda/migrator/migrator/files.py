@@ -88,8 +88,8 @@ def parse_statements(text: str, path: Path) -> list[Statement]:
         if control:
             raise InvalidInput(
                 f"{path}:{statement.line}: transaction control ({control.group(1).upper()}) in a migration",
-                hint="remove it: the migrator runs each batch in one transaction"
-                " (or mark the file '-- migrate:no-transaction')",
+                hint="remove it: the migrator owns transactions (a batch runs in one; a file whose first line is"
+                " '-- migrate:no-transaction' runs statement by statement in autocommit, also without BEGIN/COMMIT)",
             )
     return statements
 
