@@ -192,3 +192,14 @@ def test_a_new_enum_value_used_in_its_transaction_names_the_remedy(
     status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "apply")
     assert status == 1
     assert "009_bad.sql:2" in err and "SQLSTATE 55P04" in err and "ALTER TYPE … ADD VALUE into an earlier file" in err
+
+
+def test_a_database_reading_backslashes_the_old_way_is_refused(
+    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    with psycopg.connect(at_007, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} SET standard_conforming_strings = off").format(_database(at_007)))
+    write(migrations_dir, "008_path.sql", "INSERT INTO users (email) VALUES ('c:\\new\\table@example.com');\n")
+    status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+    assert status == 1 and "standard_conforming_strings is off" in err
+    assert [v for v, *_ in history(at_007)][-1] == "007"

@@ -157,8 +157,21 @@ def _with_progress(exc: MigratorError, result: ApplyResult) -> MigratorError:
     return exc
 
 
+def _refuse_backslash_strings(conn: psycopg.Connection) -> None:
+    """Files are split as psql reads them with standard_conforming_strings on; a server default of off
+    (ALTER DATABASE/ROLE … SET) would make the server read backslashes in '…' differently."""
+    row = conn.execute("SELECT current_setting('standard_conforming_strings')").fetchone()
+    if row and row[0] != "on":
+        raise MigratorError(
+            "standard_conforming_strings is off for this database or role; nothing was applied",
+            hint="ALTER DATABASE … RESET standard_conforming_strings (and ALTER ROLE …), as PostgreSQL's"
+            " default is on; use E'…' strings where backslash escapes are meant",
+        )
+
+
 def apply_plan(conn: psycopg.Connection, plan: Plan, applied_by: str, deadline: float | None = None) -> ApplyResult:
     """Apply `plan` on a locked, autocommit connection. Without no-transaction files: one transaction."""
+    _refuse_backslash_strings(conn)
     result = ApplyResult()
     started = time.perf_counter()
     guard = deadline_guard(deadline)
