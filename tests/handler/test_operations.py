@@ -84,6 +84,7 @@ def test_snapshots_list_and_prune(deployed: Environment, capsys: pytest.CaptureF
     for number in (8, 9, 10):
         deployed.add_migration(f"{number:03d}_s.sql", f"CREATE TABLE s{number} (id int);\n")
         run(event("Update", deployed.properties(SnapshotRetention="10")), LambdaContext())
+    capsys.readouterr()  # the handler's own output (metric lines)
     assert main(["--env", "staging", "--json", "snapshots", "list"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["from"], r["to"]) for r in rows] == [("007", "008"), ("008", "009"), ("009", "010")]
@@ -121,6 +122,7 @@ def test_prune_dry_run_and_confirmation(
     deployed: Environment, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _three_snapshots(deployed)
+    capsys.readouterr()  # the handler's own output (metric lines)
     assert main(["--env", "staging", "snapshots", "prune", "--keep", "1", "--dry-run"]) == 0
     assert capsys.readouterr().out.count("would delete premigrate-") == 2
     assert main(["--env", "staging", "snapshots", "prune", "--keep", "1"]) == 2  # no terminal, no --yes

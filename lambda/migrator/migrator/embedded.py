@@ -160,9 +160,9 @@ class EmbeddedPostgres:
         home.chmod(0o711)
 
     def remove(self) -> None:
-        """Stop the server and delete its files (`make clean-db`)."""
+        """Stop the server and delete its files, and the copy of the binaries if one was made (`make clean-db`)."""
         self.stop()
-        for folder in {self.home, self.root}:
+        for folder in {self.home, self.root, private_install(Path(_tool("initdb")).parent.parent)}:
             shutil.rmtree(folder, ignore_errors=True)
 
     def conninfo(self, dbname: str = "postgres") -> str:

@@ -115,7 +115,7 @@ def _applied_state(row: AppliedVersion, migration: Migration | None) -> VersionS
             detail=f"version {row.version} is recorded as '{row.name}', but the folder's {row.version} is"
             f" {migration.filename}: two branches took the same number",
             remedy=f"give {migration.filename} the next free number (`python -m migrator new {migration.name}`"
-            f" prints it; move the SQL there and delete the old file), and add the file of {row.version}"
+            f" creates it; move the SQL there and delete the old file), and add the file of {row.version}"
             f" '{row.name}' from the branch that applied it; nothing was applied",
             blocking=True,
         )

@@ -9,7 +9,7 @@ from migrator.engine import Survey
 from migrator.errors import MigratorError
 from migrator.files import Migration
 from migrator.history import AppliedVersion
-from migrator.plan import APPLIED, MISSING, OUT_OF_ORDER, PENDING, Plan, VersionState
+from migrator.plan import APPLIED, MISSING, OUT_OF_ORDER, PENDING, ChecksumDrift, OutOfOrder, Plan, VersionState
 
 # `status --exit-code` / `plan --exit-code`: what a CI gate can tell apart.
 EXIT_UP_TO_DATE, EXIT_PENDING, EXIT_ATTENTION = 0, 3, 4
@@ -140,7 +140,11 @@ def state_lines(states: Sequence[VersionState]) -> list[str]:
 
 
 def _refusal_lines(error: MigratorError | None) -> list[str]:
-    return [] if error is None else [f"apply would refuse: {error.message}", f"  hint: {error.hint}"]
+    if error is None:
+        return []
+    if isinstance(error, ChecksumDrift | OutOfOrder):  # the problems listed above say what and why
+        return ["apply would refuse until the problems above are fixed; nothing is applied meanwhile"]
+    return [f"apply would refuse: {error.message}", f"  hint: {error.hint}"]
 
 
 def survey_lines(survey: Survey, target: str) -> list[str]:
