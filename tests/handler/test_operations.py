@@ -67,7 +67,7 @@ def test_status_of_a_deployed_environment_reads_through_the_function(
     assert main(["--env", "staging", "status"]) == 0
     out = capsys.readouterr().out
     assert "AalapVma-staging" in out and "version 007" in out
-    assert "pending  008 add_tags  (applies on the next deploy)" in out
+    assert "pending      008 add_tags" in out
     assert fake.calls == 1
 
 
@@ -177,3 +177,18 @@ def test_aws_failures_are_one_line(
     assert main(["--env", "staging", "snapshots"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
+
+
+def test_remote_status_lists_every_state_and_the_refusal_even_with_drift(
+    aws: Environment, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(event("Create", aws.properties()), context)
+    baseline = aws.bundle / "migrations" / "001_add_password_auth.sql"
+    baseline.write_text(baseline.read_text() + "\n-- edited after it was applied\n")
+    monkeypatch.setenv("MIGRATOR_SECRET_ARN", aws.secret_arn)
+    monkeypatch.setenv("MIGRATOR_INSTANCE", aws.instance)
+    payload = handler.on_event({"Action": "status"}, context)
+    assert payload["ok"] is True, payload
+    lines = operations.remote_status_lines(payload, "AalapVma-staging")
+    assert any(line.split()[:2] == ["changed", "001"] for line in lines)
+    assert any("the next deploy would refuse" in line for line in lines)

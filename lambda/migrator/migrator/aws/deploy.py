@@ -167,6 +167,12 @@ class Deployment:
         with self._connect(60_000, attempts=5) as conn:
             return engine.plan(conn, inputs, self.bundle.options)
 
+    def survey(self) -> engine.Survey:
+        """Every version's state, even when apply would refuse (drift, order): what `status` shows."""
+        inputs = engine.load_inputs(self.bundle.options)
+        with self._connect(60_000, attempts=5) as conn:
+            return engine.inspect(conn, inputs, self.bundle.options)
+
     def prepare(self) -> Plan:
         """What this deploy would do, after handing the database to the migration role."""
         self.hand_over()

@@ -160,11 +160,11 @@ def is_complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def status(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Read-only: what a deployed environment has applied and what its bundle would apply."""
-    from migrator.report import status_to_json
+    from migrator.report import survey_to_json
 
     try:
         deployment = _deployment(event.get("ResourceProperties") or {})
-        plan = deployment.inspect()
+        survey = deployment.survey()
     except MigratorError as exc:
         return {"ok": False, "error": str(exc)}
-    return {"ok": True} | status_to_json(plan, deployment.request.instance)
+    return {"ok": True} | survey_to_json(survey, deployment.request.instance)

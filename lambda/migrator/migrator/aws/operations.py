@@ -143,16 +143,15 @@ def remote_status(lambda_client: Any, function_name: str) -> dict[str, Any]:
 
 
 def remote_status_lines(payload: dict[str, Any], stack: str) -> list[str]:
+    """Every version with its state, as `status` shows them locally, and why a deploy would refuse."""
     lines = [f"{stack} (instance {payload.get('target')}): version {payload.get('current_version') or 'none'}"]
-    lines += [
-        f"  applied  {a['version']} {a['name']}  ({a['applied_via']}, {a['applied_at'][:16]})"
-        for a in payload.get("applied", [])
-    ]
-    lines += [
-        f"  pending  {p['version']} {p['name']}  (applies on the next deploy)" for p in payload.get("pending", [])
-    ]
-    lines += [
-        f"  note: version {u['version']} is applied but not in the deployed bundle"
-        for u in payload.get("unknown_applied", [])
-    ]
+    for version in payload.get("versions", []):
+        line = f"  {version['state']:<12} {version['version']} {version['name']}"
+        if version.get("detail") and version.get("problem"):
+            line += f"  — {version['detail']}"
+        lines.append(line)
+    refusal = payload.get("apply_refuses")
+    if refusal:
+        lines.append(f"  the next deploy would refuse: {refusal['message']}")
+        lines.append(f"    hint: {refusal['hint']}")
     return lines
