@@ -6,11 +6,12 @@
   answers 501), so moto server serves RDS. With LOCALSTACK_ENDPOINT set (a LocalStack someone
   else runs, e.g. CI's optional Pro job) everything goes to that endpoint instead.
 
-The LocalStack tier skips only where no Python 3.13 is found, and says so. Its tests run in one
-xdist group, so one LocalStack serves the whole session. PostgreSQL is real, and the secret points
-at it. The Provider framework is the synthesized one, run under Node (see harness.py);
-CloudFormation and Step Functions are the stand-ins in cloudformation.py and waiter.py on both
-tiers (LocalStack community runs no custom resource, and no Lambda without Docker).
+The LocalStack tier skips only where no Python 3.13 is found, and says so. One LocalStack serves
+the whole run: the xdist workers share it (a file lock and a list of users; the last one stops it).
+PostgreSQL is real, and the secret points at it. The Provider framework is the synthesized one,
+run under Node (see harness.py); CloudFormation and Step Functions are the stand-ins in
+cloudformation.py and waiter.py on both tiers (LocalStack community runs no custom resource, and
+no Lambda without Docker).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from tests.e2e.cloudformation import Operation
 from tests.e2e.harness import Deployer
 from tests.e2e.template_model import stack_model
 from tests.e2e.templates import Assembly, staging
-from tests.support.localstack import LocalStack, PythonNotFound, find_python, running
+from tests.support.localstack import LocalStack, PythonNotFound, find_python, shared
 
 STEP_PROPERTY = "e2e-step"
 LOCALSTACK_PROPERTY = "e2e-localstack"
@@ -47,7 +48,7 @@ def moto_server() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def localstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """LocalStack community on the host, one per session (the tier runs in one xdist group).
+    """LocalStack community on the host, one per test run, shared by the xdist workers.
 
     It skips only when no Python 3.13 is found, saying so; with LOCALSTACK_REQUIRED set (CI) it fails instead.
     """
@@ -57,7 +58,9 @@ def localstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]
         if os.environ.get("LOCALSTACK_REQUIRED"):
             pytest.fail(f"LOCALSTACK_REQUIRED is set: {missing}")
         pytest.skip(str(missing))
-    with running(tmp_path_factory.mktemp("localstack")) as started:
+    base = tmp_path_factory.getbasetemp()
+    run = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # shared by this run's workers
+    with shared(run / "localstack") as started:
         yield started
 
 
@@ -71,15 +74,6 @@ def emulated(request: pytest.FixtureRequest, moto_server: str) -> Aws:
         return Aws(f"LocalStack at {given}", given)
     started: LocalStack = request.getfixturevalue("localstack")
     return Aws(LOCALSTACK, started.endpoint, {"rds": moto_server})
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The LocalStack tier runs on one xdist worker, so the session starts one LocalStack, not one per worker."""
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None and str(callspec.params.get("emulated", "")).startswith("localstack"):
-            item.add_marker(pytest.mark.xdist_group("localstack"))
 
 
 @pytest.fixture(scope="session")

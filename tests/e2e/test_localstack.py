@@ -22,8 +22,6 @@ from tests.e2e.template_model import CUSTOM_RESOURCE_TYPE, stack_model
 from tests.e2e.templates import Assembly
 from tests.support.localstack import LocalStack
 
-pytestmark = pytest.mark.xdist_group("localstack")  # one LocalStack per session: the tier's tests share a worker
-
 
 def test_each_service_reaches_botocore_through_its_own_endpoint_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     aws = Aws("split", "http://127.0.0.1:1", {"rds": "http://127.0.0.1:2", "secretsmanager": "http://127.0.0.1:3"})

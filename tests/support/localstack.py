@@ -8,24 +8,27 @@ the requirements or the interpreter change. `python -m tests.support.localstack`
 
 The runtime module is started directly (`localstack start --host` of the split-out CLI is broken)
 on a free loopback port, with DNS off and its state in a folder of ours, and stopped with its whole
-process group. While it runs, the RSS of its process tree is sampled, for the peak.
+process group. One instance serves all the xdist workers of a test run (`shared`: a file lock and a
+list of users; the last one out stops it). While it runs, the RSS of its process tree is sampled.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,18 +155,18 @@ def tree_rss_bytes(group: int) -> int:
 
 @dataclass
 class LocalStack:
-    """A running LocalStack: its endpoint, how long it took to start, and the peak RSS seen so far."""
+    """A running LocalStack as one test process sees it: endpoint, process group, start-up time, peak RSS seen."""
 
     endpoint: str
-    process: subprocess.Popen[bytes]
-    log: Path
+    group: int  # its process group (= its pid): stopping it ends the whole tree
+    state: Path  # FILESYSTEM_ROOT's parent: the log and LocalStack's files
     venv: Venv
     start_s: float = 0.0
     peak_rss: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def sample(self) -> None:
-        self.peak_rss = max(self.peak_rss, tree_rss_bytes(self.process.pid))
+        self.peak_rss = max(self.peak_rss, tree_rss_bytes(self.group))
 
     def _sampler(self) -> None:
         while not self._stop.wait(0.5):
@@ -178,21 +181,37 @@ class LocalStack:
             "peak_rss_mb": round(self.peak_rss / 2**20),
         }
 
-    def stop(self) -> None:
-        self._stop.set()
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+
+def _group_alive(group: int) -> bool:
+    return tree_rss_bytes(group) > 0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stop_group(group: int) -> None:
+    """SIGTERM the process group, SIGKILL what is left after 20 s. Any test process may do it, not only the starter."""
+    try:
+        os.killpg(group, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 20
+    while _group_alive(group) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+    with suppress(ChildProcessError):  # reap it if this process started it
+        os.waitpid(group, os.WNOHANG)
 
 
 def _healthy(endpoint: str, services: str) -> bool:
-    import json
-
     try:
         with urllib.request.urlopen(f"{endpoint}/_localstack/health", timeout=2) as answer:  # noqa: S310 (loopback)
             health = json.load(answer)
@@ -228,9 +247,8 @@ def _keep_catalog(venv: Venv, state: Path) -> None:
             scratch.rename(kept / built.name)
 
 
-@contextmanager
-def running(state: Path, services: str = SERVICES) -> Iterator[LocalStack]:
-    """Build the venv if needed, start LocalStack on a free loopback port, wait for health; stop it afterwards."""
+def start(state: Path, services: str = SERVICES) -> LocalStack:
+    """Build the venv if needed, start LocalStack on a free loopback port and wait until its services are up."""
     venv = ensure_venv(find_python())
     state.mkdir(parents=True, exist_ok=True)
     _reuse_catalog(venv, state / "filesystem")
@@ -257,9 +275,9 @@ def running(state: Path, services: str = SERVICES) -> Iterator[LocalStack]:
             cwd=state,
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stop() ends the whole tree
+            start_new_session=True,  # its own process group: stopping it ends the whole tree
         )
-    stack = LocalStack(endpoint, process, log, venv)
+    stack = LocalStack(endpoint, process.pid, state, venv)
     try:
         while not _healthy(endpoint, services):
             if process.poll() is not None:
@@ -268,12 +286,72 @@ def running(state: Path, services: str = SERVICES) -> Iterator[LocalStack]:
                 raise RuntimeError(f"LocalStack not healthy after {START_TIMEOUT_S:.0f} s:\n{_log_tail(log)}")
             stack.sample()
             time.sleep(0.1)
-        stack.start_s = time.perf_counter() - started
-        threading.Thread(target=stack._sampler, daemon=True).start()
+    except BaseException:
+        _stop_group(process.pid)
+        raise
+    stack.start_s = time.perf_counter() - started
+    return stack
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def shared(run: Path, services: str = SERVICES) -> Iterator[LocalStack]:
+    """One LocalStack for every process of a test run (the xdist workers): the first starts it, the last stops it.
+
+    `run` is a folder all of them share. Under its lock, `localstack.json` names the instance and the
+    pids using it; a user that died is dropped from the list, and an instance nobody alive uses is
+    stopped and replaced.
+    """
+    run.mkdir(parents=True, exist_ok=True)
+    record = run / "localstack.json"
+    with _locked(run / "localstack.lock"):
+        known = json.loads(record.read_text()) if record.exists() else None
+        users = [pid for pid in (known or {}).get("users", []) if _pid_alive(pid)]
+        if known and users and _group_alive(known["group"]) and _healthy(known["endpoint"], services):
+            venv = Venv(Path(known["python"]), float(known["venv_s"]), bool(known["venv_built"]))
+            stack = LocalStack(known["endpoint"], int(known["group"]), Path(known["state"]), venv, known["start_s"])
+        else:
+            if known:
+                _stop_group(int(known["group"]))
+            stack, users = start(Path(tempfile.mkdtemp(prefix="localstack-", dir=run)), services), []
+        users.append(os.getpid())
+        record.write_text(
+            json.dumps(
+                {
+                    "endpoint": stack.endpoint,
+                    "group": stack.group,
+                    "state": str(stack.state),
+                    "python": str(stack.venv.python),
+                    "venv_s": stack.venv.seconds,
+                    "venv_built": stack.venv.built,
+                    "start_s": stack.start_s,
+                    "users": users,
+                }
+            )
+        )
+    threading.Thread(target=stack._sampler, daemon=True).start()
+    try:
         yield stack
     finally:
-        stack.stop()
-    _keep_catalog(venv, state / "filesystem")
+        stack._stop.set()
+        with _locked(run / "localstack.lock"):
+            known = json.loads(record.read_text())
+            users = [pid for pid in known["users"] if pid != os.getpid() and _pid_alive(pid)]
+            if users:
+                record.write_text(json.dumps(known | {"users": users}))
+            else:
+                _stop_group(stack.group)
+                record.unlink()
+                _keep_catalog(stack.venv, stack.state / "filesystem")
 
 
 def main() -> int:
