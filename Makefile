@@ -78,7 +78,7 @@ reliability: setup   # the full fault campaign: 40 SIGKILLs (make test runs 6); 
 	KILL_TRIALS=$${KILL_TRIALS:-40} $(PY) -m pytest -q -s tests/reliability
 
 synth: setup
-	cdk synth --all --quiet
+	cdk synth --quiet
 
 stop: setup-run
 	$(PY) -c 'from migrator.embedded import default_server; default_server().stop()'

@@ -15,6 +15,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from migrator.errors import MigratorError
 from stacks.bundle import CaBundleError, describe_bundle
 from stacks.config import ConfigError, parse_app_config
 from stacks.database_stack import DatabaseStack, write_stack_policies
@@ -54,7 +55,7 @@ def main(app: cdk.App | None = None) -> None:
     app = app or cdk.App()
     try:
         stacks = build(app)
-    except (ConfigError, CaBundleError) as exc:
+    except (ConfigError, CaBundleError, MigratorError) as exc:  # MigratorError: a misnamed or unreadable migration
         sys.exit(f"error: {exc}")
     assembly = app.synth()
     write_stack_policies(stacks, Path(assembly.directory))
