@@ -19,6 +19,10 @@ REMOVAL_POLICIES = ("destroy", "snapshot", "retain")
 MIGRATION_MINUTES_MIN = 10
 MIGRATION_MINUTES_MAX = 60  # CloudFormation's maximum ServiceTimeout: 3600 s
 FRAMEWORK_MARGIN_MINUTES = 5  # on_event's own run (up to 3 min) and the framework's FAILED answer after a timeout
+RUNNERS = ("lambda", "codebuild")  # where a migrating deploy runs (a marked migration always goes to CodeBuild)
+BUILD_MARGIN_SECONDS = 120  # a CodeBuild runner is over this long before the Provider gives up (a poll, the answer)
+RUNNER_MARGIN_SECONDS = 60  # the runner's own deadline ends this long before its build's timeout (rollback, logs)
+MIN_BUILD_MINUTES = 5  # CodeBuild's shortest build timeout
 
 
 class ConfigError(ValueError):
@@ -45,6 +49,7 @@ class EnvironmentConfig:
     rotate_secret: bool
     migration_timeout_minutes: int
     allow_database_replacement: bool  # lifts the stack policy's deny (a restore replaces the instance)
+    runner: str = "lambda"  # "codebuild": every migrating deploy runs in the CodeBuild runner
 
     @property
     def engine_major(self) -> str:
@@ -58,6 +63,13 @@ class MigrationTimeLimits:
     service_timeout_seconds: int  # the custom resource's ServiceTimeout: how long CloudFormation waits
     provider_total_seconds: int  # the Provider's totalTimeout: its waiter gives up and answers FAILED before that
     handler_budget_seconds: int  # MigrationTimeoutSeconds: the handler caps every apply's deadline with it
+    build_timeout_seconds: int  # from on_event's start: every CodeBuild runner build is over by then
+    runner_budget_seconds: int  # from on_event's start: the runner's own deadline (transaction_timeout)
+
+    @property
+    def build_timeout_minutes(self) -> int:
+        """The project's build timeout; each build gets what is left of it (at least CodeBuild's 5 minutes)."""
+        return max(MIN_BUILD_MINUTES, self.build_timeout_seconds // 60)
 
 
 def migration_time_limits(minutes: int) -> MigrationTimeLimits:
@@ -71,6 +83,8 @@ def migration_time_limits(minutes: int) -> MigrationTimeLimits:
         service_timeout_seconds=service,
         provider_total_seconds=service - FRAMEWORK_MARGIN_MINUTES * 60,
         handler_budget_seconds=service,
+        build_timeout_seconds=service - FRAMEWORK_MARGIN_MINUTES * 60 - BUILD_MARGIN_SECONDS,
+        runner_budget_seconds=service - FRAMEWORK_MARGIN_MINUTES * 60 - BUILD_MARGIN_SECONDS - RUNNER_MARGIN_SECONDS,
     )
 
 
@@ -98,6 +112,7 @@ _CHECKS: dict[str, tuple[type, Any]] = {
     "rotate_secret": (bool, None),
     "migration_timeout_minutes": (int, None),  # range checked by migration_time_limits, with its reason
     "allow_database_replacement": (bool, None),
+    "runner": (str, lambda v: v in RUNNERS),
 }
 _OPTIONAL: dict[str, Any] = {
     "account": None,
@@ -105,6 +120,7 @@ _OPTIONAL: dict[str, Any] = {
     "vpc_id": None,
     "restore_snapshot_id": None,
     "allow_database_replacement": False,
+    "runner": "lambda",
 }
 
 
@@ -151,6 +167,12 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
             f"cdk.json context environments.{name}.{exc}: it is the whole time CloudFormation waits for the"
             " migration step (ServiceTimeout, at most 3600 s)"
         ) from None
+    build_seconds = migration_time_limits(config.migration_timeout_minutes).build_timeout_seconds
+    if config.runner == "codebuild" and build_seconds < MIN_BUILD_MINUTES * 60:
+        raise ConfigError(
+            f"cdk.json context environments.{name}.runner 'codebuild' needs migrationTimeoutMinutes of at least 12: a"
+            " CodeBuild build runs at least 5 minutes, and must end before the Provider gives up"
+        )
     if not config.create_vpc_endpoints and config.vpc_id is None:
         raise ConfigError(
             f"cdk.json context environments.{name}.createVpcEndpoints may be false only with vpcId: the project's own"

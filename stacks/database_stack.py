@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ class DatabaseStack(cdk.Stack):
             instance=self.database.instance,
             secret=self.database.secret,
             endpoints=network.endpoints,
-            settings=migration,
+            settings=replace(migration, runner=config.runner),
         )
         instance = self.database.instance.node.default_child
         assert isinstance(instance, cdk.CfnResource)

@@ -28,6 +28,7 @@ from stacks.config import MigrationTimeLimits, migration_time_limits
 from stacks.database import PORT
 from stacks.nag import suppress_snapshot_listing
 from stacks.network import ISOLATED
+from stacks.runner import MigrationRunner
 
 SNAPSHOT_PREFIX = "premigrate"
 MIGRATION_ROLE = "aalap_migrator"
@@ -40,6 +41,7 @@ class MigrationSettings:
     deploy_token: str | None  # None: run only when the bundle changes (-c migrate=on-change)
     snapshot_retention: int
     timeout_minutes: int  # the whole budget (cdk.json migrationTimeoutMinutes); limits derive from it
+    runner: str = "lambda"  # cdk.json runner: "codebuild" sends every migrating deploy to the CodeBuild runner
 
     @property
     def time_limits(self) -> MigrationTimeLimits:
@@ -162,6 +164,20 @@ class SchemaMigration(Construct):
             "Migrations": list(settings.bundle.migrations),
             "MigrationTimeoutSeconds": str(limits.handler_budget_seconds),
         }
+        self.runner = MigrationRunner(
+            self,
+            "Runner",
+            vpc=vpc,
+            code=code,
+            instance=instance,
+            secrets=[secret, self.role_secret],
+            function_security_group=self.security_group,
+            endpoints=endpoints,
+            limits=limits,
+        )
+        properties |= self.runner.properties(settings.runner)
+        for function in (self.on_event, self.is_complete):
+            self.runner.grant_control(function)  # is_complete starts and polls; on_event stops stale builds
         if settings.deploy_token:
             properties["DeployToken"] = settings.deploy_token
         self.resource = cdk.CustomResource(

@@ -19,6 +19,7 @@ from tests.support.aws_calls import CallRecorder
 from tests.support.iam import Decision, Scope, function_id, resolve, role_statements, verdicts
 
 HANDLERS = ("on_event", "is_complete")  # the handler entry points, as the recorder names them
+RUNNER_PROJECT = "aalap-migration-runner"
 FUNCTION_ENVIRONMENT = ("MIGRATOR_SECRET_ARN", "MIGRATOR_INSTANCE", "MIGRATOR_ROLE_SECRET_ARN")
 
 
@@ -36,6 +37,9 @@ def scope_for(template: Template, instance: str, secret_arn: str, role_secret_ar
         props["SecretArn"]["Ref"]: secret_arn,
         props["MigratorSecretArn"]["Ref"]: role_secret_arn,
     }
+    refs[props["RunnerProject"]["Ref"]] = RUNNER_PROJECT  # the CodeBuild runner's project and its log group
+    (logs,) = [n for n in template.find_resources("AWS::Logs::LogGroup") if n.startswith("SchemaMigrationRunnerLogs")]
+    refs[logs] = f"/aws/codebuild/{RUNNER_PROJECT}"
     for name, attachment in template.find_resources("AWS::SecretsManager::SecretTargetAttachment").items():
         if name in refs:  # the attachment's Ref is its secret's ARN: the secret itself is the same one
             refs[attachment["Properties"]["SecretId"]["Ref"]] = refs[name]

@@ -10,7 +10,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from tests.aws import REGION
-from tests.iam.emulated import HANDLERS, handler_function, scope_for
+from tests.iam.emulated import HANDLERS, RUNNER_PROJECT, handler_function, scope_for
 from tests.support.iam import ACCOUNT, role_statements
 
 INSTANCE, SECRET_ARN, ROLE_SECRET_ARN = (
@@ -26,6 +26,11 @@ _CALLS = {
     "rds:AddTagsToResource",  # CreateDBSnapshot with Tags is authorised for it too
     "rds:ListTagsForResource",  # tags of ours when a description lacks them
     "rds:DeleteDBSnapshot",  # pruning (is_complete; on_event at the snapshot quota)
+    "codebuild:StartBuild",  # the CodeBuild runner: started by is_complete once per request
+    "codebuild:BatchGetBuilds",  # polled; and found again by its MIGRATOR_REQUEST variable
+    "codebuild:ListBuildsForProject",
+    "codebuild:StopBuild",  # on_event stops builds of earlier requests (a rollback, a Delete)
+    "logs:GetLogEvents",  # the tail of a failed build's log
 }
 GRANTED = {"on_event": _CALLS, "is_complete": _CALLS}
 SNAPSHOTS = f"arn:aws:rds:{REGION}:{ACCOUNT}:snapshot:premigrate-{INSTANCE}-*"
@@ -48,6 +53,8 @@ def test_each_function_is_granted_exactly_the_actions_its_calls_need(template: T
     assert {a for s in statements for a in _listed(s["Action"])} == GRANTED[handler]
 
 
+BUILD_ACTIONS = tuple(f"codebuild:{a}" for a in ("StartBuild", "BatchGetBuilds", "ListBuildsForProject", "StopBuild"))
+PROJECT_ARN = f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/{RUNNER_PROJECT}"
 RESOURCES = {  # each action's resources: this instance, our snapshots, the two secrets; `*` for the listing only
     "secretsmanager:GetSecretValue": {SECRET_ARN, ROLE_SECRET_ARN},
     "rds:DescribeDBInstances": {INSTANCE_ARN},
@@ -56,6 +63,8 @@ RESOURCES = {  # each action's resources: this instance, our snapshots, the two 
     "rds:AddTagsToResource": {SNAPSHOTS},
     "rds:ListTagsForResource": {SNAPSHOTS},
     "rds:DeleteDBSnapshot": {SNAPSHOTS},
+    **{action: {PROJECT_ARN} for action in BUILD_ACTIONS},  # this project only
+    "logs:GetLogEvents": {f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/codebuild/{RUNNER_PROJECT}:log-stream:*"},
 }
 
 
