@@ -100,17 +100,31 @@ def fresh_session_sql(conn: psycopg.Connection) -> bytes:
     return query.as_bytes(conn)
 
 
+FileEvent = Callable[[str, Path, float | None], None]  # ("start" | "done" | "failed", file, seconds so far)
+
+
 @dataclass(frozen=True)
 class Batch:
-    """What every file of one batch runs with: the fresh-session reset and the deadline guard."""
+    """What every file of one batch runs with: the fresh-session reset, the deadline guard, an observer."""
 
     fresh_session: bytes
     guard: Guard
+    on_file: FileEvent | None = None
 
 
 def _run_file(conn: psycopg.Connection, path: Path, statements: list[Statement], in_tx: bool, batch: Batch) -> None:
     conn.execute(batch.fresh_session)
-    run_statements(conn, path, statements, in_transaction=in_tx, before_each=batch.guard)
+    if batch.on_file is None:
+        run_statements(conn, path, statements, in_transaction=in_tx, before_each=batch.guard)
+        return
+    batch.on_file("start", path, None)
+    started = time.perf_counter()
+    try:
+        run_statements(conn, path, statements, in_transaction=in_tx, before_each=batch.guard)
+    except BaseException:
+        batch.on_file("failed", path, time.perf_counter() - started)
+        raise
+    batch.on_file("done", path, time.perf_counter() - started)
 
 
 def _run_migration(conn: psycopg.Connection, migration: Migration, in_transaction: bool, batch: Batch) -> NewRow:
@@ -169,7 +183,13 @@ def _refuse_backslash_strings(conn: psycopg.Connection) -> None:
         )
 
 
-def apply_plan(conn: psycopg.Connection, plan: Plan, applied_by: str, deadline: float | None = None) -> ApplyResult:
+def apply_plan(
+    conn: psycopg.Connection,
+    plan: Plan,
+    applied_by: str,
+    deadline: float | None = None,
+    on_file: FileEvent | None = None,
+) -> ApplyResult:
     """Apply `plan` on a locked, autocommit connection. Without no-transaction files: one transaction."""
     _refuse_backslash_strings(conn)
     result = ApplyResult()
@@ -180,7 +200,7 @@ def apply_plan(conn: psycopg.Connection, plan: Plan, applied_by: str, deadline: 
         batches.insert(0, [])  # schema.sql always loads in a transaction of its own
     for index, files in enumerate(batches):
         bound_session(conn, deadline)
-        batch = Batch(fresh_session_sql(conn), guard)
+        batch = Batch(fresh_session_sql(conn), guard, on_file)
         try:
             if files and files[0].no_transaction:
                 rows = _standalone(conn, files[0], applied_by, batch)

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -295,10 +296,9 @@ def _sql_json(the_plan: Any) -> list[dict[str, Any]]:
 
 
 def _apply(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:
-    options = _options(args)
     stream = sys.stderr if args.json else sys.stdout
-    with progress.reporting(lambda line: print(line, file=stream, flush=True)):
-        outcome = engine.apply(conn, inputs, options)
+    options = replace(_options(args), on_file=progress.reporter(lambda line: print(line, file=stream, flush=True)))
+    outcome = engine.apply(conn, inputs, options)
     after = engine.inspect(conn, inputs, options)  # what the database is now, not what it was
     payload = survey_to_json(after, target) | {
         "applied_now": outcome.result.applied,

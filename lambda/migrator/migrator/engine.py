@@ -15,7 +15,7 @@ import psycopg
 
 from migrator import history
 from migrator.adopt import unknown_relations
-from migrator.apply import ApplyResult, apply_plan
+from migrator.apply import ApplyResult, FileEvent, apply_plan
 from migrator.errors import InvalidInput, MigratorError
 from migrator.files import Migration, SchemaFile, load_migrations, load_schema_file
 from migrator.lock import migration_lock
@@ -41,6 +41,7 @@ class Options:
     lock_wait_seconds: float = 60.0
     applied_by: str = field(default_factory=default_applied_by)
     deadline: float | None = None  # time.monotonic() after which no further statement starts
+    on_file: FileEvent | None = None  # told as each file starts and ends (the CLI's progress lines)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def apply(conn: psycopg.Connection, inputs: Inputs, options: Options) -> ApplyOu
         the_plan = plan(conn, inputs, options)
         result = ApplyResult()
         if not the_plan.is_noop:
-            result = apply_plan(conn, the_plan, options.applied_by, options.deadline)
+            result = apply_plan(conn, the_plan, options.applied_by, options.deadline, options.on_file)
     return ApplyOutcome(the_plan, result)
 
 
