@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
-from stacks.database import Database
+from stacks.database import DATABASE_NAME, Database
 from stacks.migration import MigrationSettings, SchemaMigration
+from stacks.monitoring import OnCall
 from stacks.nag import suppress_accepted_findings, suppress_wildcards_aws_requires
 from stacks.network import Network
 
@@ -38,7 +40,10 @@ class DatabaseStack(cdk.Stack):
         self.config = config
         network = Network(self, "Network", vpc_id=config.vpc_id, create_endpoints=config.create_vpc_endpoints)
         secrets_endpoint = next((e for e in network.endpoints if "SecretsManager" in e.node.id), None)
-        self.database = Database(self, "Database", vpc=network.vpc, config=config, secrets_endpoint=secrets_endpoint)
+        self.key = self._key(config)
+        self.database = Database(
+            self, "Database", vpc=network.vpc, config=config, secrets_endpoint=secrets_endpoint, key=self.key
+        )
         self.migration = SchemaMigration(
             self,
             "SchemaMigration",
@@ -46,6 +51,7 @@ class DatabaseStack(cdk.Stack):
             instance=self.database.instance,
             secret=self.database.secret,
             endpoints=network.endpoints,
+            key=self.key,
             settings=replace(migration, runner=config.runner),
         )
         instance = self.database.instance.node.default_child
@@ -70,7 +76,7 @@ class DatabaseStack(cdk.Stack):
             value=resource.get_att_string("SnapshotId"),
             description="Snapshot taken before this deploy's migrations (empty: none needed)",
         )
-        cdk.CfnOutput(self, "DatabaseEndpoint", value=self.database.instance.db_instance_endpoint_address)
+        self._outputs_for_the_application(config)
         cdk.CfnOutput(self, "DatabaseSecretArn", value=self.database.secret.secret_arn)
         cdk.CfnOutput(self, "DatabaseInstanceId", value=self.database.instance.instance_identifier)
         cdk.CfnOutput(
@@ -79,8 +85,56 @@ class DatabaseStack(cdk.Stack):
             value=self.migration.on_event.function_name,
             description='Invoke with {"Action": "status"} for a read-only status',
         )
+        waiter = self.migration.provider.node.find_child("waiter-state-machine")
+        assert isinstance(waiter, cdk.custom_resources.WaiterStateMachine)
+        self.on_call = OnCall(
+            self,
+            "OnCall",
+            config=config,
+            instance=self.database.instance,
+            functions=[self.migration.on_event, self.migration.is_complete],
+            waiter_arn=waiter.state_machine_arn,
+            key=self.key,
+            key_policy_editable=config.kms_key == "create",
+        )
+        cdk.CfnOutput(self, "AlarmTopicArn", value=self.on_call.topic.topic_arn, description="On-call SNS topic")
         suppress_accepted_findings(self, config)
         suppress_wildcards_aws_requires(self, self.migration.provider.node.find_child("waiter-state-machine"))
+
+    def _key(self, config: EnvironmentConfig) -> kms.IKey | None:
+        """kmsKey: "create" a customer-managed key (rotated yearly), or use the key whose ARN is given."""
+        if config.kms_key is None:
+            return None
+        if config.kms_key == "create":
+            return kms.Key(
+                self,
+                "Key",
+                description=f"Aalap VMA {config.name}: database storage, snapshots, secrets, Performance Insights",
+                enable_key_rotation=True,
+                removal_policy=cdk.RemovalPolicy.RETAIN,  # snapshots outlive the stack and need it
+            )
+        return kms.Key.from_key_arn(self, "Key", config.kms_key)
+
+    def _outputs_for_the_application(self, config: EnvironmentConfig) -> None:
+        """What the application needs to connect, as outputs and as exports named by environment."""
+        instance = self.database.instance
+        values = {
+            "DatabaseEndpoint": (instance.db_instance_endpoint_address, "host name of the database"),
+            "DatabasePort": (instance.db_instance_endpoint_port, "PostgreSQL port"),
+            "DatabaseName": (DATABASE_NAME, "the application's database"),
+            "DatabaseSecurityGroupId": (
+                self.database.security_group.security_group_id,
+                "the database's security group (clients are admitted by cdk.json clientSecurityGroupIds)",
+            ),
+            "AppSecretArn": (
+                self.migration.app_secret.secret_arn,
+                "the application role's secret: host, port, dbname, username, password",
+            ),
+        }
+        for name, (value, description) in values.items():
+            cdk.CfnOutput(
+                self, name, value=value, description=description, export_name=f"AalapVma-{config.name}-{name}"
+            )
 
 
 def stack_policy(stack: DatabaseStack) -> dict[str, Any]:

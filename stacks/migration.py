@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
@@ -25,13 +26,14 @@ from constructs import Construct
 from stacks.bundle import CA_BUNDLE_IN_LAMBDA, PROJECT_ROOT, MigrationBundle
 from stacks.bundling import LocalPipBundling, dependencies_key, docker_command
 from stacks.config import MigrationTimeLimits, migration_time_limits
-from stacks.database import PORT
+from stacks.database import DATABASE_NAME, PORT
 from stacks.nag import suppress_snapshot_listing
 from stacks.network import ISOLATED
 from stacks.runner import MigrationRunner
 
 SNAPSHOT_PREFIX = "premigrate"
 MIGRATION_ROLE = "aalap_migrator"
+APP_ROLE = "aalap_app"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 
@@ -57,18 +59,48 @@ def migration_code(bundle: MigrationBundle) -> lambda_.Code:
     )
 
 
-def migration_role_secret(scope: Construct) -> secretsmanager.Secret:
+def migration_role_secret(scope: Construct, key: kms.IKey | None = None) -> secretsmanager.Secret:
     """Credentials of the role migrations run as (owner of the application database, nothing more).
 
     The migration step creates the role and sets its password from this secret on every deploy, so
     changing the secret's value and deploying rotates it.
     """
+    return _role_secret(
+        scope, "RoleSecret", "the migration role (owns the application database only)", MIGRATION_ROLE, key
+    )
+
+
+def app_role_secret(scope: Construct, key: kms.IKey | None = None) -> secretsmanager.Secret:
+    """Credentials of the application's role: data rights on the application's tables, no DDL.
+
+    Like the migration role's, the deploy sets the role's password from it (rotate: put a new value, deploy).
+    It carries the database name; attached to the instance, it gains host, port and engine as well.
+    """
+    return _role_secret(
+        scope,
+        "AppRoleSecret",
+        "the application's role (read and write data, no DDL); host, port, dbname, username, password",
+        APP_ROLE,
+        key,
+        {"dbname": DATABASE_NAME},
+    )
+
+
+def _role_secret(
+    scope: Construct,
+    construct_id: str,
+    what: str,
+    username: str,
+    key: kms.IKey | None,
+    extra: dict[str, str] | None = None,
+) -> secretsmanager.Secret:
     secret = secretsmanager.Secret(
         scope,
-        "RoleSecret",
-        description="Aalap VMA: the migration role (owns the application database only)",
+        construct_id,
+        description=f"Aalap VMA: {what}",
+        encryption_key=key,
         generate_secret_string=secretsmanager.SecretStringGenerator(
-            secret_string_template=json.dumps({"username": MIGRATION_ROLE}),
+            secret_string_template=json.dumps({"username": username} | (extra or {})),
             generate_string_key="password",
             exclude_punctuation=True,
             password_length=40,
@@ -100,6 +132,7 @@ class SchemaMigration(Construct):
         secret: cdk.aws_secretsmanager.ISecret,
         endpoints: list[ec2.InterfaceVpcEndpoint],
         settings: MigrationSettings,
+        key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._vpc = vpc
@@ -124,7 +157,9 @@ class SchemaMigration(Construct):
             )
         limits = settings.time_limits
         code = migration_code(settings.bundle)
-        self.role_secret = migration_role_secret(self)
+        self.role_secret = migration_role_secret(self, key)
+        self.app_secret = app_role_secret(self, key)
+        self.app_secret.attach(instance)  # host, port, engine join the application's secret
         environment = {
             "MIGRATOR_SECRET_ARN": secret.secret_arn,
             "MIGRATOR_INSTANCE": instance.instance_identifier,
@@ -134,10 +169,11 @@ class SchemaMigration(Construct):
         self.on_event = self._function("OnEvent", code, "on_event", cdk.Duration.minutes(3), environment)
         self.is_complete = self._function("IsComplete", code, "is_complete", cdk.Duration.minutes(15), environment)
         # Each function holds what its calls need (tests/iam records them and evaluates this policy):
-        # both read the two secrets and may take the snapshot (on_event; is_complete when the instance
-        # was busy); both prune (is_complete after applying; on_event at the manual-snapshot quota).
+        # both read the three secrets (the hand-over sets both roles' passwords) and may take the snapshot
+        # (on_event; is_complete when the instance was busy); both prune (is_complete after applying;
+        # on_event at the manual-snapshot quota).
         for function in (self.on_event, self.is_complete):
-            self._grant_secrets(function, secret)
+            self._grant_secrets(function, secret, key)
             self._grant_snapshots(function, instance)
         provider = cr.Provider(
             self,
@@ -156,6 +192,7 @@ class SchemaMigration(Construct):
         properties = {
             "SecretArn": secret.secret_arn,
             "MigratorSecretArn": self.role_secret.secret_arn,
+            "AppSecretArn": self.app_secret.secret_arn,
             "InstanceIdentifier": instance.instance_identifier,
             "SnapshotRetention": str(settings.snapshot_retention),
             "TakeSnapshots": "true",
@@ -211,14 +248,26 @@ class SchemaMigration(Construct):
             description=f"Aalap VMA schema migration ({handler})",
         )
 
-    def _grant_secrets(self, function: lambda_.Function, secret: secretsmanager.ISecret) -> None:
-        """GetSecretValue only (grant_read adds DescribeSecret, which nothing calls); both secrets use
-        the account's AWS managed key, so no kms:Decrypt is needed."""
+    def _grant_secrets(self, function: lambda_.Function, secret: secretsmanager.ISecret, key: kms.IKey | None) -> None:
+        """GetSecretValue only (grant_read adds DescribeSecret, which nothing calls). With the AWS managed
+        key no kms:Decrypt is needed; with a customer-managed key (kmsKey), Decrypt through Secrets Manager."""
         function.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn, self.role_secret.secret_arn]
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[secret.secret_arn, self.role_secret.secret_arn, self.app_secret.secret_arn],
             )
         )
+        if key is not None:
+            stack = cdk.Stack.of(self)
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt"],
+                    resources=[key.key_arn],
+                    conditions={
+                        "StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.url_suffix}"}
+                    },
+                )
+            )
 
     def _grant_snapshots(self, function: lambda_.Function, instance: rds.DatabaseInstanceBase) -> None:
         """This instance and our snapshots of it by ARN; listing snapshots, which names none, on '*'.

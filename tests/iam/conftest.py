@@ -1,16 +1,19 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from aws_cdk.assertions import Template
+from psycopg import sql
 
 from migrator.aws import handler
 from tests.aws import Environment
 from tests.cdk.synth import synth
 from tests.handler import conftest as handler_fixtures
-from tests.iam.emulated import Target, add_role_secret, target
+from tests.iam.emulated import Target, add_app_secret, add_role_secret, target
 from tests.support.aws_calls import CallRecorder, recording
 
 moto, aws, context = handler_fixtures.moto, handler_fixtures.aws, handler_fixtures.context  # reused as they are
@@ -23,9 +26,21 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
 
 
 @pytest.fixture
-def deployed(role_name: str, aws: Environment, template: Template, monkeypatch: pytest.MonkeyPatch) -> Target:
-    """The emulated target with the migration role's secret, and Lambda's environment for its functions."""
+def app_role(pg_admin: str) -> Iterator[str]:
+    """The application role the hand-over creates; requested before `aws`, so dropped after its database."""
+    name = f"aalap_app_{uuid.uuid4().hex[:6]}"
+    yield name
+    with psycopg.connect(pg_admin, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def deployed(
+    role_name: str, app_role: str, aws: Environment, template: Template, monkeypatch: pytest.MonkeyPatch
+) -> Target:
+    """The emulated target with the two roles' secrets, and Lambda's environment for its functions."""
     add_role_secret(aws, role_name)
+    add_app_secret(aws, app_role)
     bound = target(template, aws)
     for key, value in bound.environment.items():
         monkeypatch.setenv(key, value)

@@ -28,14 +28,17 @@ def handler_function(template: Template, handler: str) -> str:
     return function_id(template, f"migrator.aws.handler.{handler}")
 
 
-def scope_for(template: Template, instance: str, secret_arn: str, role_secret_arn: str) -> Scope:
-    """Bind the custom resource's Refs (instance, master secret, role secret) to the emulated ones."""
+def scope_for(
+    template: Template, instance: str, secret_arn: str, role_secret_arn: str, app_secret_arn: str = ""
+) -> Scope:
+    """Bind the custom resource's Refs (instance, master secret, role secret, app secret) to the emulated ones."""
     _, resource = only(template, "Custom::SchemaMigration")
     props = resource["Properties"]
     refs = {
         props["InstanceIdentifier"]["Ref"]: instance,
         props["SecretArn"]["Ref"]: secret_arn,
         props["MigratorSecretArn"]["Ref"]: role_secret_arn,
+        props["AppSecretArn"]["Ref"]: app_secret_arn or f"{role_secret_arn}-app-unbound",
     }
     refs[props["RunnerProject"]["Ref"]] = RUNNER_PROJECT  # the CodeBuild runner's project and its log group
     (logs,) = [n for n in template.find_resources("AWS::Logs::LogGroup") if n.startswith("SchemaMigrationRunnerLogs")]
@@ -66,7 +69,7 @@ class Target:
 
 
 def target(template: Template, aws: Environment) -> Target:
-    scope = scope_for(template, aws.instance, aws.secret_arn, aws.role_secret_arn)
+    scope = scope_for(template, aws.instance, aws.secret_arn, aws.role_secret_arn, app_secret_for(aws))
     functions = {h: handler_function(template, h) for h in HANDLERS}
     variables = template.to_json()["Resources"][functions["on_event"]]["Properties"]["Environment"]["Variables"]
     return Target(
@@ -74,6 +77,21 @@ def target(template: Template, aws: Environment) -> Target:
         {h: role_statements(template, f, scope) for h, f in functions.items()},
         {k: str(resolve(variables[k], scope)) for k in FUNCTION_ENVIRONMENT},
     )
+
+
+APP_SECRETS: dict[str, str] = {}  # instance -> the application role's secret ARN (Environment has no field for it)
+
+
+def app_secret_for(aws: Environment) -> str:
+    return APP_SECRETS.get(aws.instance, "")
+
+
+def add_app_secret(aws: Environment, role: str) -> None:
+    """The application role's secret, as the stack creates it (the hand-over creates the role from it)."""
+    secret = aws.secrets().create_secret(
+        Name=f"{aws.instance}-app", SecretString=json.dumps({"username": role, "password": "App-Pass-31"})
+    )
+    APP_SECRETS[aws.instance] = secret["ARN"]
 
 
 def add_role_secret(aws: Environment, role: str) -> None:

@@ -18,7 +18,7 @@ from migrator.aws import handler
 from tests.aws import Environment, newest_version
 from tests.handler.conftest import LambdaContext
 from tests.handler.lifecycle import event, run
-from tests.iam.emulated import Target
+from tests.iam.emulated import Target, app_secret_for
 from tests.support.aws_calls import CallRecorder
 
 SECRET = "secretsmanager:GetSecretValue"
@@ -52,7 +52,7 @@ def assert_allowed(scenario: str, deployed: Target, calls: CallRecorder) -> None
 
 
 def _properties(aws: Environment, **extra: Any) -> dict[str, Any]:
-    return aws.properties(MigratorSecretArn=aws.role_secret_arn, **extra)
+    return aws.properties(MigratorSecretArn=aws.role_secret_arn, AppSecretArn=app_secret_for(aws), **extra)
 
 
 def _create(aws: Environment, context: LambdaContext) -> None:

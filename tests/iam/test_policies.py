@@ -13,13 +13,14 @@ from tests.aws import REGION
 from tests.iam.emulated import HANDLERS, RUNNER_PROJECT, handler_function, scope_for
 from tests.support.iam import ACCOUNT, role_statements
 
-INSTANCE, SECRET_ARN, ROLE_SECRET_ARN = (
+INSTANCE, SECRET_ARN, ROLE_SECRET_ARN, APP_SECRET_ARN = (
     "db-1",
     f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:master-AbCdEf",
     f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:role-GhIjKl",
+    f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:app-MnOpQr",
 )
 _CALLS = {
-    "secretsmanager:GetSecretValue",  # both secrets: hand-over as the master, migrations as the role
+    "secretsmanager:GetSecretValue",  # three secrets: hand-over as the master (both roles), migrations as the role
     "rds:DescribeDBInstances",  # is the instance available for a snapshot?
     "rds:DescribeDBSnapshots",  # our snapshot's status; and listing ours to prune
     "rds:CreateDBSnapshot",  # on_event, or is_complete when the instance was busy
@@ -38,7 +39,7 @@ INSTANCE_ARN = f"arn:aws:rds:{REGION}:{ACCOUNT}:db:{INSTANCE}"
 
 
 def _own(template: Template, handler: str) -> list[dict[str, Any]]:
-    scope = scope_for(template, INSTANCE, SECRET_ARN, ROLE_SECRET_ARN)
+    scope = scope_for(template, INSTANCE, SECRET_ARN, ROLE_SECRET_ARN, APP_SECRET_ARN)
     return role_statements(template, handler_function(template, handler), scope, aws_managed=False)
 
 
@@ -55,8 +56,8 @@ def test_each_function_is_granted_exactly_the_actions_its_calls_need(template: T
 
 BUILD_ACTIONS = tuple(f"codebuild:{a}" for a in ("StartBuild", "BatchGetBuilds", "ListBuildsForProject", "StopBuild"))
 PROJECT_ARN = f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/{RUNNER_PROJECT}"
-RESOURCES = {  # each action's resources: this instance, our snapshots, the two secrets; `*` for the listing only
-    "secretsmanager:GetSecretValue": {SECRET_ARN, ROLE_SECRET_ARN},
+RESOURCES = {  # each action's resources: this instance, our snapshots, the three secrets; `*` for the listing only
+    "secretsmanager:GetSecretValue": {SECRET_ARN, ROLE_SECRET_ARN, APP_SECRET_ARN},
     "rds:DescribeDBInstances": {INSTANCE_ARN},
     "rds:DescribeDBSnapshots": {"*"},  # the list call names no snapshot (a status check names ours: also covered)
     "rds:CreateDBSnapshot": {INSTANCE_ARN, SNAPSHOTS},
