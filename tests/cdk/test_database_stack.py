@@ -12,6 +12,8 @@ from tests.cdk.synth import context, only, resources
 from tests.cdk.test_config import provider_total_seconds
 
 ENVIRONMENTS = ("dev", "staging", "prod")
+# What may reach the database and the endpoints: the migration functions and the CodeBuild runner.
+MIGRATION_GROUPS = ("SchemaMigrationFunctionSecurityGroup", "SchemaMigrationRunnerSecurityGroup")
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -39,7 +41,11 @@ def test_database_subnets_are_isolated_without_nat(templates: dict[str, Template
     subnets = resources(template, "AWS::EC2::Subnet")
     assert {ref["Ref"] for ref in group["Properties"]["SubnetIds"]} <= subnets.keys()
     assert all(s["Properties"]["MapPublicIpOnLaunch"] is False for s in subnets.values())
-    template.resource_count_is("AWS::EC2::VPCEndpoint", 2)
+    services = {
+        json.dumps(e["Properties"]["ServiceName"]).split(".")[-1].strip('"]}')
+        for e in resources(template, "AWS::EC2::VPCEndpoint").values()
+    }
+    assert services == {"secretsmanager", "rds", "logs", "codebuild", "s3"}, "the migration step's APIs, no NAT"
 
 
 @pytest.mark.parametrize(
@@ -71,7 +77,8 @@ def test_only_the_migration_function_reaches_the_database(templates: dict[str, T
     assert all(rule["FromPort"] == rule["ToPort"] and rule["FromPort"] in port_values for rule in ingress)
     assert any(source.startswith("SchemaMigrationFunctionSecurityGroup") for source in sources)
     rotation = {s for s in sources if "Rotation" in s}
-    assert sources - rotation == {s for s in sources if s.startswith("SchemaMigrationFunctionSecurityGroup")}
+    assert sources - rotation == {s for s in sources if s.startswith(MIGRATION_GROUPS)}
+    assert {s.startswith(MIGRATION_GROUPS[1]) for s in sources - rotation} == {True, False}, "function and runner"
     assert bool(rotation) is (env == "prod"), "only prod rotates, and its rotation function must reach the database"
     groups = resources(template, "AWS::EC2::SecurityGroup")
     assert not any(
@@ -159,7 +166,7 @@ def test_migrations_run_as_their_own_role_from_its_own_secret(templates: dict[st
         for s in _statements(template)
         if "secretsmanager:GetSecretValue" in _list(s["Action"]) and {"Ref": role_secret} in _list(s["Resource"])
     ]
-    assert len(readers) == 2, "both migration functions, and nothing else, read the role's secret"
+    assert len(readers) == 3, "both migration functions and the CodeBuild runner, and nothing else, read it"
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -197,7 +204,7 @@ def test_secrets_manager_endpoint_admits_the_rotation_function_on_443(templates:
     assert all(rule["FromPort"] == rule["ToPort"] == 443 for rule in secrets)
     sources = {rule["SourceSecurityGroupId"]["Fn::GetAtt"][0] for rule in secrets}
     rotation = {s for s in sources if "Rotation" in s}
-    assert sources - rotation == {s for s in sources if s.startswith("SchemaMigrationFunctionSecurityGroup")}
+    assert sources - rotation == {s for s in sources if s.startswith(MIGRATION_GROUPS)}
     assert len(rotation) == (1 if env == "prod" else 0), "rotation needs Secrets Manager; without it, it times out"
     rds_api = _ingress_into(template, _endpoint_group(template, ".rds"))
     assert not any("Rotation" in r["SourceSecurityGroupId"]["Fn::GetAtt"][0] for r in rds_api), (
