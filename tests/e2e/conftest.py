@@ -93,10 +93,17 @@ def _with_role_secret(environment: Environment, role: str) -> Environment:
     return environment
 
 
+def _app_secret(environment: Environment, role: str) -> str:
+    """The application role's own secret: the deploy creates that role and keeps its password."""
+    secret = json.dumps({"username": role, "password": "App-E2e-1"})
+    return str(environment.secrets().create_secret(Name=f"{environment.instance}-app", SecretString=secret)["ARN"])
+
+
 @pytest.fixture
 def deployer(
     emulated: Aws,
     role_name: str,
+    app_role_name: str,
     db: str,
     assembly: Assembly,
     tmp_path: Path,
@@ -113,6 +120,7 @@ def deployer(
         {
             "SecretArn": environment.secret_arn,
             "MigratorSecretArn": environment.role_secret_arn,
+            "AppSecretArn": _app_secret(environment, app_role_name),
             "InstanceIdentifier": environment.instance,
         },
     )
@@ -125,8 +133,17 @@ def deployer(
     started = Deployer(environment, model, tmp_path, record).start()
     yield started
     started.close()
+    _remove_rds_records(environment)
     if ours is not None:  # start-up time and peak memory so far, for the summary (also from xdist workers)
         request.node.user_properties.append((LOCALSTACK_PROPERTY, ours.stats()))
+
+
+def _remove_rds_records(environment: Environment) -> None:
+    """moto keeps one account per process, whichever server serves it: leave no snapshot for other tests to count."""
+    rds = environment.rds()
+    for snapshot in rds.describe_db_snapshots(DBInstanceIdentifier=environment.instance)["DBSnapshots"]:
+        rds.delete_db_snapshot(DBSnapshotIdentifier=snapshot["DBSnapshotIdentifier"])
+    rds.delete_db_instance(DBInstanceIdentifier=environment.instance, SkipFinalSnapshot=True)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -118,8 +118,8 @@ def test_full_lifecycle(deployer: Deployer, caplog: pytest.LogCaptureFixture) ->
 
 
 def test_snapshot_retention_after_more_deploys_than_the_count(deployer: Deployer) -> None:
-    rds = deployer.environment.rds()
-    rds.create_db_snapshot(DBSnapshotIdentifier="someone-elses", DBInstanceIdentifier=deployer.environment.instance)
+    rds, other = deployer.environment.rds(), f"someone-elses-{deployer.environment.instance}"
+    rds.create_db_snapshot(DBSnapshotIdentifier=other, DBInstanceIdentifier=deployer.environment.instance)
     assert deployer.deploy("create").status == "CREATE_COMPLETE"
     keep = int(deployer.properties()["SnapshotRetention"])
     taken = []
@@ -128,7 +128,7 @@ def test_snapshot_retention_after_more_deploys_than_the_count(deployer: Deployer
         operation = deployer.deploy(f"migrating deploy {number:03d}")
         assert operation.status == "UPDATE_COMPLETE", operation.reason
         taken.append(operation.outputs["PreMigrationSnapshot"])
-    assert deployer.snapshot_ids() == sorted([*taken[-keep:], "someone-elses"])
+    assert deployer.snapshot_ids() == sorted([*taken[-keep:], other])
 
 
 def test_a_very_long_sql_error_still_fits_the_response(deployer: Deployer) -> None:
