@@ -74,3 +74,12 @@ def role_name(pg_admin: str) -> Iterator[str]:
     yield name
     with psycopg.connect(pg_admin, autocommit=True) as admin:
         admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def app_role_name(pg_admin: str) -> Iterator[str]:
+    """An application role of this test's own; like `role_name`, request it before `db`."""
+    name = f"aalap_app_{uuid.uuid4().hex[:6]}"
+    yield name
+    with psycopg.connect(pg_admin, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))

@@ -121,6 +121,7 @@ def deployer(
             "SecretArn": environment.secret_arn,
             "MigratorSecretArn": environment.role_secret_arn,
             "AppSecretArn": _app_secret(environment, app_role_name),
+            "RunnerProject": f"{environment.instance}-runner",  # no migration here asks for CodeBuild
             "InstanceIdentifier": environment.instance,
         },
     )

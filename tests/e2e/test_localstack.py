@@ -80,7 +80,7 @@ def test_localstack_community_cloudformation_completes_our_custom_resource_witho
     model = stack_model(
         assembly,
         {"SecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:s", "MigratorSecretArn": "m"}
-        | {"InstanceIdentifier": "no-such-db"},
+        | {"InstanceIdentifier": "no-such-db", "AppSecretArn": "a", "RunnerProject": "r"},
     )
     template = {
         "Resources": {model.resource_id: {"Type": CUSTOM_RESOURCE_TYPE, "Properties": model.resolved_properties()}},
