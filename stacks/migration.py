@@ -213,8 +213,8 @@ class SchemaMigration(Construct):
             limits=limits,
         )
         properties |= self.runner.properties(settings.runner)
-        for function in (self.on_event, self.is_complete):
-            self.runner.grant_control(function)  # is_complete starts and polls; on_event stops stale builds
+        self.runner.grant_control(self.on_event, runs=False)  # stops builds of earlier requests
+        self.runner.grant_control(self.is_complete, runs=True)  # starts and polls this request's build
         if settings.deploy_token:
             properties["DeployToken"] = settings.deploy_token
         self.resource = cdk.CustomResource(

@@ -215,19 +215,14 @@ class MigrationRunner(Construct):
             "RunnerTimeoutSeconds": str(self.limits.runner_budget_seconds),
         }
 
-    def grant_control(self, function: lambda_.Function) -> None:
-        """Start, find, poll and stop builds of this project only, and read their log."""
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "codebuild:StartBuild",
-                    "codebuild:BatchGetBuilds",
-                    "codebuild:ListBuildsForProject",
-                    "codebuild:StopBuild",
-                ],
-                resources=[self.project_arn],
-            )
-        )
+    def grant_control(self, function: lambda_.Function, *, runs: bool) -> None:
+        """Builds of this project only: `runs` (is_complete) starts, finds and polls them and reads a failed
+        one's log; otherwise (on_event) finds and stops builds of earlier requests."""
+        find = ["codebuild:BatchGetBuilds", "codebuild:ListBuildsForProject"]
+        actions = ["codebuild:StartBuild", *find] if runs else [*find, "codebuild:StopBuild"]
+        function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[self.project_arn]))
+        if not runs:
+            return
         function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["logs:GetLogEvents"],

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from migrator.aws import handler
-from tests.aws import Environment, newest_version
+from tests.aws import Environment, client, newest_version
 from tests.handler.conftest import LambdaContext
 from tests.handler.lifecycle import event, run
 from tests.iam.emulated import Target, app_secret_for
@@ -30,6 +30,11 @@ LIST_TAGS = "rds:ListTagsForResource"
 # Not an API call of its own: CreateDBSnapshot with Tags is authorised for it too (tag on create).
 TAG_ON_CREATE = "rds:AddTagsToResource"
 
+START_BUILD, GET_BUILDS, LIST_BUILDS, STOP_BUILD = (
+    f"codebuild:{a}" for a in ("StartBuild", "BatchGetBuilds", "ListBuildsForProject", "StopBuild")
+)
+LOG_EVENTS = "logs:GetLogEvents"
+
 # What each scenario must have made, per handler (beyond it, anything it made is judged as well).
 MUST_CALL: dict[str, dict[str, set[str]]] = {
     "fresh create": {"on_event": {SECRET}, "is_complete": {SECRET, DESCRIBE_SNAPSHOTS}},
@@ -41,6 +46,10 @@ MUST_CALL: dict[str, dict[str, set[str]]] = {
     "snapshot deferred to is_complete": {"is_complete": {DESCRIBE_INSTANCE, CREATE_SNAPSHOT}},
     "pruning beyond retention": {"is_complete": {DESCRIBE_SNAPSHOTS, LIST_TAGS, DELETE_SNAPSHOT}},
     "pruning at the snapshot quota": {"on_event": {DESCRIBE_SNAPSHOTS, LIST_TAGS, DELETE_SNAPSHOT, CREATE_SNAPSHOT}},
+    "codebuild runner": {
+        "on_event": {LIST_BUILDS, GET_BUILDS, STOP_BUILD},
+        "is_complete": {LIST_BUILDS, GET_BUILDS, START_BUILD, LOG_EVENTS},
+    },
 }
 
 
@@ -197,6 +206,78 @@ def test_pruning_at_the_snapshot_quota_is_allowed(
     data = _migrate(aws, context, 11, SnapshotRetention="1")
     assert _ours(aws) == [data["SnapshotId"]]
     assert_allowed("pruning at the snapshot quota", deployed, calls)
+
+
+class RememberedVariables:
+    """moto's CodeBuild drops a build's environment-variable overrides, by which the handler finds this
+    request's build again, and reports builds SUCCEEDED after a poll although nothing ran; this client
+    (over moto's, so every call is still made and recorded) keeps the variables and keeps a build running
+    until it is stopped."""
+
+    def __init__(self, real: Any) -> None:
+        self._real, self._variables, self._stopped = real, dict[str, list[dict[str, str]]](), set[str]()
+        self.exceptions = real.exceptions
+
+    def stop_build(self, **kwargs: Any) -> Any:
+        self._stopped.add(kwargs["id"])
+        return self._real.stop_build(**kwargs)
+
+    def start_build(self, **kwargs: Any) -> Any:
+        answer = self._real.start_build(**kwargs)
+        self._variables[answer["build"]["id"]] = list(kwargs.get("environmentVariablesOverride", []))
+        return self._with_variables(answer["build"]) and answer
+
+    def batch_get_builds(self, **kwargs: Any) -> Any:
+        answer = self._real.batch_get_builds(**kwargs)
+        for build in answer["builds"]:
+            self._with_variables(build)
+        return answer
+
+    def _with_variables(self, build: dict[str, Any]) -> dict[str, Any]:
+        build.setdefault("environment", {})["environmentVariables"] = self._variables.get(build["id"], [])
+        build["buildStatus"] = "STOPPED" if build["id"] in self._stopped else "IN_PROGRESS"
+        project, stream = build["id"].split(":", 1)  # where CodeBuild logs a build, as the runner's project says
+        build["logs"] = {"groupName": f"/aws/codebuild/{project}", "streamName": stream}
+        return build
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def test_the_codebuild_runner_is_allowed(
+    deployed: Target, aws: Environment, context: LambdaContext, calls: CallRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deploy sent to CodeBuild: the build is started and polled, a later request stops it, and the
+    stopped build's log is read for the reason. moto's CodeBuild runs nothing, which is all this needs."""
+    from migrator.aws import codebuild
+    from tests.iam.emulated import RUNNER_PROJECT
+
+    builds = RememberedVariables(client(aws.endpoint, "codebuild"))
+    monkeypatch.setattr(codebuild, "_clients", lambda: (builds, client(aws.endpoint, "logs")))
+    builds.create_project(
+        name=RUNNER_PROJECT,
+        source={"type": "S3", "location": "asset-bucket/asset.zip"},
+        artifacts={"type": "NO_ARTIFACTS"},
+        environment={
+            "type": "ARM_CONTAINER",
+            "image": "aws/codebuild/amazonlinux-aarch64-standard:4.0",
+            "computeType": "BUILD_GENERAL1_SMALL",
+        },
+        serviceRole=f"arn:aws:iam::123456789012:role/{RUNNER_PROJECT}",
+    )
+    _create(aws, context)
+    aws.add_migration(f"{int(newest_version(aws.bundle)) + 1:03d}_slow.sql", "CREATE TABLE slow (id integer);\n")
+    runner = {"Runner": "codebuild", "RunnerProject": RUNNER_PROJECT}
+    runner |= {"BuildTimeoutSeconds": "3000", "RunnerTimeoutSeconds": "2900"}
+    request = event("Update", _properties(aws, **runner)) | {"RequestId": "first"}
+    waiting = request | handler.on_event(request, context)
+    for _ in range(2):  # the snapshot (moto: available at once), then the build: started, then polled
+        assert handler.is_complete(waiting, context) == {"IsComplete": False}
+    later = event("Update", _properties(aws, **runner)) | {"RequestId": "second"}
+    handler.on_event(later, context)  # stops the first request's build
+    with pytest.raises(handler.DeployFailed, match="STOPPED"):
+        handler.is_complete(waiting, context)
+    assert_allowed("codebuild runner", deployed, calls)
 
 
 def test_the_scenarios_exercise_every_granted_action() -> None:

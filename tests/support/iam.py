@@ -60,7 +60,9 @@ IDENTIFIERS = {
     ("rds", "db"): "DBInstanceIdentifier",
     ("rds", "snapshot"): "DBSnapshotIdentifier",
     ("secretsmanager", "Secret"): "SecretId",
+    ("codebuild", "project"): "projectName",
 }
+BUILD_ID_PARAMETERS = ("id", "ids")  # CodeBuild build ids are "<project>:<uuid>": authorised on the project
 ARN_PARAMETERS = ("ResourceName",)  # parameters that carry a whole ARN
 TAGGING_ACTIONS = ("AddTagsToResource", "TagResource")
 REQUEST_KEYS = re.compile(r"^aws:(RequestTag/.+|TagKeys)$")  # the condition keys the request context models
@@ -306,8 +308,30 @@ def requests(service: str, operation: str, params: Mapping[str, Any], scope: Sco
     return found + _tagging(privilege, service, subject, named, params, context)
 
 
+def _projects_of_builds(params: Mapping[str, Any]) -> set[str]:
+    ids = [params[p] for p in BUILD_ID_PARAMETERS if params.get(p)]
+    flat = [str(i) for value in ids for i in (value if isinstance(value, list) else [value])]
+    return {build.split(":", 1)[0] for build in flat}
+
+
+def _log_stream_arn(params: Mapping[str, Any], scope: Scope) -> str:
+    """logs' log-stream ARN has two name parts: the group's and the stream's."""
+    group, stream = params.get("logGroupName"), params.get("logStreamName")
+    if not group or not stream:
+        raise Unresolved(f"logs: a log stream needs logGroupName and logStreamName, got {sorted(params)}")
+    return f"arn:{scope.partition}:logs:{scope.region}:{scope.account}:log-group:{group}:log-stream:{stream}"
+
+
 def _named(service: str, params: Mapping[str, Any], types: Mapping[str, bool], scope: Scope) -> dict[str, str]:
     named: dict[str, str] = {}
+    if service == "logs" and "log-stream" in types:
+        named["log-stream"] = _log_stream_arn(params, scope)
+    if service == "codebuild" and "project" in types and not params.get("projectName"):
+        projects = _projects_of_builds(params)
+        if len(projects) > 1:
+            raise Unresolved(f"codebuild: one call names builds of several projects: {sorted(projects)}")
+        if projects:
+            named["project"] = resource_arn(service, "project", projects.pop(), scope)
     for parameter in ARN_PARAMETERS:
         if params.get(parameter):
             arn = str(params[parameter])
