@@ -81,7 +81,7 @@ _ENGINE_SETTINGS = (
 )
 
 
-def fresh_session_sql(conn: psycopg.Connection) -> bytes:
+def fresh_session_sql(conn: psycopg.Connection) -> tuple[bytes, ...]:
     """What gives a file the session a new `psql` would: defaults, its own login role, and the engine's limits.
 
     A file's `SET search_path`, `SET ROLE` or `SET statement_timeout = 0` stays in that file, as it
@@ -96,8 +96,8 @@ def fresh_session_sql(conn: psycopg.Connection) -> bytes:
         for name, value in rows
         if value is not None
     ]
-    query = sql.SQL("RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; SELECT {}").format(sql.SQL(", ").join(restore))
-    return query.as_bytes(conn)
+    limits = sql.SQL("SELECT {}").format(sql.SQL(", ").join(restore)).as_bytes(conn)
+    return (b"RESET SESSION AUTHORIZATION", b"RESET ROLE", b"RESET ALL", limits)  # one statement each: pipelinable
 
 
 FileEvent = Callable[[str, Path, float | None], None]  # ("start" | "done" | "failed", file, seconds so far)
@@ -107,20 +107,22 @@ FileEvent = Callable[[str, Path, float | None], None]  # ("start" | "done" | "fa
 class Batch:
     """What every file of one batch runs with: the fresh-session reset, the deadline guard, an observer."""
 
-    fresh_session: bytes
+    fresh_session: tuple[bytes, ...]
     guard: Guard
     on_file: FileEvent | None = None
 
 
 def _run_file(conn: psycopg.Connection, path: Path, statements: list[Statement], in_tx: bool, batch: Batch) -> None:
-    conn.execute(batch.fresh_session)
+    def run() -> None:
+        run_statements(conn, path, statements, in_tx, before_each=batch.guard, prelude=batch.fresh_session)
+
     if batch.on_file is None:
-        run_statements(conn, path, statements, in_transaction=in_tx, before_each=batch.guard)
+        run()
         return
     batch.on_file("start", path, None)
     started = time.perf_counter()
     try:
-        run_statements(conn, path, statements, in_transaction=in_tx, before_each=batch.guard)
+        run()
     except BaseException:
         batch.on_file("failed", path, time.perf_counter() - started)
         raise
@@ -134,7 +136,7 @@ def _run_migration(conn: psycopg.Connection, migration: Migration, in_transactio
 
 
 def _record(conn: psycopg.Connection, rows: list[NewRow], applied_by: str, batch: Batch) -> None:
-    conn.execute(batch.fresh_session)  # whatever the last file set, the engine writes as itself
+    conn.execute(b"; ".join(batch.fresh_session))  # whatever the last file set, the engine writes as itself
     history.record(conn, rows, applied_by)
 
 

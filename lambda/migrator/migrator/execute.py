@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from migrator.errors import MigrationFailed, StatementFailure
+from migrator.errors import MigrationFailed, MigratorError, StatementFailure
 from migrator.sqlsplit import Statement
 
 _MARK = "-- migrate:no-transaction"
@@ -75,32 +75,47 @@ def run_statements(
     statements: list[Statement],
     in_transaction: bool = True,
     before_each: Callable[[Path, Statement], None] | None = None,
+    prelude: Sequence[bytes] = (),
 ) -> None:
     """Inside the batch's transaction, statements go out pipelined (without waiting for each answer, which
     psql does). One at a time outside a transaction (a pipeline would wrap them in an implicit one) and
     under a deadline (`before_each` is then checked before every statement, so the deadline is exact)."""
     if not in_transaction or before_each is not None:
+        if prelude:
+            conn.execute(b"; ".join(prelude))
         for statement in statements:
             if before_each is not None:
                 before_each(path, statement)
             _pipelined(conn, path, [statement], in_transaction)
         return
-    for first in range(0, len(statements), PIPELINE_CHUNK):
-        _pipelined(conn, path, statements[first : first + PIPELINE_CHUNK], in_transaction)
+    for first in range(0, max(1, len(statements)), PIPELINE_CHUNK):
+        chunk = statements[first : first + PIPELINE_CHUNK]
+        _pipelined(conn, path, chunk, in_transaction, prelude if first == 0 else ())
 
 
-def _pipelined(conn: psycopg.Connection, path: Path, statements: list[Statement], in_transaction: bool) -> None:
+def _pipelined(
+    conn: psycopg.Connection,
+    path: Path,
+    statements: list[Statement],
+    in_transaction: bool,
+    prelude: Sequence[bytes] = (),
+) -> None:
+    """`prelude` (the fresh-session reset) goes out in the same round trip, ahead of the statements."""
     sent: list[tuple[Statement, psycopg.Cursor[Any]]] = []
     try:
-        if len(statements) == 1:
+        if len(statements) == 1 and not prelude:
             conn.execute(statements[0].sql.encode("utf-8"), prepare=False)
             return
         with conn.pipeline():
+            for query in prelude:
+                conn.execute(query, prepare=False)
             for statement in statements:
                 sent.append((statement, conn.execute(statement.sql.encode("utf-8"), prepare=False)))
     except psycopg.Error as exc:
         if isinstance(exc, psycopg.OperationalError) and conn.broken:
             raise
+        if not statements:  # only the session reset went out: the engine's own statements failed
+            raise MigratorError(f"{path.name}: resetting the session before the file failed: {exc}") from None
         # Answers arrive in order: the failed statement is the first one without an answer.
         failed = next(
             (st for st, cursor in sent if cursor.pgresult is None), statements[0] if not sent else sent[-1][0]
