@@ -258,3 +258,20 @@ def test_the_stand_in_fails_an_operation_whose_response_lacks_an_output_attribut
     assert attempt.response["Status"] == "SUCCESS" and "SchemaVersion" not in attempt.data
     assert "Vendor response doesn't contain SchemaVersion key" in operation.reason
     assert (undo.request_type, operation.status) == ("Delete", "ROLLBACK_COMPLETE")
+
+
+def test_each_step_emits_its_metrics_in_embedded_metric_format(
+    deployer: Deployer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What CloudWatch would read from the functions' log lines (EMF): one record per finished step."""
+    capsys.readouterr()
+    assert deployer.deploy("create").status == "CREATE_COMPLETE"
+    deployer.add_migration("008_add_tags.sql", "ALTER TABLE projects ADD COLUMN IF NOT EXISTS tags text[];\n")
+    assert deployer.deploy("update bringing one migration").status == "UPDATE_COMPLETE"
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    done = [r for r in records if r.get("Outcome") == "succeeded" and r.get("Step") == "is_complete"]
+    assert [r["MigrationsApplied"] for r in done][-1] == 1
+    for record in records:
+        (directive,) = record["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "AalapVma/Migrations"
+        assert all(metric["Name"] in record for metric in directive["Metrics"]), "every metric named has a value"
