@@ -97,7 +97,8 @@ def main() -> None:
     print(f"  engine (python -m migrator --no-schema apply): median {statistics.median(engine_times):.3f} s")
     print(f"  psql -X -1 -f (same SQL, one file):            median {statistics.median(psql_times):.3f} s")
     print(f"  median ratio engine/psql: {statistics.median(ratios):.2f}x (target <= 1.2x)")
-    print("  rounds (engine s / psql s):", ", ".join(f"{e:.2f}/{p:.2f}" for e, p in zip(engine_times, psql_times)))
+    rounds = ", ".join(f"{e:.2f}/{p:.2f}" for e, p in zip(engine_times, psql_times, strict=True))
+    print(f"  rounds (engine s / psql s): {rounds}")
     print(f"  no-op apply against {args.count} applied, in-process: median {noop * 1000:.0f} ms (target < 500 ms)")
 
 
