@@ -87,17 +87,22 @@ def fresh_session_sql(conn: psycopg.Connection) -> tuple[bytes, ...]:
     A file's `SET search_path`, `SET ROLE` or `SET statement_timeout = 0` stays in that file, as it
     would with `psql -f` per file; temporary tables, cursors and prepared statements a file creates
     inside the batch's transaction are not undone (they end with the transaction or the session).
+    RESET ALL leaves the role alone, so the role's session default is restored with the limits; only a
+    superuser can change the session authorization, so only a superuser's session resets it.
     """
     rows = conn.execute(
         "SELECT name, current_setting(name, true) FROM unnest(%s::text[]) AS name", (list(_ENGINE_SETTINGS),)
     ).fetchall()
+    role_default = conn.execute("SELECT reset_val FROM pg_catalog.pg_settings WHERE name = 'role'").fetchone()
+    values = [("role", role_default[0] if role_default else "none"), *((n, v) for n, v in rows if v is not None)]
     restore = [
         sql.SQL("{}({}, {}, false)").format(sql.SQL("pg_catalog.set_config"), sql.Literal(name), sql.Literal(value))
-        for name, value in rows
-        if value is not None
+        for name, value in values
     ]
     limits = sql.SQL("SELECT {}").format(sql.SQL(", ").join(restore)).as_bytes(conn)
-    return (b"RESET SESSION AUTHORIZATION", b"RESET ROLE", b"RESET ALL", limits)  # one statement each: pipelinable
+    superuser = conn.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = session_user").fetchone()
+    authorization = (b"RESET SESSION AUTHORIZATION",) if superuser and superuser[0] else ()
+    return (*authorization, b"RESET ALL", limits)  # one statement each: they go out in the file's pipeline
 
 
 FileEvent = Callable[[str, Path, float | None], None]  # ("start" | "done" | "failed", file, seconds so far)
