@@ -7,18 +7,16 @@ so the first worker synthesizes under a file lock and the others read the same d
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tests.cdk.synth import synth
+from tests.support.locks import locked
 
 STACK = "AalapVma-staging"
 _DONE = "e2e-synth-complete"
@@ -42,16 +40,6 @@ class Assembly:
         raise LookupError(f"{logical_id}: no asset in {STACK}.assets.json publishes {key}")
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _stack_template(outdir: Path) -> dict[str, Any]:
     manifest = json.loads((outdir / "manifest.json").read_text())
     artifact = manifest["artifacts"][STACK]
@@ -68,7 +56,7 @@ def staging(shared: Path | None = None) -> Assembly:
         return Assembly(outdir, _stack_template(outdir))
     shared.mkdir(parents=True, exist_ok=True)
     outdir = shared / "cdk.out"
-    with _locked(shared / "synth.lock"):
+    with locked(shared / "synth.lock"):
         if not (shared / _DONE).exists():
             shutil.rmtree(outdir, ignore_errors=True)  # a worker that died mid-synth leaves a partial one
             synth(outdir, env="staging")

@@ -16,7 +16,7 @@ from tests.aws import Environment, client
 from tests.engine.helpers import lock_is_free, state
 from tests.handler.conftest import LambdaContext
 from tests.handler.lifecycle import event, run
-from tests.support.fake_codebuild import FakeCodeBuild, FakeLogs
+from tests.support.fake_codebuild import FakeCodeBuild, FakeLogs, create_project
 from tests.support.runner import runner_environment
 
 PROJECT_NAME = "aalap-migration-runner"
@@ -181,20 +181,10 @@ def test_too_little_time_left_for_a_build_fails_cleanly(aws: Environment, builds
 
 def test_moto_accepts_the_calls_the_project_makes(aws: Environment) -> None:
     """Wiring only: moto validates names and shapes, but runs nothing and drops the variable overrides."""
-    api = client(aws.endpoint, "codebuild")
-    api.create_project(
-        name=PROJECT_NAME,
-        source={"type": "S3", "location": "bucket/asset.zip"},
-        artifacts={"type": "NO_ARTIFACTS"},
-        environment={
-            "type": "ARM_CONTAINER",
-            "image": "aws/codebuild/amazonlinux-aarch64-standard:4.0",
-            "computeType": "BUILD_GENERAL1_SMALL",
-        },
-        serviceRole="arn:aws:iam::123456789012:role/runner",
-    )
-    project = codebuild.Project(api, PROJECT_NAME)
+    api, name = client(aws.endpoint, "codebuild"), f"{PROJECT_NAME}-{aws.instance}"  # moto's state is per process
+    create_project(api, name)
+    project = codebuild.Project(api, name)
     started = project.start("request-1", time.time() + 600, 10)
-    assert started.id.startswith(f"{PROJECT_NAME}:") and started.status == "IN_PROGRESS"
+    assert started.id.startswith(f"{name}:") and started.status == "IN_PROGRESS"
     assert [b.id for b in project.builds()] == [started.id]
     assert api.stop_build(id=started.id)["build"]["buildStatus"] == "STOPPED"

@@ -20,6 +20,7 @@ from tests.handler.conftest import LambdaContext
 from tests.handler.lifecycle import event, run
 from tests.iam.emulated import Target, app_secret_for
 from tests.support.aws_calls import CallRecorder
+from tests.support.fake_codebuild import create_project
 
 SECRET = "secretsmanager:GetSecretValue"
 DESCRIBE_INSTANCE = "rds:DescribeDBInstances"
@@ -254,17 +255,7 @@ def test_the_codebuild_runner_is_allowed(
 
     builds = RememberedVariables(client(aws.endpoint, "codebuild"))
     monkeypatch.setattr(codebuild, "_clients", lambda: (builds, client(aws.endpoint, "logs")))
-    builds.create_project(
-        name=RUNNER_PROJECT,
-        source={"type": "S3", "location": "asset-bucket/asset.zip"},
-        artifacts={"type": "NO_ARTIFACTS"},
-        environment={
-            "type": "ARM_CONTAINER",
-            "image": "aws/codebuild/amazonlinux-aarch64-standard:4.0",
-            "computeType": "BUILD_GENERAL1_SMALL",
-        },
-        serviceRole=f"arn:aws:iam::123456789012:role/{RUNNER_PROJECT}",
-    )
+    create_project(builds, RUNNER_PROJECT)
     _create(aws, context)
     aws.add_migration(f"{int(newest_version(aws.bundle)) + 1:03d}_slow.sql", "CREATE TABLE slow (id integer);\n")
     runner = {"Runner": "codebuild", "RunnerProject": RUNNER_PROJECT}

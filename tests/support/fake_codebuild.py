@@ -127,3 +127,18 @@ class FakeLogs:
         time.sleep(0.2)  # the collector thread drains the pipe after the process ends
         lines = build.output[-params["limit"] :]
         return {"events": [{"timestamp": 0, "message": line} for line in lines]}
+
+
+def create_project(api: Any, name: str) -> None:
+    """A runner-shaped project in moto's CodeBuild (the image the stack pins), for wiring tests."""
+    api.create_project(
+        name=name,
+        source={"type": "S3", "location": "bucket/asset.zip"},
+        artifacts={"type": "NO_ARTIFACTS"},
+        environment={
+            "type": "ARM_CONTAINER",
+            "image": "aws/codebuild/amazonlinux-aarch64-standard:4.0",
+            "computeType": "BUILD_GENERAL1_SMALL",
+        },
+        serviceRole=f"arn:aws:iam::123456789012:role/{name}",
+    )

@@ -14,7 +14,6 @@ list of users; the last one out stops it). While it runs, the RSS of its process
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -31,6 +30,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support.locks import locked
 
 PROJECT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = PROJECT / "requirements-localstack.txt"
@@ -101,8 +102,7 @@ def ensure_venv(python: str, target: Path = VENV) -> Venv:
     if stamp.is_file() and stamp.read_text() == wanted:
         return Venv(interpreter, 0.0, built=False)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with (target.parent / f"{target.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a second worker waits here, then finds the venv built
+    with locked(target.parent / f"{target.name}.lock"):  # a second worker waits here, then finds the venv built
         if stamp.is_file() and stamp.read_text() == wanted:
             return Venv(interpreter, 0.0, built=False)
         started = time.perf_counter()
@@ -294,16 +294,6 @@ def start(state: Path, services: str = SERVICES) -> LocalStack:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextmanager
 def shared(run: Path, services: str = SERVICES) -> Iterator[LocalStack]:
     """One LocalStack for every process of a test run (the xdist workers): the first starts it, the last stops it.
 
@@ -313,7 +303,7 @@ def shared(run: Path, services: str = SERVICES) -> Iterator[LocalStack]:
     """
     run.mkdir(parents=True, exist_ok=True)
     record = run / "localstack.json"
-    with _locked(run / "localstack.lock"):
+    with locked(run / "localstack.lock"):
         known = json.loads(record.read_text()) if record.exists() else None
         users = [pid for pid in (known or {}).get("users", []) if _pid_alive(pid)]
         if known and users and _group_alive(known["group"]) and _healthy(known["endpoint"], services):
@@ -343,7 +333,7 @@ def shared(run: Path, services: str = SERVICES) -> Iterator[LocalStack]:
         yield stack
     finally:
         stack._stop.set()
-        with _locked(run / "localstack.lock"):
+        with locked(run / "localstack.lock"):
             known = json.loads(record.read_text())
             users = [pid for pid in known["users"] if pid != os.getpid() and _pid_alive(pid)]
             if users:
