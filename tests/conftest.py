@@ -3,16 +3,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from tests.pg import RDS_PARAMETER_SETTINGS, scratch_database
+from tests.pg import RDS_PARAMETER_SETTINGS, scratch_database, throwaway_role
 from tests.support.tls_server import TlsServer, start_tls_server
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -70,16 +67,12 @@ def schema_file(tmp_path: Path) -> Path:
 def role_name(pg_admin: str) -> Iterator[str]:
     """A migration role of this test's own. Request it before `db` (or fixtures using it), so that it
     is dropped after the database it came to own."""
-    name = f"aalap_migrator_{uuid.uuid4().hex[:6]}"
-    yield name
-    with psycopg.connect(pg_admin, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+    with throwaway_role(pg_admin, "aalap_migrator") as name:
+        yield name
 
 
 @pytest.fixture
 def app_role_name(pg_admin: str) -> Iterator[str]:
     """An application role of this test's own; like `role_name`, request it before `db`."""
-    name = f"aalap_app_{uuid.uuid4().hex[:6]}"
-    yield name
-    with psycopg.connect(pg_admin, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+    with throwaway_role(pg_admin, "aalap_app") as name:
+        yield name

@@ -101,3 +101,12 @@ def superuser_view(admin: str, conninfo: str) -> str:
     """The superuser's connection to the database `conninfo` names: for inspection only."""
     params = {k: str(v) for k, v in conninfo_to_dict(admin).items() if v is not None}
     return make_conninfo(**(params | {"dbname": str(conninfo_to_dict(conninfo)["dbname"])}))
+
+
+@contextmanager
+def throwaway_role(admin: str, prefix: str) -> Iterator[str]:
+    """A role name of one test's own, dropped afterwards; enter it before the database it will own."""
+    name = f"{prefix}_{uuid.uuid4().hex[:6]}"
+    yield name
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -19,12 +17,9 @@ from tests.pg import MASTER_USER, scratch_database, superuser_view
 
 
 @pytest.fixture
-def role(pg_admin: str) -> Iterator[str]:
+def role(role_name: str) -> str:
     """A role name of this test's own; request it before `db`, so it is dropped after the database."""
-    name = f"migrator_{uuid.uuid4().hex[:8]}"
-    yield name
-    with psycopg.connect(pg_admin, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+    return role_name
 
 
 ROLE_PASSWORD = "Role-Pass-31"

@@ -5,8 +5,6 @@ can change no schema."""
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -38,12 +36,9 @@ DDL = (
 
 
 @pytest.fixture
-def app_role(pg_admin: str) -> Iterator[str]:
+def app_role(app_role_name: str) -> str:
     """The application role of this test. Request it before `aws`/`db`: dropped after their database."""
-    name = f"aalap_app_{uuid.uuid4().hex[:6]}"
-    yield name
-    with psycopg.connect(pg_admin, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+    return app_role_name
 
 
 def _secret(aws: Environment, suffix: str, username: str, password: str) -> str:

@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from aws_cdk.assertions import Template
-from psycopg import sql
 
 from migrator.aws import handler
 from tests.aws import Environment
@@ -26,12 +23,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
 
 
 @pytest.fixture
-def app_role(pg_admin: str) -> Iterator[str]:
+def app_role(app_role_name: str) -> str:
     """The application role the hand-over creates; requested before `aws`, so dropped after its database."""
-    name = f"aalap_app_{uuid.uuid4().hex[:6]}"
-    yield name
-    with psycopg.connect(pg_admin, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+    return app_role_name
 
 
 @pytest.fixture
