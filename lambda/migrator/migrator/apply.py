@@ -12,7 +12,7 @@ from psycopg import sql
 
 from migrator import history
 from migrator.errors import MigrationFailed, MigratorError
-from migrator.execute import run_statements
+from migrator.execute import FileEvent, FileWork, run_files, run_statements
 from migrator.files import Migration
 from migrator.history import NewRow
 from migrator.plan import Plan
@@ -105,9 +105,6 @@ def fresh_session_sql(conn: psycopg.Connection) -> tuple[bytes, ...]:
     return (*authorization, b"RESET ALL", limits)  # one statement each: they go out in the file's pipeline
 
 
-FileEvent = Callable[[str, Path, float | None], None]  # ("start" | "done" | "failed", file, seconds so far)
-
-
 @dataclass(frozen=True)
 class Batch:
     """What every file of one batch runs with: the fresh-session reset, the deadline guard, an observer."""
@@ -145,18 +142,36 @@ def _record(conn: psycopg.Connection, rows: list[NewRow], applied_by: str, batch
     history.record(conn, rows, applied_by)
 
 
+def _timed_file(conn: psycopg.Connection, path: Path, statements: list[Statement], batch: Batch) -> float:
+    start = time.perf_counter()
+    _run_file(conn, path, statements, True, batch)
+    return time.perf_counter() - start
+
+
 def _transactional_batch(
     conn: psycopg.Connection, plan: Plan, files: list[Migration], first: bool, applied_by: str, batch: Batch
 ) -> list[NewRow]:
-    rows: list[NewRow] = []
+    """One transaction: the files pipelined one after another (see `run_files`), then their history rows.
+
+    Under a deadline, statement by statement instead, each checked against it before it starts."""
+    work: list[FileWork] = [(m.path, m.statements) for m in files]
+    schema = plan.load_schema if first else None
+    if schema is not None:
+        work.insert(0, (schema.path, schema.statements))
     with conn.transaction():
         history.ensure_table(conn)
-        if first and plan.load_schema is not None:
-            start = time.perf_counter()
-            _run_file(conn, plan.load_schema.path, plan.load_schema.statements, True, batch)
-            ms = _ms_since(start)
+        if batch.guard is None:
+            seconds = run_files(conn, work, batch.fresh_session, batch.on_file)
+        else:
+            seconds = [_timed_file(conn, path, list(statements), batch) for path, statements in work]
+        rows: list[NewRow] = []
+        if schema is not None:
+            ms = round(seconds.pop(0) * 1000)
             rows += [NewRow(m.version, m.name, m.checksum, ms, "schema.sql") for m in plan.recorded_by_schema]
-        rows += [_run_migration(conn, m, in_transaction=True, batch=batch) for m in files]
+        rows += [
+            NewRow(m.version, m.name, m.checksum, round(s * 1000), "migration")
+            for m, s in zip(files, seconds, strict=True)
+        ]
         _record(conn, rows, applied_by, batch)
     return rows
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+import selectors
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import psycopg
+from psycopg import pq
+from psycopg.errors import error_from_result
 
 from migrator.errors import MigrationFailed, MigratorError, StatementFailure
 from migrator.sqlsplit import Statement
@@ -66,7 +70,164 @@ def failure_of(path: Path, statement: Statement, error: psycopg.Error) -> Statem
     return StatementFailure(path.name, line, error.sqlstate or "?????", "; ".join(parts), column=column)
 
 
-PIPELINE_CHUNK = 500  # statements in flight at once: round trips saved, memory for a huge file still bounded
+FileEvent = Callable[[str, Path, float | None], None]  # ("start" | "done" | "failed", file, seconds so far)
+FileWork = tuple[Path, Sequence[Statement]]
+
+# Statements sent and not yet answered before the sender waits for answers: memory stays bounded for
+# a huge file, and the server always has work queued while this process prepares the next file.
+IN_FLIGHT_HIGH, IN_FLIGHT_LOW = 2000, 500
+_LOOK_EVERY = 64  # statements of one file between looks at the answers that have arrived
+_SYNC = pq.ExecStatus.PIPELINE_SYNC
+_FATAL = pq.ExecStatus.FATAL_ERROR
+_COPY = (pq.ExecStatus.COPY_IN, pq.ExecStatus.COPY_OUT, pq.ExecStatus.COPY_BOTH)
+
+
+def run_files(
+    conn: psycopg.Connection, files: Sequence[FileWork], prelude: Sequence[bytes] = (), on_file: FileEvent | None = None
+) -> list[float]:
+    """Run files, each after `prelude` (the fresh-session reset), in the open transaction; their seconds.
+
+    One pipeline for all of them, as libpq's pipeline mode: each file's statements go out one by one
+    (extended protocol, as psycopg sends them), the file ends with a Sync, and nothing waits for an
+    answer unless too many are outstanding, so the server never idles while this process prepares
+    the next file. Answers arrive in order, so each is matched to its file and statement exactly: the
+    first error names its file, line and column, later files are not sent, and the caller rolls back.
+    A file starts (`on_file`) when the server begins it, when the previous file's Sync is answered, and
+    is done when its own Sync is: its seconds are the server's, as `psql -f` of that file would see.
+    """
+    run = _Pipeline(conn, files, on_file)
+    try:
+        run.send(prelude)
+        run.wait_until(lambda: not run.slots)
+    except BaseException:
+        run.abandon()
+        raise
+    run.pgconn.exit_pipeline_mode()
+    if run.failure is not None:
+        index, statement, result = run.failure
+        path = files[index][0]
+        error = error_from_result(result, encoding=conn.info.encoding)
+        if statement is None:  # only the session reset went out: the engine's own statements failed
+            raise MigratorError(f"{path.name}: resetting the session before the file failed: {error}")
+        raise MigrationFailed(failure_of(path, statement, error), rolled_back=True)
+    return [done - started for started, done in zip(run.started, run.finished, strict=True)]
+
+
+class _Pipeline:
+    """The bookkeeping of `run_files`: what each answer belongs to, and when each file began and ended."""
+
+    def __init__(self, conn: psycopg.Connection, files: Sequence[FileWork], on_file: FileEvent | None) -> None:
+        self.pgconn = conn.pgconn
+        self.files = files
+        self.on_file = on_file
+        # One entry per answer expected, in order: (file, statement; None for the reset) or a file's Sync.
+        self.slots: deque[tuple[int, Statement | None] | int] = deque()
+        self.answered = False  # the first slot's query has its result (libpq ends each with a None)
+        self.unanswered = 0
+        self.sent = 0  # files sent so far
+        self.started: list[float] = []
+        self.finished: list[float] = []
+        self.failure: tuple[int, Statement | None, pq.abc.PGresult] | None = None
+        self.selector: selectors.BaseSelector | None = None
+        self.pgconn.enter_pipeline_mode()
+
+    def send(self, prelude: Sequence[bytes]) -> None:
+        send, slots = self.pgconn.send_query_params, self.slots
+        for index, (_path, statements) in enumerate(self.files):
+            if self.failure is not None:
+                return
+            self.sent = index + 1
+            self._start_due()
+            for query in prelude:
+                send(query, None)
+                slots.append((index, None))
+            self.unanswered += len(prelude)
+            for number, statement in enumerate(statements, 1):
+                send(statement.sql.encode("utf-8"), None)
+                slots.append((index, statement))
+                self.unanswered += 1
+                if number % _LOOK_EVERY == 0:
+                    self._keep_up()
+                    if self.failure is not None:
+                        break
+            self.pgconn.pipeline_sync()
+            slots.append(index)
+            self._keep_up()
+
+    def _keep_up(self) -> None:
+        """Send what is buffered and take the answers that are in; wait only when too many are outstanding."""
+        self.wait_until(lambda: True)
+        if self.unanswered > IN_FLIGHT_HIGH:
+            self.pgconn.send_flush_request()  # the server sends its answers now, not at the next Sync
+            self.wait_until(lambda: self.unanswered < IN_FLIGHT_LOW)
+
+    def wait_until(self, condition: Callable[[], bool]) -> None:
+        pgconn = self.pgconn
+        while True:
+            unsent = pgconn.flush()
+            pgconn.consume_input()
+            self._take()
+            if condition():
+                return
+            if self.selector is None:
+                self.selector = selectors.DefaultSelector()
+                self.selector.register(pgconn.socket, selectors.EVENT_READ)
+            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if unsent else 0)
+            self.selector.modify(pgconn.socket, events)
+            self.selector.select()
+
+    def _take(self) -> None:
+        pgconn, slots = self.pgconn, self.slots
+        while slots and not pgconn.is_busy():
+            result = pgconn.get_result()
+            if result is None:
+                if not self.answered:
+                    return
+                slots.popleft()
+                self.unanswered -= 1
+                self.answered = False
+                continue
+            status = result.status
+            if status == _SYNC:
+                index = slots.popleft()
+                assert isinstance(index, int), "a Sync answered where a statement was expected"
+                self._finish(index)
+            elif status in _COPY:
+                raise MigratorError("the server started a COPY in the middle of a migration; nothing was applied")
+            else:
+                if status == _FATAL and self.failure is None:
+                    head = slots[0]
+                    assert not isinstance(head, int)
+                    self.failure = (head[0], head[1], result)
+                self.answered = True
+
+    def _start_due(self) -> None:
+        """The next file starts when the one before it has finished and it has been sent."""
+        index = len(self.started)
+        if index == len(self.finished) and index < self.sent and self.failure is None:
+            self.started.append(time.perf_counter())
+            if self.on_file is not None:
+                self.on_file("start", self.files[index][0], None)
+
+    def _finish(self, index: int) -> None:
+        if index >= len(self.started):  # a file after the failed one: never started
+            return
+        self.finished.append(time.perf_counter())
+        if self.on_file is not None:
+            failed = self.failure is not None and self.failure[0] == index
+            self.on_file("failed" if failed else "done", self.files[index][0], self.finished[-1] - self.started[-1])
+        self._start_due()
+
+    def abandon(self) -> None:
+        """Interrupted with answers outstanding: the connection cannot be reused; closing it rolls back."""
+        if self.selector is not None:
+            self.selector.close()
+        if self.pgconn.status != pq.ConnStatus.OK:
+            return
+        if self.slots:
+            self.pgconn.finish()
+        else:
+            self.pgconn.exit_pipeline_mode()
 
 
 def run_statements(
@@ -78,46 +239,24 @@ def run_statements(
     prelude: Sequence[bytes] = (),
 ) -> None:
     """Inside the batch's transaction, statements go out pipelined (without waiting for each answer, which
-    psql does). One at a time outside a transaction (a pipeline would wrap them in an implicit one) and
-    under a deadline (`before_each` is then checked before every statement, so the deadline is exact)."""
-    if not in_transaction or before_each is not None:
-        if prelude:
-            conn.execute(b"; ".join(prelude))
-        for statement in statements:
-            if before_each is not None:
-                before_each(path, statement)
-            _pipelined(conn, path, [statement], in_transaction)
+    psql does), see `run_files`. One at a time outside a transaction (a pipeline would wrap them in an
+    implicit one) and under a deadline (`before_each` is then checked before every statement, so the
+    deadline is exact)."""
+    if in_transaction and before_each is None:
+        run_files(conn, [(path, statements)], prelude)
         return
-    for first in range(0, max(1, len(statements)), PIPELINE_CHUNK):
-        chunk = statements[first : first + PIPELINE_CHUNK]
-        _pipelined(conn, path, chunk, in_transaction, prelude if first == 0 else ())
+    if prelude:
+        conn.execute(b"; ".join(prelude))
+    for statement in statements:
+        if before_each is not None:
+            before_each(path, statement)
+        _one(conn, path, statement, in_transaction)
 
 
-def _pipelined(
-    conn: psycopg.Connection,
-    path: Path,
-    statements: list[Statement],
-    in_transaction: bool,
-    prelude: Sequence[bytes] = (),
-) -> None:
-    """`prelude` (the fresh-session reset) goes out in the same round trip, ahead of the statements."""
-    sent: list[tuple[Statement, psycopg.Cursor[Any]]] = []
+def _one(conn: psycopg.Connection, path: Path, statement: Statement, in_transaction: bool) -> None:
     try:
-        if len(statements) == 1 and not prelude:
-            conn.execute(statements[0].sql.encode("utf-8"), prepare=False)
-            return
-        with conn.pipeline():
-            for query in prelude:
-                conn.execute(query, prepare=False)
-            for statement in statements:
-                sent.append((statement, conn.execute(statement.sql.encode("utf-8"), prepare=False)))
+        conn.execute(statement.sql.encode("utf-8"), prepare=False)
     except psycopg.Error as exc:
         if isinstance(exc, psycopg.OperationalError) and conn.broken:
             raise
-        if not statements:  # only the session reset went out: the engine's own statements failed
-            raise MigratorError(f"{path.name}: resetting the session before the file failed: {exc}") from None
-        # Answers arrive in order: the failed statement is the first one without an answer.
-        failed = next(
-            (st for st, cursor in sent if cursor.pgresult is None), statements[0] if not sent else sent[-1][0]
-        )
-        raise MigrationFailed(failure_of(path, failed, exc), rolled_back=in_transaction) from None
+        raise MigrationFailed(failure_of(path, statement, exc), rolled_back=in_transaction) from None
