@@ -15,10 +15,18 @@ from typing import Any
 import psycopg
 
 from migrator import engine, numbering, progress
-from migrator.connect import SessionLimits, connect, redact
+from migrator.connect import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_LOCK_TIMEOUT,
+    DEFAULT_STATEMENT_TIMEOUT,
+    SessionLimits,
+    connect,
+    redact,
+)
 from migrator.durations import postgres_setting, seconds, whole_seconds
 from migrator.embedded import LOCAL_DATABASE, default_server, project_root
 from migrator.errors import InvalidInput, MigratorError
+from migrator.lock import DEFAULT_WAIT_S as LOCK_WAIT_S
 from migrator.report import (
     exit_code,
     plan_lines,
@@ -36,7 +44,7 @@ exit statuses:
      applied, a reused number, out of order, an unknown database), verify differences, dump --check
      found schema.sql stale, an AWS call failed
   2  invalid input: bad arguments or migration files; nothing was connected to or changed
-  3  status/plan --exit-code: migrations are pending, nothing is wrong
+  3  status/plan --exit-code: migrations are pending, nothing is wrong; apply --env --no-wait: still running
   4  status/plan --exit-code: something needs a person (changed, reused number, out of order,
      applied but missing from the folder, a database that is not this application's)
 """
@@ -63,28 +71,32 @@ def _database_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         help="libpq URL or conninfo; default $DATABASE_URL, else the embedded server",
     )
     group.add_argument(
-        "--connect-timeout", type=whole_seconds, default=_default(10, suppress), metavar="DURATION", help="(10s)"
+        "--connect-timeout",
+        type=whole_seconds,
+        default=_default(DEFAULT_CONNECT_TIMEOUT_S, suppress),
+        metavar="DURATION",
+        help=f"({DEFAULT_CONNECT_TIMEOUT_S}s)",
     )
     group.add_argument(
         "--lock-timeout",
         type=postgres_setting,
-        default=_default("5000ms", suppress),
+        default=_default(DEFAULT_LOCK_TIMEOUT, suppress),
         metavar="DURATION",
-        help="PostgreSQL lock_timeout per statement (5s); a bare number is seconds, 0 = none",
+        help=f"PostgreSQL lock_timeout per statement ({DEFAULT_LOCK_TIMEOUT}); a bare number is seconds, 0 = none",
     )
     group.add_argument(
         "--statement-timeout",
         type=postgres_setting,
-        default=_default("900000ms", suppress),
+        default=_default(DEFAULT_STATEMENT_TIMEOUT, suppress),
         metavar="DURATION",
-        help="PostgreSQL statement_timeout (15min); a bare number is seconds, 0 = none",
+        help=f"PostgreSQL statement_timeout ({DEFAULT_STATEMENT_TIMEOUT}); a bare number is seconds, 0 = none",
     )
     group.add_argument(
         "--lock-wait",
         type=seconds,
-        default=_default(60.0, suppress),
+        default=_default(LOCK_WAIT_S, suppress),
         metavar="DURATION",
-        help="how long to wait for another run's migration lock (60s)",
+        help=f"how long to wait for another run's migration lock ({LOCK_WAIT_S:.0f}s)",
     )
 
 
@@ -116,7 +128,9 @@ def _json_option(parser: argparse.ArgumentParser, suppress: bool) -> None:
 
 def _aws_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     group = parser.add_argument_group("deployed environment (read through AWS, not the database)")
-    group.add_argument("--env", default=_default(None, suppress), help="an environment of cdk.json (status, snapshots)")
+    group.add_argument(
+        "--env", default=_default(None, suppress), help="an environment of cdk.json (status, snapshots, apply)"
+    )
     group.add_argument("--region", default=_default(None, suppress), help="AWS region (default: cdk.json, $AWS_REGION)")
     group.add_argument("--profile", default=_default(None, suppress), help="AWS profile (default: $AWS_PROFILE)")
 
@@ -171,7 +185,18 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--sql", action="store_true", help="also print the statements apply would send")
     plan.add_argument("--exit-code", action="store_true", help="exit 3 when pending, 4 when something is wrong")
 
-    _command(commands, "apply", "apply pending migrations (schema.sql on a fresh database)", [db, files, order, out])
+    apply = _command(
+        commands,
+        "apply",
+        "apply pending migrations (schema.sql on a fresh database; with --env: pipeline mode, see README)",
+        [db, files, order, out, _aws_options],
+    )
+    pipeline = apply.add_argument_group("with --env (pipeline mode: before executing a prepared change set)")
+    pipeline.add_argument(
+        "--change-set", default="cdk-deploy-change-set", help="the prepared change set (default: CDK's name)"
+    )
+    pipeline.add_argument("--no-wait", action="store_true", help="exit 3 while the runner still runs")
+    pipeline.add_argument("--poll-seconds", type=float, default=30.0, help=argparse.SUPPRESS)
     _command(commands, "verify", "compare the database with schema.sql, object by object", [db, files, out])
 
     baseline = _command(

@@ -1,4 +1,4 @@
-"""`python -m migrator --env NAME {status,snapshots}`: the operator's view of a deployed environment.
+"""`python -m migrator --env NAME {status,snapshots,apply}`: the operator's view of a deployed environment, and
 
 Everything a person can get wrong (the environment's name, region, profile, a prune without
 confirmation) is refused with exit status 2 before the first AWS call; an AWS failure afterwards
@@ -23,8 +23,8 @@ def _print(args: argparse.Namespace, payload: Any, lines: list[str]) -> None:
 
 def _checked(args: argparse.Namespace) -> operations.Aws:
     """Every argument checked, the session built; no AWS call made yet."""
-    if args.command not in ("status", "snapshots"):
-        raise InvalidInput(f"{args.command} runs against a database; with --env only status and snapshots work")
+    if args.command not in ("status", "snapshots", "apply"):
+        raise InvalidInput(f"{args.command} runs against a database; with --env only status, snapshots, apply work")
     if not args.env:
         raise InvalidInput(f"{args.command} of a deployed environment needs --env", hint="e.g. --env staging")
     block = operations.check_env(args.env, operations.environments(project_root() / "cdk.json"))
@@ -53,6 +53,8 @@ def run_deployed(args: argparse.Namespace) -> int:
 
 
 def _dispatch(args: argparse.Namespace, aws: operations.Aws) -> int:
+    if args.command == "apply":
+        return _apply(args, aws)
     deployed = operations.resolve(args.env, aws.client("cloudformation"))
     if args.command == "status":
         payload = operations.remote_status(aws.client("lambda"), deployed.function_name)
@@ -86,3 +88,14 @@ def _prune(args: argparse.Namespace, rds: Any, deployed: operations.Deployed) ->
     operations.delete_snapshots(rds, doomed)
     _print(args, {"dry_run": False, "deleted": doomed}, [f"deleted {d}" for d in doomed])
     return 0
+
+
+def _apply(args: argparse.Namespace, aws: operations.Aws) -> int:
+    """Pipeline mode: the prepared change set's migrations, in the CodeBuild runner, before it is executed."""
+    from migrator.aws.pipeline import Operator, progress
+
+    status, line = Operator(aws, progress, poll_seconds=args.poll_seconds).run(
+        args.env, args.change_set, wait=not args.no_wait
+    )
+    _print(args, {"status": status, "result": line}, [line])
+    return status

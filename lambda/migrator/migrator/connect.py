@@ -14,6 +14,12 @@ from migrator.errors import AuthenticationFailed, InvalidInput, MigratorError
 APPLICATION_NAME = "migrator"
 
 
+# The session limits' defaults, for the command line, the handler and the runner alike.
+DEFAULT_LOCK_TIMEOUT = "5s"
+DEFAULT_STATEMENT_TIMEOUT = "15min"
+DEFAULT_CONNECT_TIMEOUT_S = 10
+
+
 @dataclass(frozen=True)
 class SessionLimits:
     """Per-session limits, set with SET after connecting (RDS Proxy rejects startup options).
@@ -22,9 +28,9 @@ class SessionLimits:
     traffic on a table; statement_timeout bounds any one statement.
     """
 
-    lock_timeout: str = "5s"
-    statement_timeout: str = "15min"
-    connect_timeout: int = 10
+    lock_timeout: str = DEFAULT_LOCK_TIMEOUT
+    statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_S
     # If the client dies (Lambda killed, laptop closed), the server aborts the running statement
     # within this interval instead of finishing it while holding the batch's locks.
     client_check_interval: str = "2s"

@@ -16,6 +16,7 @@ import psycopg
 from migrator.errors import MigratorError
 
 LOCK_KEY = 0x6D69_6772_6174_6F72 >> 8  # "migrator", fits in int8
+DEFAULT_WAIT_S = 60.0  # how long a run waits for another run's lock unless told otherwise
 _CLASSID, _OBJID = LOCK_KEY >> 32, LOCK_KEY & 0xFFFF_FFFF
 
 HOLDER_SQL = b"""

@@ -19,16 +19,21 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from migrator.aws.step_data import NONE, StepData
 from migrator.errors import MigratorError
 from migrator.files import Migration
 from migrator.plan import Plan
 
 log = logging.getLogger("migrator")
+PREFIX = "migrator-runner:"  # the runner's final line starts with it (migrator.aws.runner prints it)
 RUNNER_MARKER = "-- migrate:runner=codebuild"
+PIPELINE = "pipeline"  # cdk.json runner: migrations run before the change set, the custom resource only verifies
 REQUEST_VARIABLE = "MIGRATOR_REQUEST"
 RUNNING = "IN_PROGRESS"
 FAILED_STATUSES = ("FAILED", "FAULT", "TIMED_OUT", "STOPPED")
 MIN_BUILD_MINUTES = 5  # CodeBuild's shortest timeoutInMinutes
+MAX_BUILD_MINUTES = 2160  # CodeBuild's longest: 36 hours
+PIPELINE_TIMEOUT_MINUTES = 480  # pipeline mode's build timeout unless cdk.json says pipelineTimeoutMinutes
 QUEUED_TIMEOUT_MINUTES = 5  # a build still queued after this is dropped by CodeBuild (it would start too late)
 RUNNER_MARGIN_S = 60  # the runner's deadline ends this long before the build's timeout (rollback, log upload)
 SEARCH_BUILDS = 100  # newest builds searched for this request's (one BatchGetBuilds call)
@@ -50,10 +55,30 @@ def is_marked(migration: Migration) -> bool:
     return False
 
 
-def route(props: Mapping[str, Any], plan: Plan) -> dict[str, str]:
-    """{"Runner": "codebuild", ...} when this deploy must run in CodeBuild, {} for the Lambda."""
+class PendingInPipeline(MigratorError):
+    """Pipeline mode: the change set was executed before its migrations were applied."""
+
+
+def pipeline_command(env: str | None) -> str:
+    return f"python -m migrator --env {env or 'ENV'} apply --change-set NAME"
+
+
+def route(props: Mapping[str, Any], plan: Plan, fresh: bool = False, env: str | None = None) -> StepData:
+    """{"Runner": "codebuild", ...} when this deploy must run in CodeBuild, {} for the Lambda.
+
+    In pipeline mode nothing may be pending by now (the operator command applied it before the change
+    set ran), except on a fresh database: its first deploy creates it, so nothing could run earlier.
+    """
     if plan.is_noop:
         return {}
+    if str(props.get("Runner") or "") == PIPELINE and not fresh:
+        pending = ", ".join(m.filename for m in plan.to_apply[:5])
+        raise PendingInPipeline(
+            f"pipeline mode: {pending} still pending when the change set ran; nothing was applied and the stack"
+            " rolls back",
+            hint=f"apply them first: prepare the change set, run `{pipeline_command(env)}`, then execute it"
+            " (README: pipeline mode)",
+        )
     marked = [m.filename for m in plan.to_apply if is_marked(m)]
     if str(props.get("Runner") or "lambda") != "codebuild" and not marked:
         return {}
@@ -66,7 +91,7 @@ def route(props: Mapping[str, Any], plan: Plan) -> dict[str, str]:
     return {"Runner": "codebuild", "RunnerReason": why}
 
 
-def request_key(event: Mapping[str, Any], data: Mapping[str, str]) -> str:
+def request_key(event: Mapping[str, Any], data: StepData) -> str:
     """One CloudFormation request: its RequestId (every is_complete call carries it), else start time and token."""
     given = str(event.get("RequestId") or "")
     if given:
@@ -118,14 +143,17 @@ class Project:
     def find(self, request: str) -> Build | None:
         return next((b for b in self.builds() if b.request == request), None)
 
-    def start(self, request: str, deadline: float, timeout_minutes: int) -> Build:
+    def start(self, request: str, deadline: float, timeout_minutes: int, source: str | None = None) -> Build:
+        """`source` (bucket/key of an asset zip) replaces the project's: pipeline mode runs the new asset."""
         variables = {REQUEST_VARIABLE: request, "MIGRATOR_DEADLINE": f"{deadline:.0f}"}
+        overrides: dict[str, Any] = {"sourceTypeOverride": "S3", "sourceLocationOverride": source} if source else {}
         response = self.client.start_build(
             projectName=self.name,
             environmentVariablesOverride=[{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in variables.items()],
             timeoutInMinutesOverride=timeout_minutes,
             queuedTimeoutInMinutesOverride=QUEUED_TIMEOUT_MINUTES,
             idempotencyToken=hashlib.sha256(request.encode()).hexdigest()[:32],
+            **overrides,
         )
         return Build.of(response["build"])
 
@@ -175,10 +203,10 @@ class Step:
     project: Project
     logs: Any
     props: Mapping[str, Any]
-    data: Mapping[str, str]
+    data: StepData
     request: str
 
-    def poll(self) -> dict[str, str] | None:
+    def poll(self) -> StepData | None:
         """None while the build runs (or was just started); the answer's data on success; raises on failure."""
         build = self.project.find(self.request)
         if build is None:
@@ -207,7 +235,7 @@ class Step:
         deadline = min(runner_end, now + minutes * 60 - RUNNER_MARGIN_S)
         return self.project.start(self.request, deadline, minutes)
 
-    def _succeeded(self, build: Build) -> dict[str, str]:
+    def _succeeded(self, build: Build) -> StepData:
         plan = self.deployment.inspect()
         if not plan.is_noop:
             pending = ", ".join(m.filename for m in plan.to_apply[:5])
@@ -216,42 +244,50 @@ class Step:
                 hint="another run changed the history meanwhile? deploy again",
             )
         version = plan.current_version or "none"
-        applied = _since(plan, self.data.get("FromVersion", "none"))
+        applied = _since(plan, self.data.get("FromVersion", NONE))
         return {"SchemaVersion": version, "ToVersion": version, "Applied": ",".join(applied), "RunnerBuild": build.id}
 
     def _committed(self) -> str:
         try:
-            applied = _since(self.deployment.inspect(), self.data.get("FromVersion", "none"))
+            applied = _since(self.deployment.inspect(), self.data.get("FromVersion", NONE))
         except Exception as exc:
             return f"unknown (cannot read the history: {type(exc).__name__})"
         return ", ".join(applied) if applied else "nothing (the batch rolled back)"
 
     def _failed(self, build: Build) -> RunnerFailed:
-        lines = self._log_tail(build)
-        final = next((line for line in reversed(lines) if line.startswith("migrator-runner:")), None)
-        head = f"{final}; " if final else ""
-        tail = " | ".join(line for line in lines if line != final)[-600:]
-        return RunnerFailed(
-            f"{head}CodeBuild runner {build.id} ended {build.status} in phase {build.phase}; committed:"
-            f" {self._committed()}; log tail: {tail or '(none)'}",
-            hint="see the build's log in CodeBuild; fix the migration and deploy again",
-        )
-
-    def _log_tail(self, build: Build) -> list[str]:
-        if not (build.log_group and build.log_stream):
-            return []
-        try:
-            events = self.logs.get_log_events(
-                logGroupName=build.log_group, logStreamName=build.log_stream, limit=LOG_LINES, startFromHead=False
-            )["events"]
-        except Exception as exc:
-            return [f"(log unavailable: {type(exc).__name__})"]
-        return [str(e.get("message", "")).rstrip() for e in events if str(e.get("message", "")).strip()]
+        return failure(build, log_tail(self.logs, build), self._committed())
 
 
-def poll(
-    deployment: Any, event: Mapping[str, Any], data: Mapping[str, str], clients: Any = None
-) -> dict[str, str] | None:
+def log_tail(logs: Any, build: Build) -> list[str]:
+    """The last lines of a build's log; never raises (the failure being reported matters more)."""
+    if not (build.log_group and build.log_stream):
+        return []
+    try:
+        events = logs.get_log_events(
+            logGroupName=build.log_group, logStreamName=build.log_stream, limit=LOG_LINES, startFromHead=False
+        )["events"]
+    except Exception as exc:
+        return [f"(log unavailable: {type(exc).__name__})"]
+    return [str(e.get("message", "")).rstrip() for e in events if str(e.get("message", "")).strip()]
+
+
+def final_line(lines: list[str]) -> str | None:
+    """The runner's own verdict (its last `migrator-runner:` line), if the log has it."""
+    return next((line for line in reversed(lines) if line.startswith(PREFIX)), None)
+
+
+def failure(build: Build, lines: list[str], committed: str) -> RunnerFailed:
+    final = final_line(lines)
+    head = f"{final}; " if final else ""
+    tail = " | ".join(line for line in lines if line != final)[-600:]
+    return RunnerFailed(
+        f"{head}CodeBuild runner {build.id} ended {build.status} in phase {build.phase}; committed:"
+        f" {committed}; log tail: {tail or '(none)'}",
+        hint="see the build's log in CodeBuild; fix the migration and deploy again",
+    )
+
+
+def poll(deployment: Any, event: Mapping[str, Any], data: StepData, clients: Any = None) -> StepData | None:
     """The handler's entry: one poll of this request's runner build."""
     props = event.get("ResourceProperties") or {}
     codebuild, logs = clients or _clients()

@@ -18,8 +18,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from migrator import engine
 from migrator.aws.secrets import conninfo_from_secret, read_secret, role_credentials
-from migrator.aws.snapshots import SnapshotError, SnapshotQuotaExceeded, Snapshots, snapshot_id
-from migrator.connect import SessionLimits, connect
+from migrator.aws.snapshots import SnapshotError, Snapshots, snapshot_id
+from migrator.aws.step_data import NONE, StepData
+from migrator.connect import DEFAULT_LOCK_TIMEOUT, SessionLimits, connect
 from migrator.errors import AuthenticationFailed, MigratorError
 from migrator.plan import Plan
 from migrator.roles import ensure_app_role, ensure_owner_role
@@ -29,17 +30,6 @@ SAFETY_MARGIN_MS = 30_000  # stop our own work this long before Lambda would kil
 ANSWER_MARGIN_S = 120  # the framework needs this long, after the last apply, to answer CloudFormation
 MIN_APPLY_S = 60  # less than this left after a snapshot wait: fail clearly instead of starting
 DEFAULT_TIMEOUT_S = 3600  # CloudFormation's ServiceTimeout when a template does not say
-NONE = "none"
-# Every attribute a template may read with Fn::GetAtt: each answer of a Create or Update carries all
-# of them, non-empty, or CloudFormation fails the stack (a rollback would end UPDATE_ROLLBACK_FAILED).
-ATTRIBUTES = ("SchemaVersion", "SnapshotId", "FromVersion", "ToVersion", "Applied", "Pruned", "Note")
-
-
-def answer(data: dict[str, str]) -> dict[str, str]:
-    """`data` with every attribute present and non-empty ('none' where there is nothing to say)."""
-    return {key: data.get(key) or NONE for key in ATTRIBUTES} | {
-        key: value for key, value in data.items() if key not in ATTRIBUTES and value
-    }
 
 
 @dataclass(frozen=True)
@@ -81,18 +71,24 @@ class Request:
             snapshot_retention=int(props.get("SnapshotRetention", 3)),
             take_snapshots=str(props.get("TakeSnapshots", "true")).lower() == "true",
             stamp=str(props.get("DeployToken") or props.get("Fingerprint", "")[:12] or "manual"),
-            lock_timeout=str(props.get("LockTimeout", "5s")),
+            lock_timeout=str(props.get("LockTimeout") or DEFAULT_LOCK_TIMEOUT),
             migrator_secret_arn=str(props["MigratorSecretArn"]) if props.get("MigratorSecretArn") else None,
             timeout_seconds=int(timeout),
             app_secret_arn=str(props["AppSecretArn"]) if props.get("AppSecretArn") else None,
         )
 
 
-def snapshot_tags(data: dict[str, str]) -> dict[str, str]:
-    return {"migrator:from": data["FromVersion"], "migrator:to": data["ToVersion"]}
+def is_fresh(plan: Plan) -> bool:
+    """A database with nothing to lose: no history, or schema.sql loads it. It needs no snapshot, and in
+    pipeline mode its first deploy applies in the custom resource (nothing could run before it existed)."""
+    return plan.load_schema is not None or (not plan.applied and not plan.adopting_legacy)
 
 
-def cloudformation_deadline(data: dict[str, str], request: Request) -> float:
+def snapshot_tags(data: StepData) -> dict[str, str]:
+    return {"migrator:from": data.get("FromVersion", NONE), "migrator:to": data.get("ToVersion", NONE)}
+
+
+def cloudformation_deadline(data: StepData, request: Request) -> float:
     """Epoch seconds by which our work must end so that CloudFormation hears an answer in time."""
     started = float(data.get("StartedAt") or time.time())
     return started + request.timeout_seconds - ANSWER_MARGIN_S
@@ -140,7 +136,7 @@ class Deployment:
 
     def _connect(self, statement_timeout_ms: int, attempts: int, as_admin: bool = False) -> psycopg.Connection:
         """Connect; a password rotated since the secret was read is re-read once, and the role re-handed over."""
-        limits = SessionLimits(self.request.lock_timeout, f"{max(1000, statement_timeout_ms)}ms", connect_timeout=10)
+        limits = SessionLimits(self.request.lock_timeout, f"{max(1000, statement_timeout_ms)}ms")
         try:
             return connect(self._conninfo(as_admin), limits, attempts=attempts, backoff=2.0)
         except AuthenticationFailed:
@@ -178,9 +174,9 @@ class Deployment:
         self.hand_over()
         return self.inspect()
 
-    def start(self, plan: Plan, started_at: float) -> dict[str, str]:
+    def start(self, plan: Plan, started_at: float) -> StepData:
         """Decide what this deploy does; start the snapshot if one is needed. Returns the handler's Data."""
-        data = {
+        data: StepData = {
             "FromVersion": plan.current_version or NONE,
             "ToVersion": plan.target_version or NONE,
             "SchemaVersion": plan.current_version or NONE,
@@ -192,33 +188,25 @@ class Deployment:
             log.warning(note)
             data["Note"] = note
         if plan.is_noop:
-            return data | {"Phase": "done"}
-        fresh = plan.load_schema is not None or (not plan.applied and not plan.adopting_legacy)
-        if fresh or not self.request.take_snapshots:
-            return data | {"Phase": "apply"}  # a fresh database has nothing to lose
+            return {**data, "Phase": "done"}
+        if is_fresh(plan) or not self.request.take_snapshots:
+            return {**data, "Phase": "apply"}  # a fresh database has nothing to lose
         ident = snapshot_id(
             self.request.instance, plan.current_version, plan.target_version or NONE, self.request.stamp
         )
         status = self._ensure_snapshot(ident, data)
         log.info("pre-migration snapshot %s: %s", ident, status)
-        return data | {"Phase": "snapshot", "SnapshotId": ident}
+        return {**data, "Phase": "snapshot", "SnapshotId": ident}
 
     @property
     def snapshots(self) -> Snapshots:
         return Snapshots(self.rds, self.request.instance)
 
-    def _ensure_snapshot(self, ident: str, data: dict[str, str]) -> str:
+    def _ensure_snapshot(self, ident: str, data: StepData) -> str:
         """Start the snapshot; at the manual-snapshot quota, prune our own old ones once and try again."""
-        try:
-            return self.snapshots.ensure(ident, snapshot_tags(data))
-        except SnapshotQuotaExceeded:
-            pruned, error = self.prune()
-            if not pruned:
-                raise
-            log.warning("snapshot quota reached: pruned %s, trying again (%s)", ", ".join(pruned), error or "ok")
-            return self.snapshots.ensure(ident, snapshot_tags(data))
+        return self.snapshots.ensure_pruning(ident, snapshot_tags(data), self.request.snapshot_retention)
 
-    def snapshot_ready(self, data: dict[str, str]) -> bool:
+    def snapshot_ready(self, data: StepData) -> bool:
         """Is the snapshot `data` names available? Starts it if the instance was busy until now."""
         ident = data["SnapshotId"]
         status = self._ensure_snapshot(ident, data)
@@ -239,7 +227,7 @@ class Deployment:
             )
         return True
 
-    def apply(self, remaining_ms: int, data: dict[str, str]) -> dict[str, str]:
+    def apply(self, remaining_ms: int, data: StepData) -> StepData:
         """Apply within this invocation's time and CloudFormation's, whichever ends first."""
         cloudformation_ms = (cloudformation_deadline(data, self.request) - time.time()) * 1000
         budget_ms = int(min(remaining_ms - SAFETY_MARGIN_MS, cloudformation_ms))
@@ -250,7 +238,7 @@ class Deployment:
             )
         return self.apply_within(budget_ms)
 
-    def apply_within(self, budget_ms: int) -> dict[str, str]:
+    def apply_within(self, budget_ms: int) -> StepData:
         """Apply everything pending in one run that ends within `budget_ms` (the Lambda's or the runner's)."""
         options = self.bundle.options
         inputs = engine.load_inputs(options)

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from migrator.aws import codebuild, metrics
-from migrator.aws.deploy import NONE, Bundle, Deployment, Request, answer
+from migrator.aws.deploy import Bundle, Deployment, Request, is_fresh
+from migrator.aws.naming import env_of
+from migrator.aws.step_data import NONE, StepData, answer, from_event
 from migrator.errors import MigratorError
 from migrator.plan import OutOfOrder
 
@@ -98,7 +100,7 @@ def is_backward(event: dict[str, Any]) -> bool:
     return new_version.isdigit() and old_version.isdigit() and int(new_version) < int(old_version)
 
 
-def _backward_unchecked(exc: Exception) -> dict[str, str]:
+def _backward_unchecked(exc: Exception) -> StepData:
     """A backward Update that could not look: answered as success, with the reason in every attribute's Note."""
     note = f"older template (rollback?): the database was not checked and was left as is: {exc}"
     log.warning(note)
@@ -125,8 +127,9 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return {"PhysicalResourceId": physical, "Data": _backward_unchecked(exc)}
         raise _fail(exc) from None
     try:
-        runner = codebuild.route(event["ResourceProperties"], plan)
-        data = deployment.start(plan, started_at=time.time()) | runner
+        env = env_of(str(event.get("StackId") or ""))
+        runner = codebuild.route(event["ResourceProperties"], plan, fresh=is_fresh(plan), env=env)
+        data: StepData = {**deployment.start(plan, started_at=time.time()), **runner}
     except Exception as exc:
         raise _fail(exc) from None
     return {"PhysicalResourceId": physical, "Data": answer(data)}
@@ -134,7 +137,7 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @metrics.is_complete  # an EMF line (stdout) when the step ends: duration, applied, snapshot wait, outcome
 def is_complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    data: dict[str, str] = dict(event.get("Data") or {})
+    data = from_event(event.get("Data"))
     if data.get("Phase") == "done":
         return {"IsComplete": True, "Data": answer(data)}
     try:
@@ -145,9 +148,9 @@ def is_complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
             done = codebuild.poll(deployment, event, data)
             if done is None:
                 return {"IsComplete": False}
-            data |= done
+            data.update(done)
         else:
-            data |= deployment.apply(context.get_remaining_time_in_millis(), data)
+            data.update(deployment.apply(context.get_remaining_time_in_millis(), data))
     except Exception as exc:
         raise _fail(exc) from None
     pruned, prune_error = deployment.prune()

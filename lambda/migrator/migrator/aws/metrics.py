@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from migrator.aws.step_data import NONE
+
 log = logging.getLogger("migrator")
 
 NAMESPACE = "AalapVma/Migrations"
@@ -43,7 +45,6 @@ UNITS = {
     FAILED: "Count",
     MANUAL_SNAPSHOTS: "Count",
 }
-NONE = "none"  # deploy.NONE, not imported: this module stays free of the engine's imports
 
 Entry = TypeVar("Entry", bound=Callable[..., dict[str, Any]])
 

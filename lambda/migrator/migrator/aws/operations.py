@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from migrator.aws.naming import OUTPUT_FUNCTION, OUTPUT_INSTANCE, stack_name
 from migrator.aws.snapshots import Snapshots
 from migrator.errors import InvalidInput, MigratorError
 
-STACK_NAME = "AalapVma-{env}"
 REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")  # eu-west-1, us-gov-west-1, ap-southeast-5
 
 
@@ -87,7 +87,7 @@ class Deployed:
 
 def resolve(env: str, cfn: Any) -> Deployed:
     """The deployed environment, from its stack's outputs."""
-    stack = STACK_NAME.format(env=env)
+    stack = stack_name(env)
     try:
         found = cfn.describe_stacks(StackName=stack)["Stacks"]
     except Exception as exc:  # botocore's ClientError and endpoint errors alike
@@ -96,10 +96,10 @@ def resolve(env: str, cfn: Any) -> Deployed:
             hint="check AWS credentials and region, and that the environment is deployed",
         ) from None
     outputs = {o["OutputKey"]: o["OutputValue"] for o in found[0].get("Outputs", [])}
-    missing = [key for key in ("DatabaseInstanceId", "MigrationFunctionName") if key not in outputs]
+    missing = [key for key in (OUTPUT_INSTANCE, OUTPUT_FUNCTION) if key not in outputs]
     if missing:
         raise MigratorError(f"stack {stack} has no output {', '.join(missing)}", hint="deploy the current version")
-    return Deployed(stack, outputs["DatabaseInstanceId"], outputs["MigrationFunctionName"])
+    return Deployed(stack, outputs[OUTPUT_INSTANCE], outputs[OUTPUT_FUNCTION])
 
 
 def snapshot_rows(rds: Any, instance: str) -> list[dict[str, str]]:

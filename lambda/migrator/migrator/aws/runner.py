@@ -36,9 +36,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from migrator.aws.codebuild import PREFIX
 from migrator.errors import InvalidInput, MigratorError
 
-PREFIX = "migrator-runner:"
 MIN_RUN_S = 60  # less than this before the deadline: refuse to start (a queued build that started too late)
 DEFAULT_IDLE_TIMEOUT_S = 60
 # Client side (libpq): a server that stops answering is noticed within idle + interval x count seconds.
@@ -101,7 +101,7 @@ def deployment_from(environ: Mapping[str, str], secrets: Any) -> Any:
         "SecretArn": _required(environ, "MIGRATOR_SECRET_ARN"),
         "InstanceIdentifier": environ.get("MIGRATOR_INSTANCE") or "database",
         "MigratorSecretArn": environ.get("MIGRATOR_ROLE_SECRET_ARN"),
-        "LockTimeout": environ.get("MIGRATOR_LOCK_TIMEOUT") or "5s",
+        "LockTimeout": environ.get("MIGRATOR_LOCK_TIMEOUT"),  # unset: the engine's default
     }
     bundle = _bundle()
     return Deployment(

@@ -6,12 +6,14 @@ snapshot it already started instead of failing on DBSnapshotAlreadyExists.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from migrator.errors import MigratorError
 
+log = logging.getLogger("migrator")
 TAG_KEY = "migrator:pre-migration"
 SNAPSHOT_READY_INSTANCE_STATES = ("available", "storage-optimization")
 # Instance states that do not pass by themselves: waiting for them would only spend the deploy's hour.
@@ -108,6 +110,22 @@ class Snapshots:
                 " lower snapshotRetention, or ask AWS for a higher 'Manual DB instance snapshots' quota",
             ) from None
         return self.status(ident) or "creating"
+
+    def ensure_pruning(self, ident: str, tags: dict[str, str], keep: int) -> str:
+        """`ensure`; at the manual-snapshot quota, delete ours beyond the newest `keep` once and try again."""
+        try:
+            return self.ensure(ident, tags)
+        except SnapshotQuotaExceeded as exc:
+            try:
+                pruned = self.prune(keep)
+            except Exception as prune_error:
+                raise SnapshotQuotaExceeded(
+                    f"{exc.message}; pruning ours failed too: {type(prune_error).__name__}", hint=exc.hint
+                ) from None
+            if not pruned:
+                raise
+            log.warning("snapshot quota reached: pruned %s, trying again", ", ".join(pruned))
+            return self.ensure(ident, tags)
 
     def ours(self) -> list[dict[str, Any]]:
         """Our pre-migration snapshots of this instance: manual, our prefix, our tag; oldest first.
