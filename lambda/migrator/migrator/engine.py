@@ -65,8 +65,12 @@ def load_inputs(options: Options) -> Inputs:
     return Inputs(migrations, schema)
 
 
-def plan(conn: psycopg.Connection, inputs: Inputs, options: Options) -> Plan:
-    applied = history.read(conn)
+def plan(
+    conn: psycopg.Connection, inputs: Inputs, options: Options, applied: list[history.AppliedVersion] | None = None
+) -> Plan:
+    """What apply would do; `applied` is the history when the caller has just read it."""
+    if applied is None:
+        applied = history.read(conn)
     empty = not applied and history.database_is_empty(conn)
     unknown = [] if applied or empty else unknown_relations(conn, inputs.migrations, inputs.schema)
     return make_plan(inputs.migrations, applied, empty, inputs.schema, options.allow_out_of_order, unknown)
@@ -91,7 +95,7 @@ def inspect(conn: psycopg.Connection, inputs: Inputs, options: Options) -> Surve
     applied = history.read(conn)
     states = survey(inputs.migrations, applied, options.allow_out_of_order)
     try:
-        return Survey(states, applied, plan(conn, inputs, options), None)
+        return Survey(states, applied, plan(conn, inputs, options, applied), None)
     except (ChecksumDrift, OutOfOrder, ForeignDatabase) as exc:
         return Survey(states, applied, None, exc)
 

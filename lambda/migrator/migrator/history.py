@@ -162,16 +162,31 @@ def move_legacy(conn: psycopg.Connection) -> bool:
     return True
 
 
+_INSERT = (
+    b"INSERT INTO migrator.history (version, name, checksum, execution_ms, applied_by, applied_via)"
+    b" SELECT version, name, checksum, execution_ms, %s, applied_via FROM ROWS FROM ("
+    b"pg_catalog.unnest(%s::pg_catalog.text[]), pg_catalog.unnest(%s::pg_catalog.text[]),"
+    b" pg_catalog.unnest(%s::pg_catalog.text[]), pg_catalog.unnest(%s::pg_catalog.int4[]),"
+    b" pg_catalog.unnest(%s::pg_catalog.text[])"
+    b") WITH ORDINALITY AS r(version, name, checksum, execution_ms, applied_via, n) ORDER BY n"
+)
+
+
 def record(conn: psycopg.Connection, rows: Iterable[NewRow], applied_by: str) -> None:
     created_now = conn.execute(b"SELECT count(*) FROM migrator.history").fetchone()
     _check_count(conn, created_now[0] if created_now else 0)  # a file of this run may have dropped it
-    with conn.cursor() as cur:
-        cur.executemany(
-            b"INSERT INTO migrator.history"
-            b" (version, name, checksum, execution_ms, applied_by, applied_via)"
-            b" VALUES (%s, %s, %s, %s, %s, %s)",
-            [(r.version, r.name, r.checksum, r.execution_ms, applied_by, r.applied_via) for r in rows],
-        )
+    new = list(rows)
+    conn.execute(  # one statement for the whole batch: a row per file, in order, applied_at per row
+        _INSERT,
+        (
+            applied_by,
+            [r.version for r in new],
+            [r.name for r in new],
+            [r.checksum for r in new],
+            [r.execution_ms for r in new],
+            [r.applied_via for r in new],
+        ),
+    )
     _remember_count(conn)
 
 
