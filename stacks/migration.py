@@ -23,8 +23,8 @@ from aws_cdk import custom_resources as cr
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from stacks.bundle import CA_BUNDLE_IN_LAMBDA, PROJECT_ROOT, MigrationBundle
-from stacks.bundling import LocalPipBundling, dependencies_key, docker_command
+from stacks.bundle import CA_BUNDLE_IN_LAMBDA, MigrationBundle
+from stacks.bundling import migration_code
 from stacks.config import MigrationTimeLimits, migration_time_limits
 from stacks.database import DATABASE_NAME, PORT
 from stacks.nag import suppress_snapshot_listing
@@ -48,15 +48,6 @@ class MigrationSettings:
     @property
     def time_limits(self) -> MigrationTimeLimits:
         return migration_time_limits(self.timeout_minutes)
-
-
-def migration_code(bundle: MigrationBundle) -> lambda_.Code:
-    return lambda_.Code.from_asset(
-        str(PROJECT_ROOT),
-        asset_hash=f"{bundle.fingerprint[:32]}-{dependencies_key()}",
-        asset_hash_type=cdk.AssetHashType.CUSTOM,
-        bundling=cdk.BundlingOptions(image=RUNTIME.bundling_image, command=docker_command(), local=LocalPipBundling()),
-    )
 
 
 def migration_role_secret(scope: Construct, key: kms.IKey | None = None) -> secretsmanager.Secret:
