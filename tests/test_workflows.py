@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import PROJECT
+from tests.support.project import PROJECT
 
 WORKFLOWS = PROJECT / ".github" / "workflows"
 

@@ -9,10 +9,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Template
 
 from tests.cdk.synth import context
-from tests.conftest import PROJECT
+from tests.support.project import PROJECT
+
+pytestmark = pytest.mark.slow  # each test is a full `cdk synth` through Node (about 15 s)
 
 BIN = PROJECT / "node_modules" / ".bin"
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import PROJECT
+from tests.support.project import PROJECT
 
 DEPLOY = PROJECT / ".github" / "workflows" / "deploy.yml"
 

@@ -11,13 +11,14 @@ import pytest
 import app
 from stacks.bundle import MIGRATIONS_DIR, SCHEMA_FILE, describe_bundle
 from tests.cdk.synth import context
+from tests.support.migrations import NEXT
 
 
 @pytest.mark.parametrize(
     ("name", "text", "says"),
     [
         ("8_no_padding.sql", "SELECT 1;\n", "8_no_padding.sql"),
-        ("008_unterminated.sql", "SELECT 'never closed;\n", "008_unterminated.sql:1: unterminated"),
+        (f"{NEXT}_unterminated.sql", "SELECT 'never closed;\n", f"{NEXT}_unterminated.sql:1: unterminated"),
     ],
 )
 def test_a_bad_migration_fails_synth_in_one_line(

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from tests.aws import REGION
-from tests.conftest import PROJECT
 from tests.e2e.lambdas import VirtualClock
 from tests.e2e.template_model import Function
+from tests.support.project import PROJECT
 
 NODE = PROJECT / "node_modules" / ".bin" / "node"
 HARNESS = Path(__file__).with_name("provider_harness.js")

@@ -11,9 +11,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from migrator.files import load_schema_file
 from migrator.lock import LOCK_KEY
-from tests.conftest import PROJECT
 from tests.engine.helpers import catalog, cli, history, lock_is_free, run_sql, write
+from tests.support.migrations import NEXT, later
+from tests.support.project import PROJECT
 
 Capture = pytest.CaptureFixture[str]
 
@@ -50,10 +52,11 @@ def test_invalid_files_exit_2_before_the_database_is_touched(
 def test_schema_header_must_name_an_existing_migration(
     db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
-    schema_file.write_text(schema_file.read_text().replace("schema-version: 007", "schema-version: 009"))
+    written = load_schema_file(schema_file).version  # what schema.sql says, even while it is stale
+    schema_file.write_text(schema_file.read_text().replace(f"schema-version: {written}", f"schema-version: {later(2)}"))
     status, _, err = cli(capsys, db, migrations_dir, schema_file, "apply")
     assert status == 2
-    assert "schema-version 009 names no migration" in err
+    assert f"schema-version {later(2)} names no migration" in err
 
 
 def test_unreachable_database_fails_fast_and_hides_the_password() -> None:
@@ -98,7 +101,7 @@ def test_lock_held_by_another_session_times_out_naming_the_holder(
 
 
 def test_lock_is_released_after_a_failed_run(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> None:
-    write(migrations_dir, "008_bad.sql", "SELECT 1/0;")
+    write(migrations_dir, f"{NEXT}_bad.sql", "SELECT 1/0;")
     assert cli(capsys, db, migrations_dir, schema_file, "apply")[0] == 1
     assert lock_is_free(db)
 
@@ -188,18 +191,18 @@ def test_help_version_and_exit_statuses() -> None:
 
 
 def test_a_bare_number_is_seconds_not_milliseconds(
-    at_007_db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+    at_newest_db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
-    write(migrations_dir, "008_short_sleep.sql", "SELECT pg_sleep(0.3);\n")
-    status, _, err = cli(capsys, at_007_db, migrations_dir, schema_file, "--statement-timeout", "1", "apply")
+    write(migrations_dir, f"{NEXT}_short_sleep.sql", "SELECT pg_sleep(0.3);\n")
+    status, _, err = cli(capsys, at_newest_db, migrations_dir, schema_file, "--statement-timeout", "1", "apply")
     assert status == 0, err  # 1 second, not 1 ms
-    write(migrations_dir, "009_long_sleep.sql", "SELECT pg_sleep(3);\n")
-    status, _, err = cli(capsys, at_007_db, migrations_dir, schema_file, "--statement-timeout", "1", "apply")
+    write(migrations_dir, f"{later(2)}_long_sleep.sql", "SELECT pg_sleep(3);\n")
+    status, _, err = cli(capsys, at_newest_db, migrations_dir, schema_file, "--statement-timeout", "1", "apply")
     assert status == 1 and "SQLSTATE 57014" in err
 
 
 @pytest.fixture
-def at_007_db(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> str:
+def at_newest_db(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> str:
     assert cli(capsys, db, migrations_dir, schema_file, "apply")[0] == 0
     return db
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from migrator.embedded import private_install
-from tests.conftest import PROJECT
+from tests.support.migrations import NEWEST
+from tests.support.project import PROJECT
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
 
@@ -77,4 +78,4 @@ def test_run_from_a_checkout_only_root_may_enter(private_clone: tuple[Path, dict
     assert "PermissionError" not in applied.stderr and "Traceback" not in applied.stderr
     status = _migrator(clone, env, "--json", "status")
     assert status.returncode == 0, status.stderr
-    assert json.loads(status.stdout)["current_version"] == "007"
+    assert json.loads(status.stdout)["current_version"] == NEWEST

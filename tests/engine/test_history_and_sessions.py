@@ -10,12 +10,13 @@ from psycopg import sql
 
 from migrator import history as history_sql
 from tests.engine.helpers import cli, history, run_sql, status_json, write
+from tests.support.migrations import COUNT, NEWEST, NEXT, later
 
 Capture = pytest.CaptureFixture[str]
 
 
 @pytest.fixture
-def at_007(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> str:
+def at_newest(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> str:
     assert cli(capsys, db, migrations_dir, schema_file, "apply")[0] == 0
     return db
 
@@ -36,18 +37,18 @@ def _tables(url: str, schema: str) -> set[str]:
 
 
 def test_a_database_search_path_does_not_move_the_history(
-    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
-    with psycopg.connect(at_007, autocommit=True) as conn:
-        conn.execute(sql.SQL("ALTER DATABASE {} SET search_path = app, public").format(_database(at_007)))
-    write(migrations_dir, "008_app_schema.sql", "CREATE SCHEMA app;\n")
-    assert cli(capsys, at_007, migrations_dir, schema_file, "apply")[0] == 0
-    write(migrations_dir, "009_app_table.sql", "CREATE TABLE app.things (id int);\n")
-    status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+    with psycopg.connect(at_newest, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} SET search_path = app, public").format(_database(at_newest)))
+    write(migrations_dir, f"{NEXT}_app_schema.sql", "CREATE SCHEMA app;\n")
+    assert cli(capsys, at_newest, migrations_dir, schema_file, "apply")[0] == 0
+    write(migrations_dir, f"{later(2)}_app_table.sql", "CREATE TABLE app.things (id int);\n")
+    status, _, err = cli(capsys, at_newest, migrations_dir, schema_file, "apply")
     assert status == 0, err
-    assert [v for v, *_ in history(at_007)][-2:] == ["008", "009"]
-    assert _tables(at_007, "app") == {"things"}, "nothing of the migrator's landed in the user's schema"
-    assert status_json(capsys, at_007, migrations_dir, schema_file)["pending"] == []
+    assert [v for v, *_ in history(at_newest)][-2:] == [NEXT, later(2)]
+    assert _tables(at_newest, "app") == {"things"}, "nothing of the migrator's landed in the user's schema"
+    assert status_json(capsys, at_newest, migrations_dir, schema_file)["pending"] == []
 
 
 def _to_legacy_layout(url: str) -> None:
@@ -62,17 +63,17 @@ def _to_legacy_layout(url: str) -> None:
 
 
 def test_a_legacy_history_is_read_in_place_and_moved_by_the_next_apply(
-    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
-    before = history(at_007)
-    _to_legacy_layout(at_007)
-    assert "schema_migrations" in _tables(at_007, "public")
-    assert status_json(capsys, at_007, migrations_dir, schema_file)["pending"] == []  # read-only: left in place
-    assert "schema_migrations" in _tables(at_007, "public")
-    assert cli(capsys, at_007, migrations_dir, schema_file, "apply")[0] == 0  # nothing pending: still moved
-    assert cli(capsys, at_007, migrations_dir, schema_file, "apply")[0] == 0  # and again: idempotent
-    assert "schema_migrations" not in _tables(at_007, "public")
-    assert history(at_007) == before
+    before = history(at_newest)
+    _to_legacy_layout(at_newest)
+    assert "schema_migrations" in _tables(at_newest, "public")
+    assert status_json(capsys, at_newest, migrations_dir, schema_file)["pending"] == []  # read-only: left in place
+    assert "schema_migrations" in _tables(at_newest, "public")
+    assert cli(capsys, at_newest, migrations_dir, schema_file, "apply")[0] == 0  # nothing pending: still moved
+    assert cli(capsys, at_newest, migrations_dir, schema_file, "apply")[0] == 0  # and again: idempotent
+    assert "schema_migrations" not in _tables(at_newest, "public")
+    assert history(at_newest) == before
 
 
 @pytest.mark.parametrize(
@@ -88,7 +89,7 @@ def test_another_tools_schema_migrations_is_left_alone(
     run_sql(db, foreign + "; INSERT INTO schema_migrations (version) VALUES ('20240101')")
     status, _, err = cli(capsys, db, migrations_dir, schema_file, "apply")
     assert status == 0, err
-    assert [v for v, *_ in history(db)][-1] == "007"
+    assert [v for v, *_ in history(db)][-1] == NEWEST
     with psycopg.connect(db) as conn:
         assert conn.execute("SELECT version::text FROM public.schema_migrations").fetchall() == [("20240101",)]
 
@@ -103,18 +104,18 @@ def test_a_foreign_table_in_the_historys_place_is_refused(
 
 
 def test_a_dropped_history_stops_the_next_run_instead_of_replaying(
-    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
-    write(migrations_dir, "008_oops.sql", "-- migrate:no-transaction\nDROP TABLE migrator.history;\n")
+    write(migrations_dir, f"{NEXT}_oops.sql", "-- migrate:no-transaction\nDROP TABLE migrator.history;\n")
     for command in ("apply", "status", "apply"):  # the run whose file dropped it stops, and so does every next one
-        status, _, err = cli(capsys, at_007, migrations_dir, schema_file, command)
+        status, _, err = cli(capsys, at_newest, migrations_dir, schema_file, command)
         assert status == 1, command
-        assert "but this database recorded 8 applied versions: a migration or a person dropped" in err
+        assert f"but this database recorded {COUNT} applied versions: a migration or a person dropped" in err
         assert "Traceback" not in err
-    with psycopg.connect(at_007, autocommit=True) as conn:  # a person empties part of it
+    with psycopg.connect(at_newest, autocommit=True) as conn:  # a person empties part of it
         conn.execute(history_sql.CREATE_SQL)
         conn.execute("INSERT INTO migrator.history VALUES ('000', 'x', 'x', now(), 1, 'x', 'migration')")
-    status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+    status, _, err = cli(capsys, at_newest, migrations_dir, schema_file, "apply")
     assert (status, "holds 1 rows" in err) == (1, True)
 
 
@@ -122,84 +123,90 @@ def test_a_dropped_history_stops_the_next_run_instead_of_replaying(
 
 
 def test_each_file_starts_with_a_fresh_sessions_settings_and_role(
-    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
     write(
         migrations_dir,
-        "008_dump_style.sql",
+        f"{NEXT}_dump_style.sql",
         "SELECT pg_catalog.set_config('search_path', '', false);\nSET statement_timeout = 0;\nSET lock_timeout = 0;\n"
         "SET ROLE rds_superuser;\nCREATE TEMPORARY TABLE scratch (id int);\n",
     )
     write(
         migrations_dir,
-        "009_plain.sql",
+        f"{later(2)}_plain.sql",
         "CREATE TABLE settings_seen AS SELECT current_setting('statement_timeout') AS statement_timeout,"
         " current_setting('lock_timeout') AS lock_timeout, current_setting('search_path') AS search_path,"
         " current_user::text AS who;\n",
     )
-    status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "--statement-timeout", "15min", "apply")
+    status, _, err = cli(capsys, at_newest, migrations_dir, schema_file, "--statement-timeout", "15min", "apply")
     assert status == 0, err
-    with psycopg.connect(at_007) as conn:
+    with psycopg.connect(at_newest) as conn:
         seen = conn.execute("SELECT statement_timeout, lock_timeout, search_path, who FROM settings_seen").fetchone()
         user = conn.execute("SELECT current_user::text").fetchone()
     assert user is not None
     assert seen == ("15min", "5s", '"$user", public', user[0])
-    assert [v for v, *_ in history(at_007)][-2:] == ["008", "009"]
+    assert [v for v, *_ in history(at_newest)][-2:] == [NEXT, later(2)]
 
 
 # Errors people can act on (items 12-13)
 
 
-def _error(at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture, text: str) -> str:
-    write(migrations_dir, "008_bad.sql", text)
-    status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+def _error(at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture, text: str) -> str:
+    write(migrations_dir, f"{NEXT}_bad.sql", text)
+    status, _, err = cli(capsys, at_newest, migrations_dir, schema_file, "apply")
     assert status == 1
     return err
 
 
 def test_an_error_inside_a_do_block_points_inside_it_with_its_context(
-    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
     text = "-- two lines\n-- of comment\nDO $$\nBEGIN\n  PERFORM 1;\n"
     text += "  RAISE EXCEPTION 'boom' USING HINT = 'h1';\nEND\n$$;\n"
-    err = _error(at_007, migrations_dir, schema_file, capsys, text)
-    assert "008_bad.sql:6: SQLSTATE P0001: boom" in err
+    err = _error(at_newest, migrations_dir, schema_file, capsys, text)
+    assert f"{NEXT}_bad.sql:6: SQLSTATE P0001: boom" in err
     assert "HINT: h1" in err and "CONTEXT: PL/pgSQL function inline_code_block line 4 at RAISE" in err
 
 
 def test_a_positioned_error_gives_line_and_column_and_the_servers_hint(
-    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
-    err = _error(at_007, migrations_dir, schema_file, capsys, "SELECT 1;\nCREATE TABLE x (\n  id int,\n  n txet\n);\n")
-    assert '008_bad.sql:4:5: SQLSTATE 42704: type "txet" does not exist' in err
-    err = _error(at_007, migrations_dir, schema_file, capsys, "SELECT 1;\n  SELECT lower(1);\n")
-    assert "008_bad.sql:2:10: SQLSTATE 42883" in err and "HINT: No function matches" in err
+    err = _error(
+        at_newest, migrations_dir, schema_file, capsys, "SELECT 1;\nCREATE TABLE x (\n  id int,\n  n txet\n);\n"
+    )
+    assert f'{NEXT}_bad.sql:4:5: SQLSTATE 42704: type "txet" does not exist' in err
+    err = _error(at_newest, migrations_dir, schema_file, capsys, "SELECT 1;\n  SELECT lower(1);\n")
+    assert f"{NEXT}_bad.sql:2:10: SQLSTATE 42883" in err and "HINT: No function matches" in err
 
 
 def test_concurrently_in_a_transaction_names_the_no_transaction_marker(
-    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
-    err = _error(at_007, migrations_dir, schema_file, capsys, "CREATE INDEX CONCURRENTLY i ON projects (name);\n")
+    err = _error(at_newest, migrations_dir, schema_file, capsys, "CREATE INDEX CONCURRENTLY i ON projects (name);\n")
     assert "SQLSTATE 25001" in err and "first line is '-- migrate:no-transaction'" in err
 
 
 def test_a_new_enum_value_used_in_its_transaction_names_the_remedy(
-    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
-    write(migrations_dir, "008_type.sql", "-- migrate:no-transaction\nCREATE TYPE mood AS ENUM ('ok');\n")
-    assert cli(capsys, at_007, migrations_dir, schema_file, "apply")[0] == 0
-    write(migrations_dir, "009_bad.sql", "ALTER TYPE mood ADD VALUE 'great';\nSELECT 'great'::mood;\n")
-    status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+    write(migrations_dir, f"{NEXT}_type.sql", "-- migrate:no-transaction\nCREATE TYPE mood AS ENUM ('ok');\n")
+    assert cli(capsys, at_newest, migrations_dir, schema_file, "apply")[0] == 0
+    write(migrations_dir, f"{later(2)}_bad.sql", "ALTER TYPE mood ADD VALUE 'great';\nSELECT 'great'::mood;\n")
+    status, _, err = cli(capsys, at_newest, migrations_dir, schema_file, "apply")
     assert status == 1
-    assert "009_bad.sql:2" in err and "SQLSTATE 55P04" in err and "ALTER TYPE … ADD VALUE into an earlier file" in err
+    assert (
+        f"{later(2)}_bad.sql:2" in err
+        and "SQLSTATE 55P04" in err
+        and "ALTER TYPE … ADD VALUE into an earlier file" in err
+    )
 
 
 def test_a_database_reading_backslashes_the_old_way_is_refused(
-    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
-    with psycopg.connect(at_007, autocommit=True) as conn:
-        conn.execute(sql.SQL("ALTER DATABASE {} SET standard_conforming_strings = off").format(_database(at_007)))
-    write(migrations_dir, "008_path.sql", "INSERT INTO users (email) VALUES ('c:\\new\\table@example.com');\n")
-    status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+    with psycopg.connect(at_newest, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} SET standard_conforming_strings = off").format(_database(at_newest)))
+    write(migrations_dir, f"{NEXT}_path.sql", "INSERT INTO users (email) VALUES ('c:\\new\\table@example.com');\n")
+    status, _, err = cli(capsys, at_newest, migrations_dir, schema_file, "apply")
     assert status == 1 and "standard_conforming_strings is off" in err
-    assert [v for v, *_ in history(at_007)][-1] == "007"
+    assert [v for v, *_ in history(at_newest)][-1] == NEWEST

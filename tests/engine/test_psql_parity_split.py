@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from migrator.files import decode
 from migrator.sqlsplit import SplitRefused, UnterminatedSQL, split_statements
-from tests.conftest import PROJECT
+from tests.support.project import PROJECT
 from tests.support.psql_oracle import COPY_DATA, PsqlOracle
 
 EXAMPLES = int(os.environ.get("PARITY_EXAMPLES", "50"))  # each example is a batch of up to 8 files
@@ -230,6 +230,7 @@ _STATEMENTS = st.tuples(_ROUTINE_HEADS, _body(_NESTED), st.sampled_from([";", ";
 _FILES = st.lists(st.tuples(_STATEMENTS, _SPACES), min_size=1, max_size=5).map(lambda p: "".join(a + s for a, s in p))
 
 
+@pytest.mark.slow  # 50 generated batches, each through real psql (about 30 s)
 @settings(
     max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )

@@ -11,9 +11,10 @@ from migrator.catalog import differences
 from migrator.cli import main
 from migrator.dump import dump_schema, normalise
 from migrator.files import load_schema_file
-from tests.conftest import PROJECT
 from tests.engine.helpers import catalog, cli
 from tests.pg import scratch_database
+from tests.support.migrations import NEXT
+from tests.support.project import PROJECT
 
 Capture = pytest.CaptureFixture[str]
 PENDING_COMMENTS = PROJECT / "migrations" / "pending-008_table_comments.sql.txt"
@@ -34,7 +35,7 @@ def test_dump_check_names_the_command_that_regenerates(pg_admin: str, tmp_path: 
 
 
 def test_dump_is_normalised_loadable_and_keeps_comments(pg_admin: str, migrations_dir: Path, tmp_path: Path) -> None:
-    shutil.copy(PENDING_COMMENTS, migrations_dir / "008_table_comments.sql")
+    shutil.copy(PENDING_COMMENTS, migrations_dir / f"{NEXT}_table_comments.sql")
     target = tmp_path / "schema.sql"
     assert (
         main(
@@ -43,7 +44,7 @@ def test_dump_is_normalised_loadable_and_keeps_comments(pg_admin: str, migration
         == 0
     )
     text = target.read_text()
-    assert load_schema_file(target).version == "008"
+    assert load_schema_file(target).version == NEXT
     for absent in ("\nSET ", "\\restrict", "\\unrestrict", "set_config(", "COPY ", "migrator.", "public.", "Dumped"):
         assert absent not in text, absent
     assert text.count("COMMENT ON TABLE ") == 11

@@ -9,9 +9,9 @@ import pytest
 
 from migrator.catalog import differences
 from migrator.files import load_migrations
-from tests.conftest import PROJECT
 from tests.engine.helpers import catalog, cli, history, run_with_psql, status_json
 from tests.pg import scratch_database
+from tests.support.project import PROJECT
 
 MIGRATIONS = PROJECT / "migrations"
 SCHEMA = PROJECT / "schema.sql"

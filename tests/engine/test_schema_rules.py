@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from tests.conftest import PROJECT
 from tests.engine.helpers import cli
+from tests.support.project import PROJECT
 
 TABLES = {
     "users",

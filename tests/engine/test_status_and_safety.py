@@ -10,12 +10,13 @@ import pytest
 
 from migrator.cli import main
 from tests.engine.helpers import catalog, cli, history, run_sql, state, write
+from tests.support.migrations import NEXT, VERSIONS, later
 
 Capture = pytest.CaptureFixture[str]
 
 
 @pytest.fixture
-def at_007(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> str:
+def at_newest(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> str:
     assert cli(capsys, db, migrations_dir, schema_file, "apply")[0] == 0
     return db
 
@@ -25,86 +26,93 @@ def _versions(out: str) -> dict[str, str]:
 
 
 def test_status_lists_every_state_even_when_apply_would_refuse(
-    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
-    write(migrations_dir, "008_add_t008.sql", "CREATE TABLE t008 (id int);\n")
-    write(migrations_dir, "009_add_t009.sql", "CREATE TABLE t009 (id int);\n")
+    write(migrations_dir, f"{NEXT}_add_t{NEXT}.sql", f"CREATE TABLE t{NEXT} (id int);\n")
+    write(migrations_dir, f"{later(2)}_add_t{later(2)}.sql", f"CREATE TABLE t{later(2)} (id int);\n")
     write(migrations_dir, "020_gone_later.sql", "CREATE TABLE t020 (id int);\n")
-    assert cli(capsys, at_007, migrations_dir, schema_file, "apply")[0] == 0
+    assert cli(capsys, at_newest, migrations_dir, schema_file, "apply")[0] == 0
     edited = migrations_dir / "003_add_bpm_to_audio_variations.sql"
     edited.write_text(edited.read_text() + "\n-- tweak\n")  # changed since applied
-    (migrations_dir / "009_add_t009.sql").unlink()
-    write(migrations_dir, "009_other_branch_feature.sql", "CREATE TABLE other (id int);\n")  # number reused
+    (migrations_dir / f"{later(2)}_add_t{later(2)}.sql").unlink()
+    write(migrations_dir, f"{later(2)}_other_branch_feature.sql", "CREATE TABLE other (id int);\n")  # number reused
     (migrations_dir / "020_gone_later.sql").unlink()  # applied, missing from the folder
     write(migrations_dir, "015_late.sql", "SELECT 1;\n")  # out of order: older than 020
     write(migrations_dir, "021_next.sql", "SELECT 1;\n")  # pending
 
-    status, out, err = cli(capsys, at_007, migrations_dir, schema_file, "--json", "status")
+    status, out, err = cli(capsys, at_newest, migrations_dir, schema_file, "--json", "status")
     assert status == 0, err  # status answers; without --exit-code it succeeds
     states = _versions(out)
-    assert states["000"] == "applied" and states["008"] == "applied"
+    assert states["000"] == "applied" and states[NEXT] == "applied"
     assert states["003"] == "changed"
-    assert states["009"] == "reused"
+    assert states[later(2)] == "reused"
     assert states["020"] == "missing"
     assert states["015"] == "out_of_order"
     assert states["021"] == "pending"
     assert json.loads(out)["apply_refuses"]["error"] == "ChecksumDrift"
 
-    status, out, _ = cli(capsys, at_007, migrations_dir, schema_file, "status")
+    status, out, _ = cli(capsys, at_newest, migrations_dir, schema_file, "status")
     assert "CHANGED since applied" in out and "REUSED number" in out and "OUT OF ORDER" in out
     assert "apply would refuse" in out
-    assert cli(capsys, at_007, migrations_dir, schema_file, "status", "--exit-code")[0] == 4
+    assert cli(capsys, at_newest, migrations_dir, schema_file, "status", "--exit-code")[0] == 4
 
 
 def test_two_branches_with_the_same_number_is_a_reused_number_not_an_edit(
-    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
-    write(migrations_dir, "009_add_t009.sql", "CREATE TABLE t009 (id int);\n")
-    assert cli(capsys, at_007, migrations_dir, schema_file, "apply")[0] == 0
-    (migrations_dir / "009_add_t009.sql").unlink()
-    write(migrations_dir, "009_other_branch_feature.sql", "CREATE TABLE other (id int);\n")
-    before = state(at_007)
-    status, _, err = cli(capsys, at_007, migrations_dir, schema_file, "apply")
+    write(migrations_dir, f"{later(2)}_add_t{later(2)}.sql", f"CREATE TABLE t{later(2)} (id int);\n")
+    assert cli(capsys, at_newest, migrations_dir, schema_file, "apply")[0] == 0
+    (migrations_dir / f"{later(2)}_add_t{later(2)}.sql").unlink()
+    write(migrations_dir, f"{later(2)}_other_branch_feature.sql", "CREATE TABLE other (id int);\n")
+    before = state(at_newest)
+    status, _, err = cli(capsys, at_newest, migrations_dir, schema_file, "apply")
     assert status == 1
-    assert "version 009 is recorded as 'add_t009', but the folder's 009 is 009_other_branch_feature.sql" in err
+    assert (
+        f"version {later(2)} is recorded as 'add_t{later(2)}', "
+        f"but the folder's {later(2)} is {later(2)}_other_branch_feature.sql" in err
+    )
     assert "two branches took the same number" in err and "next free number" in err
     assert "restore the file" not in err
-    assert state(at_007) == before
-    status, out, _ = cli(capsys, at_007, migrations_dir, schema_file, "plan")
+    assert state(at_newest) == before
+    status, out, _ = cli(capsys, at_newest, migrations_dir, schema_file, "plan")
     assert status == 1 and "REUSED number" in out and "apply would refuse" in out
 
 
-def test_exit_codes_for_ci_gates(at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> None:
-    assert cli(capsys, at_007, migrations_dir, schema_file, "status", "--exit-code")[0] == 0
-    write(migrations_dir, "008_next.sql", "SELECT 1;\n")
-    assert cli(capsys, at_007, migrations_dir, schema_file, "status", "--exit-code")[0] == 3
-    assert cli(capsys, at_007, migrations_dir, schema_file, "plan", "--exit-code")[0] == 3
-    assert cli(capsys, at_007, migrations_dir, schema_file, "status")[0] == 0
+def test_exit_codes_for_ci_gates(at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> None:
+    assert cli(capsys, at_newest, migrations_dir, schema_file, "status", "--exit-code")[0] == 0
+    write(migrations_dir, f"{NEXT}_next.sql", "SELECT 1;\n")
+    assert cli(capsys, at_newest, migrations_dir, schema_file, "status", "--exit-code")[0] == 3
+    assert cli(capsys, at_newest, migrations_dir, schema_file, "plan", "--exit-code")[0] == 3
+    assert cli(capsys, at_newest, migrations_dir, schema_file, "status")[0] == 0
 
 
-def test_plan_sql_shows_the_statements(at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> None:
-    write(migrations_dir, "008_two.sql", "CREATE TABLE two (id int);\n-- between\nALTER TABLE two ADD COLUMN x int;\n")
-    status, out, _ = cli(capsys, at_007, migrations_dir, schema_file, "plan", "--sql")
+def test_plan_sql_shows_the_statements(
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    write(
+        migrations_dir, f"{NEXT}_two.sql", "CREATE TABLE two (id int);\n-- between\nALTER TABLE two ADD COLUMN x int;\n"
+    )
+    status, out, _ = cli(capsys, at_newest, migrations_dir, schema_file, "plan", "--sql")
     assert status == 0
-    assert "-- 008_two.sql: 2 statement(s)\nCREATE TABLE two (id int);\nALTER TABLE two ADD COLUMN x int;" in out
-    status, out, _ = cli(capsys, at_007, migrations_dir, schema_file, "--json", "plan", "--sql")
+    assert f"-- {NEXT}_two.sql: 2 statement(s)\nCREATE TABLE two (id int);\nALTER TABLE two ADD COLUMN x int;" in out
+    status, out, _ = cli(capsys, at_newest, migrations_dir, schema_file, "--json", "plan", "--sql")
     assert json.loads(out)["sql"] == [
-        {"file": "008_two.sql", "statements": ["CREATE TABLE two (id int);", "ALTER TABLE two ADD COLUMN x int;"]}
+        {"file": f"{NEXT}_two.sql", "statements": ["CREATE TABLE two (id int);", "ALTER TABLE two ADD COLUMN x int;"]}
     ]
-    assert "table two" not in catalog(at_007)
+    assert "table two" not in catalog(at_newest)
 
 
 def test_apply_json_reports_the_state_after_and_progress_goes_to_stderr(
-    at_007: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
-    write(migrations_dir, "008_a.sql", "CREATE TABLE a (id int);\n")
-    write(migrations_dir, "009_b.sql", "CREATE TABLE b (id int);\n")
-    status, out, err = cli(capsys, at_007, migrations_dir, schema_file, "--json", "apply")
+    write(migrations_dir, f"{NEXT}_a.sql", "CREATE TABLE a (id int);\n")
+    write(migrations_dir, f"{later(2)}_b.sql", "CREATE TABLE b (id int);\n")
+    status, out, err = cli(capsys, at_newest, migrations_dir, schema_file, "--json", "apply")
     assert status == 0
     payload = json.loads(out)
-    assert payload["current_version"] == "009" and payload["pending"] == []
-    assert payload["applied_now"] == ["008", "009"]
-    assert "start 008_a.sql" in err and "done  009_b.sql (" in err and " ms)" in err
+    assert payload["current_version"] == later(2) and payload["pending"] == []
+    assert payload["applied_now"] == [NEXT, later(2)]
+    assert f"start {NEXT}_a.sql" in err and f"done  {later(2)}_b.sql (" in err and " ms)" in err
 
 
 def test_apply_prints_each_file_as_it_starts_and_ends(
@@ -153,7 +161,7 @@ def test_baseline_records_without_running_and_apply_continues(
     status, _, err = cli(capsys, db, migrations_dir, schema_file, "baseline", "003")
     assert status == 1 and "already has a migration history" in err
     status, out, _ = cli(capsys, db, migrations_dir, schema_file, "--json", "status")
-    assert [p["version"] for p in json.loads(out)["pending"]] == ["004", "005", "006", "007"]
+    assert [p["version"] for p in json.loads(out)["pending"]] == list(VERSIONS[4:])
     assert "applied_by" in out and "baseline by " in out
 
 
@@ -169,12 +177,12 @@ def test_baseline_of_an_unknown_version_is_invalid_input(
 
 def test_new_writes_the_next_file_at_the_folders_width(migrations_dir: Path, capsys: Capture) -> None:
     assert main(["new", "Add project-tags", "--migrations-dir", str(migrations_dir)]) == 0
-    created = migrations_dir / "008_add_project_tags.sql"
+    created = migrations_dir / f"{NEXT}_add_project_tags.sql"
     assert f"created {created}" in capsys.readouterr().out
     text = created.read_text()
     assert not text.startswith("-- migrate:no-transaction") and "`-- migrate:no-transaction`" in text
     assert main(["new", "build_index", "--no-transaction", "--migrations-dir", str(migrations_dir)]) == 0
-    assert (migrations_dir / "009_build_index.sql").read_text().split("\n", 1)[0] == "-- migrate:no-transaction"
+    assert (migrations_dir / f"{later(2)}_build_index.sql").read_text().split("\n", 1)[0] == "-- migrate:no-transaction"
     assert main(["new", "bad/name", "--migrations-dir", str(migrations_dir)]) == 2
 
 

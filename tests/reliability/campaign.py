@@ -22,12 +22,25 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from migrator.catalog import Catalog, describe
-from tests.conftest import PROJECT
 from tests.pg import migrator_argv
+from tests.support.migrations import NEWEST
+from tests.support.project import PROJECT
 
 
-def generate(directory: Path, count: int, start: int = 8) -> None:
-    """`count` migrations after 007; each one fails if applied twice (no IF NOT EXISTS)."""
+@dataclass(frozen=True)
+class Batch:
+    """A database at the newest migration (every trial's template), 200 pending migrations, and both end states."""
+
+    before_db: str
+    migrations: Path
+    before: object
+    after: object
+    full_run_seconds: float
+
+
+def generate(directory: Path, count: int) -> None:
+    """`count` migrations after the project's newest; each one fails if applied twice (no IF NOT EXISTS)."""
+    start = int(NEWEST) + 1
     for number in range(start, start + count):
         (directory / f"{number:03d}_generated_{number}.sql").write_text(  # the folder's width: 3 digits
             f"CREATE TABLE gen_{number} (id bigint PRIMARY KEY, label text NOT NULL DEFAULT 'x');\n"

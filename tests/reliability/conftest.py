@@ -2,25 +2,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from tests.pg import scratch_database
-from tests.reliability.campaign import generate, migrator, snapshot
-
-
-@dataclass(frozen=True)
-class Batch:
-    """A database at 007 (the template for every trial), 200 pending migrations, and both end states."""
-
-    before_db: str
-    migrations: Path
-    before: object
-    after: object
-    full_run_seconds: float
+from tests.reliability.campaign import Batch, generate, migrator, snapshot
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +18,7 @@ def batch(pg_admin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[B
     for path in sorted((Path(__file__).resolve().parents[2] / "migrations").glob("*.sql")):
         (migrations / path.name).write_bytes(path.read_bytes())
     with scratch_database(pg_admin, "before") as before_url, scratch_database(pg_admin, "after") as after_url:
-        assert migrator(before_url, migrations).wait() == 0  # at 007
+        assert migrator(before_url, migrations).wait() == 0  # at the newest migration
         before = snapshot(before_url)
         generate(migrations, 200)
         started = time.monotonic()

@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from migrator.cli import main
 from tests.engine.helpers import reset_database, state
 
+pytestmark = pytest.mark.slow  # hypothesis-generated folders, each applied
+
 VERSIONS = st.integers(min_value=0, max_value=1200)
 NAMES = st.one_of(
     st.from_regex(r"[a-z][a-z0-9]{0,8}(_[a-z0-9]{1,6}){0,2}", fullmatch=True),  # good

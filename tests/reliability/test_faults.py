@@ -12,15 +12,16 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from tests.engine.helpers import cli, lock_is_free, state, write
 from tests.reliability.campaign import migrator, wait_until_alone
 from tests.reliability.proxy import CuttableProxy, server_address
+from tests.support.migrations import NEXT, later
 
 Capture = pytest.CaptureFixture[str]
 
 
-def _at_007_with_a_slow_batch(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> None:
+def _at_newest_with_a_slow_batch(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> None:
     assert cli(capsys, db, migrations_dir, schema_file, "apply")[0] == 0
-    write(migrations_dir, "008_first.sql", "CREATE TABLE first_step (id int);\n")
-    write(migrations_dir, "009_slow.sql", "SELECT pg_sleep(20);\n")
-    write(migrations_dir, "010_last.sql", "CREATE TABLE last_step (id int);\n")
+    write(migrations_dir, f"{NEXT}_first.sql", "CREATE TABLE first_step (id int);\n")
+    write(migrations_dir, f"{later(2)}_slow.sql", "SELECT pg_sleep(20);\n")
+    write(migrations_dir, f"{later(3)}_last.sql", "CREATE TABLE last_step (id int);\n")
 
 
 def _wait_for_sleep(db: str, timeout: float = 20) -> int:
@@ -40,7 +41,7 @@ def _wait_for_sleep(db: str, timeout: float = 20) -> int:
 def test_terminated_backend_mid_batch(
     pg_admin: str, db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
-    _at_007_with_a_slow_batch(db, migrations_dir, schema_file, capsys)
+    _at_newest_with_a_slow_batch(db, migrations_dir, schema_file, capsys)
     before = state(db)
     process = migrator(db, migrations_dir)
     pid = _wait_for_sleep(db)
@@ -52,14 +53,14 @@ def test_terminated_backend_mid_batch(
     assert "Traceback" not in err
     wait_until_alone(pg_admin, str(conninfo_to_dict(db)["dbname"]))
     assert state(db) == before
-    (migrations_dir / "009_slow.sql").write_text("SELECT 1;\n")
+    (migrations_dir / f"{later(2)}_slow.sql").write_text("SELECT 1;\n")
     assert migrator(db, migrations_dir).wait() == 0
 
 
 def test_server_unreachable_mid_run(
     pg_admin: str, db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
-    _at_007_with_a_slow_batch(db, migrations_dir, schema_file, capsys)
+    _at_newest_with_a_slow_batch(db, migrations_dir, schema_file, capsys)
     before = state(db)
     params = conninfo_to_dict(db)
     proxy = CuttableProxy(server_address(str(params["host"]), str(params.get("port") or 5432)))
@@ -100,11 +101,11 @@ def test_a_host_that_never_answers_fails_within_the_connect_timeout(
 def test_a_run_that_outlives_its_budget_applies_nothing_and_releases_the_lock(
     db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
-    _at_007_with_a_slow_batch(db, migrations_dir, schema_file, capsys)
+    _at_newest_with_a_slow_batch(db, migrations_dir, schema_file, capsys)
     before = state(db)
     status, _, err = cli(capsys, db, migrations_dir, schema_file, "--statement-timeout", "300ms", "apply")
     assert status == 1
-    assert "009_slow.sql:1: SQLSTATE 57014" in err
+    assert f"{later(2)}_slow.sql:1: SQLSTATE 57014" in err
     assert state(db) == before
     assert lock_is_free(db)
 
@@ -114,13 +115,13 @@ def test_a_table_locked_by_live_traffic_fails_on_lock_timeout_not_queueing(
 ) -> None:
     assert cli(capsys, db, migrations_dir, schema_file, "apply")[0] == 0
     before = state(db)
-    write(migrations_dir, "008_alter_users.sql", "SELECT 1;\n\nALTER TABLE users ADD COLUMN nickname text;\n")
+    write(migrations_dir, f"{NEXT}_alter_users.sql", "SELECT 1;\n\nALTER TABLE users ADD COLUMN nickname text;\n")
     with psycopg.connect(db) as traffic:
         traffic.execute("SELECT * FROM users FOR UPDATE")  # an open transaction holding a row-level lock
         traffic.execute("LOCK TABLE users IN ACCESS SHARE MODE")
         status, _, err = cli(capsys, db, migrations_dir, schema_file, "--lock-timeout", "300ms", "apply")
         traffic.rollback()
     assert status == 1
-    assert "008_alter_users.sql:3: SQLSTATE 55P03" in err
+    assert f"{NEXT}_alter_users.sql:3: SQLSTATE 55P03" in err
     assert "lock_timeout" in err
     assert state(db) == before

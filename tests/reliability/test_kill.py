@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 
-from tests.reliability.campaign import kill_campaign
-from tests.reliability.conftest import Batch
+import pytest
+
+from tests.reliability.campaign import Batch, kill_campaign
+
+pytestmark = pytest.mark.slow  # SIGKILL trials of a 200-migration batch
 
 TRIALS = int(os.environ.get("KILL_TRIALS", "6"))  # `make reliability` runs 40
 SEED = int(os.environ.get("KILL_SEED", "20261127"))

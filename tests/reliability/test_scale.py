@@ -9,6 +9,9 @@ import pytest
 
 from tests.engine.helpers import cli, status_json
 from tests.reliability.scale import big_data_migration, many_migrations, record_all_as_applied
+from tests.support.migrations import NEXT
+
+pytestmark = pytest.mark.slow  # ten thousand versions, megabytes of data
 
 
 def test_ten_thousand_applied_versions(db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -24,7 +27,7 @@ def test_ten_thousand_applied_versions(db: str, tmp_path: Path, capsys: pytest.C
 def test_a_big_data_migration_applies_in_one_piece(
     db: str, migrations_dir: Path, schema_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rows = big_data_migration(migrations_dir / "008_big_data.sql", megabytes=5)
+    rows = big_data_migration(migrations_dir / f"{NEXT}_big_data.sql", megabytes=5)
     code, _, err = cli(capsys, db, migrations_dir, schema_file, "apply")
     assert code == 0, err
     with psycopg.connect(db) as conn:

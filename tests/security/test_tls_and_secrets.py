@@ -12,7 +12,7 @@ import pytest
 
 from migrator.aws.secrets import SecretError, conninfo_from_secret
 from migrator.cli import main
-from tests.conftest import PROJECT
+from tests.support.project import PROJECT
 from tests.support.tls_server import PASSWORD, TlsServer
 
 Capture = pytest.CaptureFixture[str]

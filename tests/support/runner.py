@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.conftest import PROJECT
+from tests.support.project import PROJECT
 
 
 def runner_environment(
