@@ -10,9 +10,12 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from tests.pg import RDS_PARAMETER_SETTINGS, scratch_database, throwaway_role
+from tests.support.project import PROJECT
 from tests.support.tls_server import TlsServer, start_tls_server
 
-PROJECT = Path(__file__).resolve().parents[1]
+# Shared across folders: moto server, a handler environment on a fresh database and Lambda's context (handler, iam,
+# reliability); the default app's assembly and templates, synthesized once per session (cdk, iam, e2e).
+pytest_plugins = ["tests.support.aws_fixtures", "tests.support.cdk_fixtures"]
 
 
 @pytest.fixture(scope="session")

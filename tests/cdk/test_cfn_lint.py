@@ -8,17 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.cdk.synth import synth
-from tests.conftest import PROJECT
+from tests.support.project import PROJECT
+
+pytestmark = pytest.mark.slow  # cfn-lint over three templates (about 5 s a run)
 
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 
 
 @pytest.fixture(scope="module")
-def template_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    outdir = tmp_path_factory.mktemp("lint.out")
-    synth(outdir)
-    files = sorted(outdir.glob("AalapVma-*.template.json"))
+def template_files(cdk_assembly: Path) -> list[Path]:
+    files = sorted(cdk_assembly.glob("AalapVma-*.template.json"))
     assert len(files) == 3
     return files
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +9,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from stacks.config import ConfigError, parse_app_config
-from tests.cdk.synth import context, synth, with_environment
+from tests.cdk.synth import context, provider_total_seconds, synth, with_environment
 
 
 def _parse(environments: dict[str, Any], env: str | None = None, migrate: str | None = None) -> Any:
@@ -71,8 +69,8 @@ def test_on_change_mode_drops_the_per_deploy_token(tmp_path: Path) -> None:
     assert "DeployToken" not in resource["Properties"]
 
 
-def test_restore_builds_the_same_instance_from_the_snapshot(tmp_path: Path) -> None:
-    plain = synth(tmp_path / "a", env="staging")["staging"].find_resources("AWS::RDS::DBInstance")
+def test_restore_builds_the_same_instance_from_the_snapshot(tmp_path: Path, templates: dict[str, Template]) -> None:
+    plain = templates["staging"].find_resources("AWS::RDS::DBInstance")
     restored = synth(tmp_path / "b", **with_environment("staging", restoreSnapshotId="premigrate-x-v007-to-v008-1"))
     instances = restored["staging"].find_resources("AWS::RDS::DBInstance")
     assert instances.keys() == plain.keys(), "same logical id: CloudFormation replaces the instance from the snapshot"
@@ -105,13 +103,3 @@ def test_an_hour_budget_synthesizes_at_cloudformations_maximum(tmp_path: Path) -
     assert resource["Properties"]["ServiceTimeout"] == "3600"
     assert resource["Properties"]["MigrationTimeoutSeconds"] == "3600"
     assert provider_total_seconds(template) < 3600
-
-
-def provider_total_seconds(template: Template) -> int:
-    """The Provider's total timeout as its waiter state machine carries it: attempts × interval."""
-    (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
-    definition = json.dumps(machine["Properties"]["DefinitionString"])
-    attempts = re.search(r'MaxAttempts\\":(\d+)', definition)
-    interval = re.search(r'IntervalSeconds\\":(\d+)', definition)
-    assert attempts and interval, definition
-    return int(attempts.group(1)) * int(interval.group(1))

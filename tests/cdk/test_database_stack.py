@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from tests.cdk.synth import context, only, resources
-from tests.cdk.test_config import provider_total_seconds
+from tests.cdk.synth import context, only, provider_total_seconds, resources
+from tests.support.cdk_envs import ENVIRONMENTS as ENVIRONMENTS  # re-exported: test_ca_bundle.py reads it here
+from tests.support.migrations import NEWEST_FILE
 
-ENVIRONMENTS = ("dev", "staging", "prod")
 # What may reach the database and the endpoints: the migration functions and the CodeBuild runner.
 MIGRATION_GROUPS = ("SchemaMigrationFunctionSecurityGroup", "SchemaMigrationRunnerSecurityGroup")
 
@@ -98,7 +98,7 @@ def test_custom_resource_runs_after_the_database_with_bounded_waits(templates: d
     assert int(props["ServiceTimeout"]) <= 125 * 60
     assert props["InstanceIdentifier"] == {"Ref": instance_id}
     assert "DeployToken" in props
-    assert any(m.startswith("007_add_scene_id_to_chat_messages.sql@") for m in props["Migrations"])
+    assert any(m.startswith(f"{NEWEST_FILE}@") for m in props["Migrations"])
     functions = [
         f["Properties"]
         for f in resources(template, "AWS::Lambda::Function").values()

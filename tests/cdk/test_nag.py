@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from aws_cdk.assertions import Annotations, Match, Template
+from aws_cdk.assertions import Template
 
-from tests.cdk.test_database_stack import ENVIRONMENTS
-
-
-@pytest.fixture(scope="module")
-def nag_annotations(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Annotations]:
-    import aws_cdk as cdk
-
-    from app import build
-    from tests.cdk.synth import context
-
-    app = cdk.App(outdir=str(tmp_path_factory.mktemp("nag")), context=context())
-    return {s.stack_name.removeprefix("AalapVma-"): Annotations.from_stack(s) for s in build(app)}
+from tests.cdk.synth import nag_findings
+from tests.support.cdk_envs import ENVIRONMENTS
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_no_unsuppressed_nag_findings(nag_annotations: dict[str, Annotations], env: str) -> None:
-    pattern = Match.string_like_regexp("AwsSolutions-.*")
-    errors = nag_annotations[env].find_error("*", pattern)
-    warnings = nag_annotations[env].find_warning("*", pattern)
-    assert [e.entry.data for e in errors] == []
-    assert [w.entry.data for w in warnings] == []
+def test_no_unsuppressed_nag_findings(cdk_assembly: Path, env: str) -> None:
+    assert nag_findings(cdk_assembly)[env] == []
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -5,17 +5,16 @@ on the configuration that drives them."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Annotations, Match, Template
+from aws_cdk.assertions import Template
 
 from migrator.aws import metrics
 from stacks.config import ConfigError, estimated_max_connections, instance_memory_gib, parse_app_config
-from stacks.database_stack import DatabaseStack
-from tests.cdk.conftest import OPTIONS
-from tests.cdk.synth import context, only, resources
-from tests.cdk.test_database_stack import ENVIRONMENTS
+from tests.cdk.synth import context, nag_findings, only, resources
+from tests.support.cdk_envs import ENVIRONMENTS, OPTIONS
 
 APPLICATION_OUTPUTS = ("DatabaseEndpoint", "DatabasePort", "DatabaseName", "DatabaseSecurityGroupId", "AppSecretArn")
 GIB, MIB = 1024**3, 1024**2
@@ -298,11 +297,8 @@ def test_without_kms_key_the_aws_managed_keys_are_used(templates: dict[str, Temp
     assert "KmsKeyId" not in _instance(templates[env])
 
 
-def test_the_options_stack_is_nag_clean(options_stack: DatabaseStack, options: Template) -> None:
-    annotations = Annotations.from_stack(options_stack)
-    pattern = Match.string_like_regexp("AwsSolutions-.*")
-    findings = annotations.find_error("*", pattern) + annotations.find_warning("*", pattern)
-    assert [f.entry.data for f in findings] == []
+def test_the_options_stack_is_nag_clean(options_assembly: Path) -> None:
+    assert nag_findings(options_assembly) == {"staging": []}
 
 
 # The configuration ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from stacks.config import (
 )
 from stacks.runner import ARCHITECTURE, IMAGE
 from tests.cdk.synth import only, resources, synth, with_environment
-from tests.cdk.test_database_stack import ENVIRONMENTS
+from tests.support.cdk_envs import ENVIRONMENTS
 
 
 @pytest.mark.parametrize("minutes", range(MIGRATION_MINUTES_MIN, MIGRATION_MINUTES_MAX + 1))

@@ -25,17 +25,17 @@ from typing import Any
 import pytest
 
 from tests.aws import Aws, Environment, aws_environment, localstack_endpoint, make_environment, moto_endpoint
-from tests.conftest import PROJECT
 from tests.e2e.cloudformation import Operation
 from tests.e2e.harness import Deployer
 from tests.e2e.template_model import stack_model
-from tests.e2e.templates import Assembly, staging
+from tests.e2e.templates import Assembly, stack_template
+from tests.support.localstack import TIER as LOCALSTACK
 from tests.support.localstack import LocalStack, PythonNotFound, find_python, shared
+from tests.support.project import PROJECT
 
 STEP_PROPERTY = "e2e-step"
 LOCALSTACK_PROPERTY = "e2e-localstack"
 MOTO = "moto server"
-LOCALSTACK = "LocalStack community + moto RDS"
 TIMINGS: list[tuple[str, float, float, str, str]] = []  # (test: step, wall s, simulated s, status, backend)
 LOCALSTACK_STATS: list[dict[str, Any]] = []
 
@@ -77,11 +77,9 @@ def emulated(request: pytest.FixtureRequest, moto_server: str) -> Aws:
 
 
 @pytest.fixture(scope="session")
-def assembly(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
-    """Synthesized once per session: xdist workers share their session's temp root (the first one synthesizes)."""
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    return staging(shared / "e2e-staging-assembly")
+def assembly(cdk_assembly: Path) -> Assembly:
+    """The staging stack of the session's one synth of the default app (shared by the xdist workers)."""
+    return Assembly(cdk_assembly, stack_template(cdk_assembly))
 
 
 def _with_role_secret(environment: Environment, role: str) -> Environment:

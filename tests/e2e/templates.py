@@ -1,22 +1,16 @@
-"""The staging cloud assembly, synthesized once per test session and shared by the xdist workers.
+"""The staging stack of a cloud assembly: its template and the assets next to it.
 
 The lifecycle needs more than the template: the Provider framework's runtime is a Lambda asset
-next to it, and the tests run that very code. Synthesis costs tens of seconds (jsii, pip bundling),
-so the first worker synthesizes under a file lock and the others read the same directory.
+next to it, and the tests run that very code. The assembly is the session's one synth of the default
+app (tests/support/cdk_fixtures.py), shared by the xdist workers.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from tests.cdk.synth import synth
-from tests.support.locks import locked
 
 STACK = "AalapVma-staging"
 _DONE = "e2e-synth-complete"
@@ -40,25 +34,8 @@ class Assembly:
         raise LookupError(f"{logical_id}: no asset in {STACK}.assets.json publishes {key}")
 
 
-def _stack_template(outdir: Path) -> dict[str, Any]:
+def stack_template(outdir: Path) -> dict[str, Any]:
     manifest = json.loads((outdir / "manifest.json").read_text())
     artifact = manifest["artifacts"][STACK]
     template: dict[str, Any] = json.loads((outdir / artifact["properties"]["templateFile"]).read_text())
     return template
-
-
-@functools.cache
-def staging(shared: Path | None = None) -> Assembly:
-    """The staging assembly: synthesized into `shared` unless another process already did (once per session)."""
-    if shared is None:
-        outdir = Path(tempfile.mkdtemp(prefix="e2e-cdk-"))
-        synth(outdir, env="staging")
-        return Assembly(outdir, _stack_template(outdir))
-    shared.mkdir(parents=True, exist_ok=True)
-    outdir = shared / "cdk.out"
-    with locked(shared / "synth.lock"):
-        if not (shared / _DONE).exists():
-            shutil.rmtree(outdir, ignore_errors=True)  # a worker that died mid-synth leaves a partial one
-            synth(outdir, env="staging")
-            (shared / _DONE).touch()
-    return Assembly(outdir, _stack_template(outdir))

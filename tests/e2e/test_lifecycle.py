@@ -17,7 +17,8 @@ from tests.e2e.cloudformation import RESPONSE_LIMIT, Operation, ResourceRequest
 from tests.e2e.harness import Deployer
 from tests.e2e.waiter import Execution
 from tests.engine.helpers import catalog, history, state
-from tests.handler.test_snapshots import SlowSnapshots
+from tests.support.fake_rds import SlowSnapshots
+from tests.support.migrations import NEWEST, NEXT, later
 
 
 def expect(operation: Operation, status: str, problems: list[str]) -> Operation:
@@ -62,20 +63,20 @@ def test_full_lifecycle(deployer: Deployer, caplog: pytest.LogCaptureFixture) ->
     problems: list[str] = []
 
     created = expect(deployer.deploy("create on a fresh database"), "CREATE_COMPLETE", problems)
-    assert created.outputs["SchemaVersion"] == "007"
+    assert created.outputs["SchemaVersion"] == NEWEST
     assert deployer.snapshot_ids() == [], "a fresh database has nothing to lose: no snapshot"
 
-    deployer.add_migration("008_add_tags.sql", "ALTER TABLE projects ADD COLUMN IF NOT EXISTS tags text[];\n")
+    deployer.add_migration(f"{NEXT}_add_tags.sql", "ALTER TABLE projects ADD COLUMN IF NOT EXISTS tags text[];\n")
     one = expect(deployer.deploy("update bringing one migration"), "UPDATE_COMPLETE", problems)
-    assert one.outputs["SchemaVersion"] == "008"
+    assert one.outputs["SchemaVersion"] == NEXT
     assert one.outputs["PreMigrationSnapshot"] in deployer.snapshot_ids()
-    assert one.outputs["PreMigrationSnapshot"].startswith(f"premigrate-{env.instance}-v007-to-v008-")
+    assert one.outputs["PreMigrationSnapshot"].startswith(f"premigrate-{env.instance}-v{NEWEST}-to-v{NEXT}-")
 
-    deployer.add_migration("009_add_labels.sql", "CREATE TABLE IF NOT EXISTS labels (id bigint PRIMARY KEY);\n")
-    deployer.add_migration("010_add_label_index.sql", "CREATE INDEX IF NOT EXISTS idx_labels ON labels (id);\n")
+    deployer.add_migration(f"{later(2)}_add_labels.sql", "CREATE TABLE IF NOT EXISTS labels (id bigint PRIMARY KEY);\n")
+    deployer.add_migration(f"{later(3)}_add_label_index.sql", "CREATE INDEX IF NOT EXISTS idx_labels ON labels (id);\n")
     several = expect(deployer.deploy("update bringing several migrations"), "UPDATE_COMPLETE", problems)
-    assert several.outputs["SchemaVersion"] == "010"
-    assert several.first.data["Applied"] == "009,010"
+    assert several.outputs["SchemaVersion"] == later(3)
+    assert several.first.data["Applied"] == f"{later(2)},{later(3)}"
 
     before_failure, good_properties, physical = (
         state(env.conninfo),
@@ -83,25 +84,27 @@ def test_full_lifecycle(deployer: Deployer, caplog: pytest.LogCaptureFixture) ->
         deployer.stack.physical_id,
     )
     deployer.add_migration(
-        "011_broken.sql", "CREATE TABLE t011 (id int);\nALTER TABLE missing_table ADD COLUMN x int;\n"
+        f"{later(4)}_broken.sql", f"CREATE TABLE t{later(4)} (id int);\nALTER TABLE missing_table ADD COLUMN x int;\n"
     )
     failed = deployer.deploy("update whose migration fails, then the rollback update")
     attempt, rollback = failed.requests
     assert attempt.response["Status"] == "FAILED"
-    assert blames(attempt.reason, "011_broken.sql", 2, "42P01"), attempt.reason
+    assert blames(attempt.reason, f"{later(4)}_broken.sql", 2, "42P01"), attempt.reason
     assert rollback.request_type == "Update" and rollback.event["PhysicalResourceId"] == physical
     assert rollback.event["ResourceProperties"] == good_properties
     assert rollback.event["OldResourceProperties"] == attempt.event["ResourceProperties"]
     assert state(env.conninfo) == before_failure
-    assert any("-v010-to-v011-" in s for s in deployer.snapshot_ids()), "the snapshot taken before the attempt stays"
+    assert any(f"-v{later(3)}-to-v{later(4)}-" in s for s in deployer.snapshot_ids()), (
+        "the snapshot taken before the attempt stays"
+    )
     expect(failed, "UPDATE_ROLLBACK_COMPLETE", problems)
-    assert failed.outputs["SchemaVersion"] == "010", "after the rollback the output says what the database is at"
+    assert failed.outputs["SchemaVersion"] == later(3), "after the rollback the output says what the database is at"
     assert deployer.stack.properties == good_properties
 
-    deployer.remove_migration("011_broken.sql")
+    deployer.remove_migration(f"{later(4)}_broken.sql")
     snapshots = deployer.snapshot_ids()
     quiet = expect(deployer.deploy("update with nothing pending"), "UPDATE_COMPLETE", problems)
-    assert quiet.outputs["SchemaVersion"] == "010"
+    assert quiet.outputs["SchemaVersion"] == later(3)
     assert deployer.snapshot_ids() == snapshots, "nothing to migrate: no snapshot"
 
     deleted = deployer.delete("delete")
@@ -135,31 +138,33 @@ def test_a_very_long_sql_error_still_fits_the_response(deployer: Deployer) -> No
     assert deployer.deploy("create").status == "CREATE_COMPLETE"
     long_name = "x" * 60
     statements = "".join(f"SELECT {long_name}_{i} FROM nowhere_{i};\n" for i in range(3))
-    deployer.add_migration("008_long.sql", f"-- {'padding ' * 2000}\nSELECT '{'y' * 20000}'::int;\n{statements}")
+    deployer.add_migration(f"{NEXT}_long.sql", f"-- {'padding ' * 2000}\nSELECT '{'y' * 20000}'::int;\n{statements}")
     operation = deployer.deploy("update with a huge error")
     attempt = operation.first
     assert attempt.response["Status"] == "FAILED"
     # The framework answers with the JavaScript error's stack: the handler's reason is its first line.
-    assert attempt.reason.startswith("Error: 008_long.sql:2"), attempt.reason[:300]
-    assert blames(attempt.reason.splitlines()[0], "008_long.sql", 2, "22P02"), attempt.reason[:300]
+    assert attempt.reason.startswith(f"Error: {NEXT}_long.sql:2"), attempt.reason[:300]
+    assert blames(attempt.reason.splitlines()[0], f"{NEXT}_long.sql", 2, "22P02"), attempt.reason[:300]
     assert len(attempt.raw) < RESPONSE_LIMIT
     assert operation.status == "UPDATE_ROLLBACK_COMPLETE", operation.reason
 
 
 def test_a_failing_create_is_rolled_back_by_a_delete_that_keeps_the_database(deployer: Deployer) -> None:
-    deployer.add_migration("008_broken.sql", "SELECT 1 / 0;\n")
+    deployer.add_migration(f"{NEXT}_broken.sql", "SELECT 1 / 0;\n")
     operation = deployer.deploy("create whose migration fails")
     attempt, undo = operation.requests
-    assert attempt.response["Status"] == "FAILED" and blames(attempt.reason, "008_broken.sql", 1, "22012")
+    assert attempt.response["Status"] == "FAILED" and blames(attempt.reason, f"{NEXT}_broken.sql", 1, "22012")
     assert (undo.request_type, undo.event["PhysicalResourceId"]) == ("Delete", attempt.physical_id)
     assert operation.status == "ROLLBACK_COMPLETE", operation.reason
     assert history(deployer.environment.conninfo) == [], "the failed batch left nothing behind"
 
 
 def test_restore_environment_synthesizes_an_instance_from_the_snapshot(tmp_path: Path) -> None:
-    templates = synth(tmp_path, **with_environment("staging", restoreSnapshotId="premigrate-db-v007-to-v008-x"))
+    templates = synth(
+        tmp_path, **with_environment("staging", restoreSnapshotId=f"premigrate-db-v{NEWEST}-to-v{NEXT}-x")
+    )
     (instance,) = templates["staging"].find_resources("AWS::RDS::DBInstance").values()
-    assert instance["Properties"]["DBSnapshotIdentifier"] == "premigrate-db-v007-to-v008-x"
+    assert instance["Properties"]["DBSnapshotIdentifier"] == f"premigrate-db-v{NEWEST}-to-v{NEXT}-x"
     assert "MasterUsername" not in instance["Properties"], "the snapshot's master user is kept"
 
 
@@ -180,12 +185,12 @@ def test_is_complete_polls_a_snapshot_that_is_still_creating(
     deployer: Deployer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert deployer.deploy("create").status == "CREATE_COMPLETE"
-    deployer.add_migration("008_add_tags.sql", "CREATE TABLE IF NOT EXISTS tags (id int);\n")
+    deployer.add_migration(f"{NEXT}_add_tags.sql", "CREATE TABLE IF NOT EXISTS tags (id int);\n")
     slow, secrets = SlowSnapshots(deployer.environment.rds(), polls=3), deployer.environment.secrets()
     monkeypatch.setattr(handler, "_clients", lambda: (slow, secrets))
     operation = deployer.deploy("update while the snapshot is creating")
     assert operation.status == "UPDATE_COMPLETE", operation.reason
-    assert operation.outputs["SchemaVersion"] == "008"
+    assert operation.outputs["SchemaVersion"] == NEXT
     execution = waiter_of(deployer, operation.first)
     times = [t for _, t in execution.attempts]
     assert len(times) >= 3, "is_complete answered IsComplete=False while the snapshot was creating"
@@ -220,7 +225,7 @@ def test_a_snapshot_that_never_becomes_available_times_out_through_on_timeout(
 ) -> None:
     assert deployer.deploy("create").status == "CREATE_COMPLETE"
     before = state(deployer.environment.conninfo)
-    deployer.add_migration("008_add_tags.sql", "CREATE TABLE IF NOT EXISTS tags (id int);\n")
+    deployer.add_migration(f"{NEXT}_add_tags.sql", "CREATE TABLE IF NOT EXISTS tags (id int);\n")
     stuck, secrets = SlowSnapshots(deployer.environment.rds(), polls=10**6), deployer.environment.secrets()
     monkeypatch.setattr(handler, "_clients", lambda: (stuck, secrets))
     operation = deployer.deploy("update whose snapshot never completes")
@@ -266,7 +271,7 @@ def test_each_step_emits_its_metrics_in_embedded_metric_format(
     """What CloudWatch would read from the functions' log lines (EMF): one record per finished step."""
     capsys.readouterr()
     assert deployer.deploy("create").status == "CREATE_COMPLETE"
-    deployer.add_migration("008_add_tags.sql", "ALTER TABLE projects ADD COLUMN IF NOT EXISTS tags text[];\n")
+    deployer.add_migration(f"{NEXT}_add_tags.sql", "ALTER TABLE projects ADD COLUMN IF NOT EXISTS tags text[];\n")
     assert deployer.deploy("update bringing one migration").status == "UPDATE_COMPLETE"
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     done = [r for r in records if r.get("Outcome") == "succeeded" and r.get("Step") == "is_complete"]

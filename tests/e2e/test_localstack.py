@@ -17,9 +17,9 @@ from botocore.exceptions import ClientError
 
 from migrator.aws import handler
 from tests.aws import CREDENTIALS, Aws, aws_environment, client
-from tests.e2e.conftest import LOCALSTACK
 from tests.e2e.template_model import CUSTOM_RESOURCE_TYPE, stack_model
 from tests.e2e.templates import Assembly
+from tests.support.localstack import TIER as LOCALSTACK
 from tests.support.localstack import LocalStack
 
 

@@ -17,12 +17,13 @@ import pytest
 from psycopg import sql
 
 from migrator.aws import deploy, handler
-from migrator.aws.deploy import ATTRIBUTES
+from migrator.aws.step_data import ATTRIBUTES
 from tests.aws import Environment
 from tests.engine.helpers import history, state
-from tests.handler.conftest import LambdaContext
 from tests.handler.lifecycle import event, run
 from tests.pg import MASTER_USER
+from tests.support.lambda_context import LambdaContext
+from tests.support.migrations import NEWEST, NEXT, later
 
 
 class StatefulRds:
@@ -66,9 +67,9 @@ def _use(monkeypatch: pytest.MonkeyPatch, aws: Environment, rds: Any) -> None:
     monkeypatch.setattr(handler, "_clients", lambda: (rds, aws.secrets()))
 
 
-def _at_007_with_008_pending(aws: Environment, context: LambdaContext) -> None:
+def _at_newest_with_the_next_pending(aws: Environment, context: LambdaContext) -> None:
     run(event("Create", aws.properties()), context)
-    aws.add_migration("008_add_tags.sql", "CREATE TABLE tags (id integer);\n")
+    aws.add_migration(f"{NEXT}_add_tags.sql", "CREATE TABLE tags (id integer);\n")
 
 
 def _complete(data: dict[str, Any]) -> None:
@@ -82,18 +83,18 @@ def _complete(data: dict[str, Any]) -> None:
 def test_every_path_answers_every_attribute(aws: Environment, context: LambdaContext) -> None:
     fresh, _ = run(event("Create", aws.properties()), context)
     nothing, _ = run(event("Update", aws.properties()), context)
-    aws.add_migration("008_add_tags.sql", "CREATE TABLE tags (id integer);\n")
+    aws.add_migration(f"{NEXT}_add_tags.sql", "CREATE TABLE tags (id integer);\n")
     forward = aws.properties()
     migrated, _ = run(event("Update", forward), context)
     older = aws.properties(DeployToken="20200101T000000Z")
-    (aws.bundle / "migrations" / "008_add_tags.sql").unlink()
+    (aws.bundle / "migrations" / f"{NEXT}_add_tags.sql").unlink()
     rollback, _ = run(event("Update", older, old=forward, physical="p"), context)
     gone = older | {"SecretArn": "arn:aws:secretsmanager:eu-west-1:000000000000:secret:gone"}
     unchecked, _ = run(event("Update", gone, old=forward, physical="p"), context)
     for data in (fresh, nothing, migrated, rollback, unchecked):
         _complete(data)
-    assert (migrated["SchemaVersion"], rollback["SchemaVersion"], rollback["Applied"]) == ("008", "008", "none")
-    assert "008 (add_tags)" in rollback["Note"]
+    assert (migrated["SchemaVersion"], rollback["SchemaVersion"], rollback["Applied"]) == (NEXT, NEXT, "none")
+    assert f"{NEXT} (add_tags)" in rollback["Note"]
 
 
 # Defect 6: an older template is not skipped; it applies what it brings, or fails.
@@ -102,29 +103,29 @@ def test_every_path_answers_every_attribute(aws: Environment, context: LambdaCon
 def test_a_stale_forward_deploy_applies_what_it_brings(aws: Environment, context: LambdaContext) -> None:
     run(event("Create", aws.properties()), context)
     newer = aws.properties()  # deployed first (e.g. from a laptop) ...
-    aws.add_migration("008_add_tags.sql", "CREATE TABLE tags (id integer);\n")
+    aws.add_migration(f"{NEXT}_add_tags.sql", "CREATE TABLE tags (id integer);\n")
     stale = aws.properties(DeployToken="20200101T000000Z")  # ... then CI's assembly, synthesized earlier
     data, _ = run(event("Update", stale, old=newer, physical="p"), context)
-    assert (data["SchemaVersion"], data["Applied"]) == ("008", "008")
-    assert [v for v, *_ in history(aws.conninfo)][-1] == "008"
+    assert (data["SchemaVersion"], data["Applied"]) == (NEXT, NEXT)
+    assert [v for v, *_ in history(aws.conninfo)][-1] == NEXT
 
 
 def test_a_stale_forward_deploy_that_fails_answers_failed(aws: Environment, context: LambdaContext) -> None:
     run(event("Create", aws.properties()), context)
     newer = aws.properties()
-    aws.add_migration("008_broken.sql", "CREATE TABLE t (id int);\nCREATE TABLE t (id int);\n")
+    aws.add_migration(f"{NEXT}_broken.sql", "CREATE TABLE t (id int);\nCREATE TABLE t (id int);\n")
     stale = aws.properties(DeployToken="20200101T000000Z")
-    with pytest.raises(handler.DeployFailed, match=r"008_broken.sql:2: SQLSTATE 42P07"):
+    with pytest.raises(handler.DeployFailed, match=rf"{NEXT}_broken.sql:2: SQLSTATE 42P07"):
         run(event("Update", stale, old=newer, physical="p"), context)
 
 
 def test_a_stale_deploy_bringing_an_out_of_order_version_fails(aws: Environment, context: LambdaContext) -> None:
-    aws.add_migration("009_later.sql", "CREATE TABLE later (id int);\n")
+    aws.add_migration(f"{later(2)}_later.sql", "CREATE TABLE later (id int);\n")
     run(event("Create", aws.properties()), context)
     newer = aws.properties()
-    aws.add_migration("008_forgotten.sql", "CREATE TABLE forgotten (id int);\n")
+    aws.add_migration(f"{NEXT}_forgotten.sql", "CREATE TABLE forgotten (id int);\n")
     stale = aws.properties(DeployToken="20200101T000000Z")
-    with pytest.raises(handler.DeployFailed, match=r"008_forgotten\.sql pending but older"):
+    with pytest.raises(handler.DeployFailed, match=rf"{NEXT}_forgotten\.sql pending but older"):
         run(event("Update", stale, old=newer, physical="p"), context)
 
 
@@ -134,22 +135,22 @@ def test_a_stale_deploy_bringing_an_out_of_order_version_fails(aws: Environment,
 def test_a_snapshot_is_taken_during_storage_optimization(
     aws: Environment, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _at_007_with_008_pending(aws, context)
+    _at_newest_with_the_next_pending(aws, context)
     rds = StatefulRds(aws.rds(), instance=["storage-optimization"] * 10)
     _use(monkeypatch, aws, rds)
     data, polls = run(event("Update", aws.properties()), context)
-    assert (data["SchemaVersion"], polls, rds.created) == ("008", 1, [data["SnapshotId"]])
+    assert (data["SchemaVersion"], polls, rds.created) == (NEXT, 1, [data["SnapshotId"]])
 
 
 @pytest.mark.parametrize("busy", ["backing-up", "modifying", "creating"])
 def test_a_busy_instance_is_waited_for_then_snapshotted(
     aws: Environment, context: LambdaContext, monkeypatch: pytest.MonkeyPatch, busy: str
 ) -> None:
-    _at_007_with_008_pending(aws, context)
+    _at_newest_with_the_next_pending(aws, context)
     rds = StatefulRds(aws.rds(), instance=[busy] * 3, snapshot=["creating"] * 2)
     _use(monkeypatch, aws, rds)
     data, polls = run(event("Update", aws.properties()), context)
-    assert data["SchemaVersion"] == "008"
+    assert data["SchemaVersion"] == NEXT
     assert polls >= 4, "waited for the instance, then for the snapshot"
     assert rds.created == [data["SnapshotId"]]
 
@@ -157,7 +158,7 @@ def test_a_busy_instance_is_waited_for_then_snapshotted(
 def test_a_failed_instance_stops_the_deploy_at_once(
     aws: Environment, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _at_007_with_008_pending(aws, context)
+    _at_newest_with_the_next_pending(aws, context)
     before = state(aws.conninfo)
     _use(monkeypatch, aws, StatefulRds(aws.rds(), instance=["storage-full"] * 10))
     with pytest.raises(handler.DeployFailed, match="is storage-full: no pre-migration snapshot"):
@@ -169,32 +170,32 @@ def test_at_the_snapshot_quota_our_old_snapshots_are_pruned_and_the_deploy_goes_
     aws: Environment, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run(event("Create", aws.properties()), context)
-    for version in ("008", "009", "010", "011"):  # retention 3: the fourth deploy would prune one anyway
+    for version in (NEXT, later(2), later(3), later(4)):  # retention 3: the fourth deploy would prune one anyway
         aws.add_migration(f"{version}_t.sql", f"CREATE TABLE t{version} (id int);\n")
         run(event("Update", aws.properties(SnapshotRetention="5")), context)
-    aws.add_migration("012_t.sql", "CREATE TABLE t012 (id int);\n")
+    aws.add_migration(f"{later(5)}_t.sql", f"CREATE TABLE t{later(5)} (id int);\n")
     rds = StatefulRds(aws.rds(), quota_full=1)
     _use(monkeypatch, aws, rds)
     data, _ = run(event("Update", aws.properties(SnapshotRetention="3")), context)
-    assert data["SchemaVersion"] == "012"
+    assert data["SchemaVersion"] == later(5)
     assert rds.created == [data["SnapshotId"]]
 
 
 def test_at_the_snapshot_quota_with_nothing_of_ours_to_prune_the_message_says_what_to_do(
     aws: Environment, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _at_007_with_008_pending(aws, context)
+    _at_newest_with_the_next_pending(aws, context)
     _use(monkeypatch, aws, StatefulRds(aws.rds(), quota_full=5))
     with pytest.raises(handler.DeployFailed, match="manual snapshot quota is reached") as failed:
         run(event("Update", aws.properties()), context)
     assert "snapshots prune" in str(failed.value)
-    assert [v for v, *_ in history(aws.conninfo)][-1] == "007"
+    assert [v for v, *_ in history(aws.conninfo)][-1] == NEWEST
 
 
 def test_prune_failures_surface_in_the_answer(
     aws: Environment, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _at_007_with_008_pending(aws, context)
+    _at_newest_with_the_next_pending(aws, context)
 
     class ListingDenied(StatefulRds):
         """Listing without an identifier is what IAM denied on main; naming one snapshot still works."""
@@ -209,7 +210,7 @@ def test_prune_failures_surface_in_the_answer(
 
     _use(monkeypatch, aws, ListingDenied(aws.rds()))
     data, _ = run(event("Update", aws.properties()), context)
-    assert data["SchemaVersion"] == "008"
+    assert data["SchemaVersion"] == NEXT
     assert "AccessDenied" in data["PruneError"] and data["Pruned"] == "none"
 
 
@@ -219,7 +220,7 @@ def test_prune_failures_surface_in_the_answer(
 def test_a_snapshot_that_outlasts_cloudformations_time_fails_clearly(
     aws: Environment, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _at_007_with_008_pending(aws, context)
+    _at_newest_with_the_next_pending(aws, context)
     _use(monkeypatch, aws, StatefulRds(aws.rds(), snapshot=["creating"] * 100))
     props = aws.properties(MigrationTimeoutSeconds="600")
     started = handler.on_event(event("Update", props), context)
@@ -234,13 +235,13 @@ def test_an_apply_never_runs_past_cloudformations_time_even_with_lambda_time_lef
     aws: Environment, context: LambdaContext
 ) -> None:
     run(event("Create", aws.properties()), context)
-    aws.add_migration("008_add_tags.sql", "CREATE TABLE tags (id integer);\n")
+    aws.add_migration(f"{NEXT}_add_tags.sql", "CREATE TABLE tags (id integer);\n")
     props = aws.properties(TakeSnapshots="false", MigrationTimeoutSeconds="3600")
     started = handler.on_event(event("Update", props), context)
     late = started["Data"] | {"StartedAt": str(int(time.time()) - 3600 + deploy.ANSWER_MARGIN_S)}
     with pytest.raises(handler.DeployFailed, match="too little time left"):
         handler.is_complete(event("Update", props) | started | {"Data": late}, LambdaContext(remaining_ms=900_000))
-    assert [v for v, *_ in history(aws.conninfo)][-1] == "007"
+    assert [v for v, *_ in history(aws.conninfo)][-1] == NEWEST
 
 
 def test_the_batch_runs_under_a_transaction_timeout_derived_from_the_deadline(db: str) -> None:
@@ -296,4 +297,4 @@ def test_a_role_secret_changed_between_hand_over_and_apply_is_set_again(
         SecretId=role_secret, SecretString=json.dumps({"username": role_name, "password": "Mig-Pass-2"})
     )
     done = handler.is_complete(event("Create", props) | started, context)
-    assert done["IsComplete"] and done["Data"]["SchemaVersion"] == "007"
+    assert done["IsComplete"] and done["Data"]["SchemaVersion"] == NEWEST

@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 
 from migrator.aws import codebuild, handler
-from migrator.aws.deploy import ATTRIBUTES
+from migrator.aws.step_data import ATTRIBUTES
 from tests.aws import Environment, client
 from tests.engine.helpers import lock_is_free, state
-from tests.handler.conftest import LambdaContext
 from tests.handler.lifecycle import event, run
 from tests.support.fake_codebuild import FakeCodeBuild, FakeLogs, create_project
+from tests.support.lambda_context import LambdaContext
+from tests.support.migrations import NEWEST, NEXT, later
 from tests.support.runner import runner_environment
 
 PROJECT_NAME = "aalap-migration-runner"
@@ -56,26 +57,27 @@ def _deploy(request: dict[str, Any], context: LambdaContext, timeout: float = 12
     raise AssertionError(f"no answer within {timeout}s")
 
 
-def _at_007(aws: Environment) -> None:
+def _at_newest(aws: Environment) -> None:
     data, _ = run(event("Create", aws.properties()), LambdaContext())
-    assert data["SchemaVersion"] == "007"
+    assert data["SchemaVersion"] == NEWEST
 
 
+@pytest.mark.slow  # a real runner process through a batch longer than the budget
 def test_a_batch_longer_than_the_lambda_budget_completes_through_codebuild(
     aws: Environment, builds: FakeCodeBuild
 ) -> None:
-    _at_007(aws)
+    _at_newest(aws)
     body = "CREATE TABLE backfilled (id int);\nSELECT pg_sleep(10);\n"
-    aws.add_migration("008_backfill.sql", body)
+    aws.add_migration(f"{NEXT}_backfill.sql", body)
     short_lambda = LambdaContext(remaining_ms=38_000)  # 8 s of apply budget after the handler's 30 s margin
     before = state(aws.conninfo)
     with pytest.raises(handler.DeployFailed, match="SQLSTATE 57014"):
         _deploy(event("Update", aws.properties(TakeSnapshots="false")), short_lambda)
     assert state(aws.conninfo) == before, "the Lambda cannot do it within its budget"
-    aws.add_migration("008_backfill.sql", MARKED + body)
+    aws.add_migration(f"{NEXT}_backfill.sql", MARKED + body)
     data, polls = _deploy(event("Update", aws.properties(**CODEBUILD_PROPS), old=aws.properties()), short_lambda)
-    assert (data["SchemaVersion"], data["Applied"], data["Runner"]) == ("008", "008", "codebuild")
-    assert data["SnapshotId"].startswith(f"premigrate-{aws.instance}-v007-to-v008-")
+    assert (data["SchemaVersion"], data["Applied"], data["Runner"]) == (NEXT, NEXT, "codebuild")
+    assert data["SnapshotId"].startswith(f"premigrate-{aws.instance}-v{NEWEST}-to-v{NEXT}-")
     assert data["RunnerBuild"].startswith(f"{PROJECT_NAME}:")
     assert all(data[key] for key in ATTRIBUTES)
     assert polls > 3, "the build was polled while it ran"
@@ -88,11 +90,11 @@ def test_a_batch_longer_than_the_lambda_budget_completes_through_codebuild(
 def test_the_environment_setting_sends_every_migrating_deploy_to_codebuild(
     aws: Environment, builds: FakeCodeBuild
 ) -> None:
-    _at_007(aws)
-    aws.add_migration("008_plain.sql", "CREATE TABLE plain (id int);\n")
+    _at_newest(aws)
+    aws.add_migration(f"{NEXT}_plain.sql", "CREATE TABLE plain (id int);\n")
     data, _ = _deploy(event("Update", aws.properties(Runner="codebuild", **CODEBUILD_PROPS)), LambdaContext())
     assert (data["SchemaVersion"], data["Runner"], data["RunnerReason"]) == (
-        "008",
+        NEXT,
         "codebuild",
         "the environment's runner is codebuild",
     )
@@ -100,35 +102,36 @@ def test_the_environment_setting_sends_every_migrating_deploy_to_codebuild(
 
 
 def test_nothing_pending_never_starts_a_build(aws: Environment, builds: FakeCodeBuild) -> None:
-    _at_007(aws)
+    _at_newest(aws)
     data, polls = _deploy(event("Update", aws.properties(Runner="codebuild", **CODEBUILD_PROPS)), LambdaContext())
-    assert (data["SchemaVersion"], polls, builds.started) == ("007", 1, [])
+    assert (data["SchemaVersion"], polls, builds.started) == (NEWEST, 1, [])
 
 
 def test_a_failed_build_answers_failed_with_the_runner_line_what_was_committed_and_the_log(
     aws: Environment, builds: FakeCodeBuild
 ) -> None:
-    _at_007(aws)
+    _at_newest(aws)
     before = state(aws.conninfo)
-    aws.add_migration("008_ok.sql", MARKED + "CREATE TABLE tags (id integer PRIMARY KEY);\n")
-    aws.add_migration("009_broken.sql", "INSERT INTO tags VALUES (1);\nINSERT INTO tags VALUES (1);\n")
+    aws.add_migration(f"{NEXT}_ok.sql", MARKED + "CREATE TABLE tags (id integer PRIMARY KEY);\n")
+    aws.add_migration(f"{later(2)}_broken.sql", "INSERT INTO tags VALUES (1);\nINSERT INTO tags VALUES (1);\n")
     with pytest.raises(handler.DeployFailed) as failed:
         _deploy(event("Update", aws.properties(**CODEBUILD_PROPS)), LambdaContext())
     reason = str(failed.value)
-    assert reason.startswith("migrator-runner: FAILED: 009_broken.sql:2: SQLSTATE 23505")
+    assert reason.startswith(f"migrator-runner: FAILED: {later(2)}_broken.sql:2: SQLSTATE 23505")
     assert "ended FAILED" in reason and "committed: nothing (the batch rolled back)" in reason
     assert len(reason) <= handler.MAX_REASON
     assert state(aws.conninfo) == before
     assert lock_is_free(aws.conninfo)
 
 
+@pytest.mark.slow  # waits for the build's timeout
 def test_a_build_that_times_out_is_killed_mid_statement_and_leaves_nothing(
     aws: Environment, builds: FakeCodeBuild
 ) -> None:
     """CodeBuild kills the container at its timeout: the server cancels the statement, the lock is free."""
-    _at_007(aws)
+    _at_newest(aws)
     before = state(aws.conninfo)
-    aws.add_migration("008_endless.sql", MARKED + "CREATE TABLE endless (id int);\nSELECT pg_sleep(60);\n")
+    aws.add_migration(f"{NEXT}_endless.sql", MARKED + "CREATE TABLE endless (id int);\nSELECT pg_sleep(60);\n")
     props = aws.properties(**CODEBUILD_PROPS | {"BuildTimeoutSeconds": "330"})  # a 5-minute build: 5 s here
     with pytest.raises(handler.DeployFailed) as failed:
         _deploy(event("Update", props), LambdaContext())
@@ -146,9 +149,9 @@ def test_a_build_that_times_out_is_killed_mid_statement_and_leaves_nothing(
 
 
 def test_a_rollback_or_delete_stops_a_build_still_running(aws: Environment, builds: FakeCodeBuild) -> None:
-    _at_007(aws)
+    _at_newest(aws)
     before = state(aws.conninfo)
-    aws.add_migration("008_slow.sql", MARKED + "CREATE TABLE slow (id int);\nSELECT pg_sleep(60);\n")
+    aws.add_migration(f"{NEXT}_slow.sql", MARKED + "CREATE TABLE slow (id int);\nSELECT pg_sleep(60);\n")
     request = event("Update", aws.properties(**CODEBUILD_PROPS))
     waiting = request | handler.on_event(request, LambdaContext())
     assert handler.is_complete(waiting, LambdaContext()) == {"IsComplete": False}  # started
@@ -162,17 +165,17 @@ def test_a_rollback_or_delete_stops_a_build_still_running(aws: Environment, buil
 
 
 def test_a_marker_without_a_runner_project_fails_before_any_snapshot(aws: Environment) -> None:
-    _at_007(aws)
-    aws.add_migration("008_big.sql", "-- migrate:no-transaction\n" + MARKED + "CREATE TABLE big (id int);\n")
-    with pytest.raises(handler.DeployFailed, match=r"008_big\.sql marked .*no runner project"):
+    _at_newest(aws)
+    aws.add_migration(f"{NEXT}_big.sql", "-- migrate:no-transaction\n" + MARKED + "CREATE TABLE big (id int);\n")
+    with pytest.raises(handler.DeployFailed, match=rf"{NEXT}_big\.sql marked .*no runner project"):
         handler.on_event(event("Update", aws.properties()), LambdaContext())
     snapshots = aws.rds().describe_db_snapshots(DBInstanceIdentifier=aws.instance, SnapshotType="manual")["DBSnapshots"]
     assert snapshots == []
 
 
 def test_too_little_time_left_for_a_build_fails_cleanly(aws: Environment, builds: FakeCodeBuild) -> None:
-    _at_007(aws)
-    aws.add_migration("008_x.sql", MARKED + "CREATE TABLE x (id int);\n")
+    _at_newest(aws)
+    aws.add_migration(f"{NEXT}_x.sql", MARKED + "CREATE TABLE x (id int);\n")
     props = aws.properties(**CODEBUILD_PROPS | {"BuildTimeoutSeconds": "240"})
     with pytest.raises(handler.DeployFailed, match="too little time left to start the CodeBuild runner"):
         _deploy(event("Update", props), LambdaContext())

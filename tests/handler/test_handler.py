@@ -11,8 +11,9 @@ import pytest
 from migrator.aws import handler
 from tests.aws import Environment
 from tests.engine.helpers import catalog, history, state
-from tests.handler.conftest import LambdaContext
 from tests.handler.lifecycle import event, run
+from tests.support.lambda_context import LambdaContext
+from tests.support.migrations import COUNT, NEWEST, NEXT, later
 
 
 def _snapshots(aws: Environment) -> list[dict[str, Any]]:
@@ -22,25 +23,25 @@ def _snapshots(aws: Environment) -> list[dict[str, Any]]:
     return found
 
 
-def _at_007(aws: Environment, context: LambdaContext) -> None:
+def _at_newest(aws: Environment, context: LambdaContext) -> None:
     data, _ = run(event("Create", aws.properties()), context)
-    assert data["SchemaVersion"] == "007"
+    assert data["SchemaVersion"] == NEWEST
 
 
 def test_create_on_a_fresh_database_loads_the_schema_without_a_snapshot(
     aws: Environment, context: LambdaContext
 ) -> None:
     data, polls = run(event("Create", aws.properties()), context)
-    assert (data["SchemaVersion"], data["SnapshotId"], polls) == ("007", "none", 1)
+    assert (data["SchemaVersion"], data["SnapshotId"], polls) == (NEWEST, "none", 1)
     assert data["PhysicalResourceId"] == f"schema-migrations-{aws.instance}"
-    assert len(history(aws.conninfo)) == 8
+    assert len(history(aws.conninfo)) == COUNT
     assert _snapshots(aws) == []
 
 
 def test_pending_migration_takes_a_snapshot_then_applies(aws: Environment, context: LambdaContext) -> None:
-    _at_007(aws, context)
-    previous = aws.properties(NewestVersion="007")  # the last deploy's properties: an earlier token
-    aws.add_migration("008_add_tags.sql", "ALTER TABLE projects ADD COLUMN tags text[] NOT NULL DEFAULT '{}';\n")
+    _at_newest(aws, context)
+    previous = aws.properties(NewestVersion=NEWEST)  # the last deploy's properties: an earlier token
+    aws.add_migration(f"{NEXT}_add_tags.sql", "ALTER TABLE projects ADD COLUMN tags text[] NOT NULL DEFAULT '{}';\n")
     data, _ = run(
         event(
             "Update",
@@ -50,8 +51,8 @@ def test_pending_migration_takes_a_snapshot_then_applies(aws: Environment, conte
         ),
         context,
     )
-    assert data["SchemaVersion"] == "008"
-    assert data["SnapshotId"].startswith(f"premigrate-{aws.instance}-v007-to-v008-")
+    assert data["SchemaVersion"] == NEXT
+    assert data["SnapshotId"].startswith(f"premigrate-{aws.instance}-v{NEWEST}-to-v{NEXT}-")
     assert "column projects.tags" in catalog(aws.conninfo)
     (snapshot,) = _snapshots(aws)
     assert snapshot["DBSnapshotIdentifier"] == data["SnapshotId"]
@@ -59,40 +60,40 @@ def test_pending_migration_takes_a_snapshot_then_applies(aws: Environment, conte
         t["Key"]: t["Value"]
         for t in aws.rds().list_tags_for_resource(ResourceName=snapshot["DBSnapshotArn"])["TagList"]
     }
-    assert tags == {"migrator:pre-migration": "true", "migrator:from": "007", "migrator:to": "008"}
+    assert tags == {"migrator:pre-migration": "true", "migrator:from": NEWEST, "migrator:to": NEXT}
 
 
 def test_nothing_pending_takes_no_snapshot_and_finishes_in_one_poll(aws: Environment, context: LambdaContext) -> None:
-    _at_007(aws, context)  # its speed is measured by `make e2e` (wall time per step), not asserted here
+    _at_newest(aws, context)  # its speed is measured by `make e2e` (wall time per step), not asserted here
     data, polls = run(event("Update", aws.properties()), context)
-    assert (data["SchemaVersion"], data["SnapshotId"], polls) == ("007", "none", 1)
+    assert (data["SchemaVersion"], data["SnapshotId"], polls) == (NEWEST, "none", 1)
     assert _snapshots(aws) == []
 
 
 def test_failure_answers_failed_with_the_file_and_leaves_the_database_untouched(
     aws: Environment, context: LambdaContext
 ) -> None:
-    _at_007(aws, context)
+    _at_newest(aws, context)
     before = state(aws.conninfo)
-    aws.add_migration("008_ok.sql", "CREATE TABLE tags (id integer PRIMARY KEY);\n")
-    aws.add_migration("009_broken.sql", "INSERT INTO tags VALUES (1);\nINSERT INTO tags VALUES (1);\n")
+    aws.add_migration(f"{NEXT}_ok.sql", "CREATE TABLE tags (id integer PRIMARY KEY);\n")
+    aws.add_migration(f"{later(2)}_broken.sql", "INSERT INTO tags VALUES (1);\nINSERT INTO tags VALUES (1);\n")
     with pytest.raises(handler.DeployFailed) as failed:
         run(event("Update", aws.properties()), context)
     reason = str(failed.value)
-    assert "009_broken.sql:2: SQLSTATE 23505" in reason
+    assert f"{later(2)}_broken.sql:2: SQLSTATE 23505" in reason
     assert len(reason) <= handler.MAX_REASON
     assert state(aws.conninfo) == before
     assert len(_snapshots(aws)) == 1, "the snapshot taken before the attempt stays"
 
 
 def test_rollback_update_and_delete_never_touch_the_database(aws: Environment, context: LambdaContext) -> None:
-    _at_007(aws, context)
+    _at_newest(aws, context)
     before = state(aws.conninfo)
     unreachable = aws.properties(SecretArn="arn:aws:secretsmanager:eu-west-1:000000000000:secret:gone")
     rollback = event(
         "Update",
-        unreachable | {"NewestVersion": "007"},
-        old=aws.properties(NewestVersion="009"),
+        unreachable | {"NewestVersion": NEWEST},
+        old=aws.properties(NewestVersion=later(2)),
         physical="schema-migrations-x",
     )
     data, _ = run(rollback, context)
@@ -104,12 +105,12 @@ def test_rollback_update_and_delete_never_touch_the_database(aws: Environment, c
 
 
 def test_versions_unknown_to_an_older_bundle_are_reported_not_fatal(aws: Environment, context: LambdaContext) -> None:
-    aws.add_migration("008_new.sql", "CREATE TABLE newer (id integer);\n")
+    aws.add_migration(f"{NEXT}_new.sql", "CREATE TABLE newer (id integer);\n")
     run(event("Create", aws.properties()), context)
-    (aws.bundle / "migrations" / "008_new.sql").unlink()
-    previous = aws.properties(NewestVersion="008")
-    data, _ = run(event("Update", aws.properties(NewestVersion="007"), old=previous), context)
-    assert data["SchemaVersion"] == "008"
+    (aws.bundle / "migrations" / f"{NEXT}_new.sql").unlink()
+    previous = aws.properties(NewestVersion=NEXT)
+    data, _ = run(event("Update", aws.properties(NewestVersion=NEWEST), old=previous), context)
+    assert data["SchemaVersion"] == NEXT
 
 
 def test_a_secret_missing_keys_fails_with_a_reason_and_no_password(aws: Environment, context: LambdaContext) -> None:
@@ -133,7 +134,7 @@ def test_status_action_is_read_only(aws: Environment, context: LambdaContext, mo
     monkeypatch.setenv("MIGRATOR_INSTANCE", aws.instance)
     answer = handler.on_event({"Action": "status"}, context)
     assert answer["ok"] is True
-    assert [p["version"] for p in answer["pending"]][-1] == "007"
+    assert [p["version"] for p in answer["pending"]][-1] == NEWEST
     assert answer["applied"] == [] and history(aws.conninfo) == []
 
 
@@ -144,7 +145,7 @@ def test_migrations_run_as_the_migration_role_which_owns_the_database(
         Name=f"{aws.instance}-migrator", SecretString=json.dumps({"username": role_name, "password": "Mig-Pass-88"})
     )
     data, _ = run(event("Create", aws.properties(MigratorSecretArn=secret["ARN"])), context)
-    assert data["SchemaVersion"] == "007"
+    assert data["SchemaVersion"] == NEWEST
     with psycopg.connect(aws.conninfo) as conn:
         owners = {r[0] for r in conn.execute("SELECT tableowner FROM pg_tables WHERE schemaname = 'public'")}
         database_owner = conn.execute(
@@ -154,12 +155,13 @@ def test_migrations_run_as_the_migration_role_which_owns_the_database(
     assert database_owner == (role_name,)
 
 
+@pytest.mark.slow  # runs until the budget is spent
 def test_many_short_statements_cannot_outrun_the_lambda(aws: Environment) -> None:
     """statement_timeout bounds one statement; the deadline bounds their sum: a clean, rolled-back failure."""
     run(event("Create", aws.properties()), LambdaContext())
     before = state(aws.conninfo)
-    aws.add_migration("008_slow_steps.sql", "CREATE TABLE steps (id int);\n" + "SELECT pg_sleep(0.5);\n" * 40)
-    with pytest.raises(handler.DeployFailed, match=r"time budget exhausted before 008_slow_steps.sql:\d+"):
+    aws.add_migration(f"{NEXT}_slow_steps.sql", "CREATE TABLE steps (id int);\n" + "SELECT pg_sleep(0.5);\n" * 40)
+    with pytest.raises(handler.DeployFailed, match=rf"time budget exhausted before {NEXT}_slow_steps.sql:\d+"):
         run(event("Update", aws.properties(TakeSnapshots="false")), LambdaContext(remaining_ms=38_000))
     assert state(aws.conninfo) == before
 

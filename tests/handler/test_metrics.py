@@ -9,8 +9,9 @@ import pytest
 
 from migrator.aws import handler, metrics
 from tests.aws import Environment
-from tests.handler.conftest import LambdaContext
 from tests.handler.lifecycle import event, run
+from tests.support.lambda_context import LambdaContext
+from tests.support.migrations import NEXT
 
 
 def emf_lines(text: str) -> list[dict[str, Any]]:
@@ -50,7 +51,7 @@ def test_a_migrating_deploy_reports_its_snapshot_wait_and_the_manual_snapshots(
 ) -> None:
     run(event("Create", aws.properties()), context)
     aws.rds().create_db_snapshot(DBSnapshotIdentifier="someone-elses", DBInstanceIdentifier=aws.instance)
-    aws.add_migration("008_tags.sql", "CREATE TABLE tags (id int);\n")
+    aws.add_migration(f"{NEXT}_tags.sql", "CREATE TABLE tags (id int);\n")
     capsys.readouterr()
     run(event("Update", aws.properties()), context)
     (line,) = emf_lines(capsys.readouterr().out)
@@ -72,7 +73,7 @@ def test_a_failure_reports_failed_with_its_duration(
     aws: Environment, context: LambdaContext, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run(event("Create", aws.properties()), context)
-    aws.add_migration("008_broken.sql", "SELECT 1/0;\n")
+    aws.add_migration(f"{NEXT}_broken.sql", "SELECT 1/0;\n")
     capsys.readouterr()
     with pytest.raises(handler.DeployFailed):
         run(event("Update", aws.properties(TakeSnapshots="false")), context)
@@ -105,7 +106,7 @@ def test_a_failed_snapshot_count_never_fails_the_deploy(
     aws: Environment, context: LambdaContext, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run(event("Create", aws.properties()), context)
-    aws.add_migration("008_tags.sql", "CREATE TABLE tags (id int);\n")
+    aws.add_migration(f"{NEXT}_tags.sql", "CREATE TABLE tags (id int);\n")
 
     def denied(_: Any) -> int:
         raise PermissionError("AccessDenied")
@@ -113,7 +114,7 @@ def test_a_failed_snapshot_count_never_fails_the_deploy(
     monkeypatch.setattr(metrics, "count_manual_snapshots", denied)
     capsys.readouterr()
     data, _ = run(event("Update", aws.properties()), context)
-    assert data["SchemaVersion"] == "008"
+    assert data["SchemaVersion"] == NEXT
     (line,) = emf_lines(capsys.readouterr().out)
     assert "ManualSnapshots" not in line and line["Succeeded"] == 1
 

@@ -13,8 +13,9 @@ import pytest
 from migrator.aws import handler, operations
 from migrator.cli import main
 from tests.aws import REGION, Environment, client
-from tests.handler.conftest import LambdaContext
 from tests.handler.lifecycle import event, run
+from tests.support.lambda_context import LambdaContext
+from tests.support.migrations import NEWEST, NEXT, later
 
 
 def _stack(aws: Environment, env: str = "staging") -> None:
@@ -61,13 +62,13 @@ def test_status_of_a_deployed_environment_reads_through_the_function(
     deployed: Environment, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run(event("Create", deployed.properties()), LambdaContext())
-    deployed.add_migration("008_add_tags.sql", "CREATE TABLE tags (id int);\n")
+    deployed.add_migration(f"{NEXT}_add_tags.sql", "CREATE TABLE tags (id int);\n")
     fake = FakeLambda()
     _fake_lambda(monkeypatch, fake)
     assert main(["--env", "staging", "status"]) == 0
     out = capsys.readouterr().out
-    assert "AalapVma-staging" in out and "version 007" in out
-    assert "pending      008 add_tags" in out
+    assert "AalapVma-staging" in out and f"version {NEWEST}" in out
+    assert f"pending      {NEXT} add_tags" in out
     assert fake.calls == 1
 
 
@@ -81,17 +82,17 @@ def test_a_failing_function_is_an_error_not_a_silent_success(
 
 def test_snapshots_list_and_prune(deployed: Environment, capsys: pytest.CaptureFixture[str]) -> None:
     run(event("Create", deployed.properties()), LambdaContext())
-    for number in (8, 9, 10):
-        deployed.add_migration(f"{number:03d}_s.sql", f"CREATE TABLE s{number} (id int);\n")
+    for step in (1, 2, 3):
+        deployed.add_migration(f"{later(step)}_s.sql", f"CREATE TABLE s{step} (id int);\n")
         run(event("Update", deployed.properties(SnapshotRetention="10")), LambdaContext())
     capsys.readouterr()  # the handler's own output (metric lines)
     assert main(["--env", "staging", "--json", "snapshots", "list"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [(r["from"], r["to"]) for r in rows] == [("007", "008"), ("008", "009"), ("009", "010")]
+    assert [(r["from"], r["to"]) for r in rows] == [(NEWEST, NEXT), (NEXT, later(2)), (later(2), later(3))]
     assert main(["--env", "staging", "snapshots", "prune", "--keep", "1", "--yes"]) == 0
     assert capsys.readouterr().out.count("deleted premigrate-") == 2
     assert main(["--env", "staging", "--json", "snapshots"]) == 0
-    assert [r["to"] for r in json.loads(capsys.readouterr().out)] == ["010"]
+    assert [r["to"] for r in json.loads(capsys.readouterr().out)] == [later(3)]
 
 
 def test_operator_mistakes_are_invalid_input(deployed: Environment, capsys: pytest.CaptureFixture[str]) -> None:
@@ -102,14 +103,14 @@ def test_operator_mistakes_are_invalid_input(deployed: Environment, capsys: pyte
     assert main(["--env", "qa", "snapshots"]) == 2
     err = capsys.readouterr().err
     assert "--env qa: cdk.json defines no such environment" in err and "dev, prod, staging" in err
-    assert main(["--env", "staging", "apply"]) == 2
-    assert "with --env only status and snapshots work" in capsys.readouterr().err
+    assert main(["--env", "staging", "verify"]) == 2
+    assert "with --env only status, snapshots, apply work" in capsys.readouterr().err
 
 
 def _three_snapshots(deployed: Environment) -> None:
     run(event("Create", deployed.properties()), LambdaContext())
-    for number in (8, 9, 10):
-        deployed.add_migration(f"{number:03d}_s.sql", f"CREATE TABLE s{number} (id int);\n")
+    for step in (1, 2, 3):
+        deployed.add_migration(f"{later(step)}_s.sql", f"CREATE TABLE s{step} (id int);\n")
         run(event("Update", deployed.properties(SnapshotRetention="10")), LambdaContext())
 
 

@@ -10,47 +10,30 @@ from migrator.aws import handler
 from migrator.aws.snapshots import Snapshots, snapshot_id
 from tests.aws import Environment
 from tests.engine.helpers import history
-from tests.handler.conftest import LambdaContext
 from tests.handler.lifecycle import event, run
-
-
-class SlowSnapshots:
-    """An RDS client whose snapshots report 'creating' for the first `polls` looks, as real RDS does."""
-
-    def __init__(self, real: Any, polls: int) -> None:
-        self._real, self._left = real, polls
-        self.exceptions = real.exceptions
-
-    def describe_db_snapshots(self, **kwargs: Any) -> Any:
-        answer = self._real.describe_db_snapshots(**kwargs)
-        if "DBSnapshotIdentifier" in kwargs and self._left > 0:
-            self._left -= 1
-            for snapshot in answer["DBSnapshots"]:
-                snapshot["Status"] = "creating"
-        return answer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
+from tests.support.fake_rds import SlowSnapshots
+from tests.support.lambda_context import LambdaContext
+from tests.support.migrations import COUNT, NEWEST, NEXT
 
 
 def test_is_complete_polls_while_the_snapshot_is_creating(
     aws: Environment, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run(event("Create", aws.properties()), context)
-    aws.add_migration("008_add_tags.sql", "CREATE TABLE tags (id integer);\n")
+    aws.add_migration(f"{NEXT}_add_tags.sql", "CREATE TABLE tags (id integer);\n")
     slow = SlowSnapshots(aws.rds(), polls=4)
     monkeypatch.setattr(handler, "_clients", lambda: (slow, aws.secrets()))
     data, polls = run(event("Update", aws.properties()), context)
-    assert data["SchemaVersion"] == "008"
+    assert data["SchemaVersion"] == NEXT
     assert polls >= 3, "is_complete answered IsComplete=False while the snapshot was creating"
-    assert [v for v, *_ in history(aws.conninfo)][-1] == "008"
+    assert [v for v, *_ in history(aws.conninfo)][-1] == NEXT
 
 
 def test_a_failed_snapshot_stops_the_deploy_before_applying(
     aws: Environment, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run(event("Create", aws.properties()), context)
-    aws.add_migration("008_add_tags.sql", "CREATE TABLE tags (id integer);\n")
+    aws.add_migration(f"{NEXT}_add_tags.sql", "CREATE TABLE tags (id integer);\n")
 
     class Failing(SlowSnapshots):
         def describe_db_snapshots(self, **kwargs: Any) -> Any:
@@ -62,7 +45,7 @@ def test_a_failed_snapshot_stops_the_deploy_before_applying(
     monkeypatch.setattr(handler, "_clients", lambda: (Failing(aws.rds(), 0), aws.secrets()))
     with pytest.raises(handler.DeployFailed, match="is failed; nothing was applied"):
         run(event("Update", aws.properties()), context)
-    assert len(history(aws.conninfo)) == 8
+    assert len(history(aws.conninfo)) == COUNT
 
 
 def test_retention_keeps_the_newest_of_ours_and_nobody_elses_is_touched(
@@ -103,7 +86,7 @@ def test_a_snapshot_deferred_while_the_instance_is_busy_is_taken_later_with_its_
     aws: Environment, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run(event("Create", aws.properties()), context)
-    aws.add_migration("008_add_tags.sql", "CREATE TABLE tags (id integer);\n")
+    aws.add_migration(f"{NEXT}_add_tags.sql", "CREATE TABLE tags (id integer);\n")
 
     class BusyAtFirst(SlowSnapshots):
         def describe_db_instances(self, **kwargs: Any) -> Any:
@@ -116,9 +99,9 @@ def test_a_snapshot_deferred_while_the_instance_is_busy_is_taken_later_with_its_
     busy = BusyAtFirst(aws.rds(), polls=1)  # one RDS, shared by every invocation
     monkeypatch.setattr(handler, "_clients", lambda: (busy, aws.secrets()))
     data, _ = run(event("Update", aws.properties()), context)
-    assert data["SchemaVersion"] == "008"
+    assert data["SchemaVersion"] == NEXT
     assert busy._left == 0, "on_event met a busy instance and left the snapshot to is_complete"
     rds = aws.rds()
     (snapshot,) = rds.describe_db_snapshots(DBSnapshotIdentifier=data["SnapshotId"])["DBSnapshots"]
     tags = {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(ResourceName=snapshot["DBSnapshotArn"])["TagList"]}
-    assert (tags["migrator:from"], tags["migrator:to"]) == ("007", "008")
+    assert (tags["migrator:from"], tags["migrator:to"]) == (NEWEST, NEXT)

@@ -1,25 +1,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Template
 
 from migrator.aws import handler
 from tests.aws import Environment
-from tests.cdk.synth import synth
-from tests.handler import conftest as handler_fixtures
 from tests.iam.emulated import Target, add_app_secret, add_role_secret, target
 from tests.support.aws_calls import CallRecorder, recording
 
-moto, aws, context = handler_fixtures.moto, handler_fixtures.aws, handler_fixtures.context  # reused as they are
-
 
 @pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    """The staging template, synthesized once per test process (synthesis takes tens of seconds)."""
-    return synth(Path(tmp_path_factory.mktemp("iam-cdk.out")), env="staging")["staging"]
+def template(templates: dict[str, Template]) -> Template:
+    """The staging template of the session's one synth of the default app."""
+    return templates["staging"]
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ import pytest
 
 from migrator.aws import handler
 from tests.aws import Environment, client, newest_version
-from tests.handler.conftest import LambdaContext
 from tests.handler.lifecycle import event, run
 from tests.iam.emulated import Target, app_secret_for
 from tests.support.aws_calls import CallRecorder
 from tests.support.fake_codebuild import create_project
+from tests.support.lambda_context import LambdaContext
 
 SECRET = "secretsmanager:GetSecretValue"
 DESCRIBE_INSTANCE = "rds:DescribeDBInstances"
@@ -273,7 +273,7 @@ def test_the_codebuild_runner_is_allowed(
 
 def test_the_scenarios_exercise_every_granted_action() -> None:
     """With test_policies.py's exact grants, this makes `granted == used` for each function."""
-    from tests.iam.test_policies import GRANTED
+    from tests.support.granted import GRANTED
 
     used = {f: set().union(*(s.get(f, set()) for s in MUST_CALL.values())) for f in GRANTED}
     assert {f: used[f] | {TAG_ON_CREATE} for f in used} == {f: set(a) for f, a in GRANTED.items()}

@@ -11,6 +11,7 @@ from aws_cdk.assertions import Template
 
 from tests.aws import REGION
 from tests.iam.emulated import HANDLERS, RUNNER_PROJECT, handler_function, scope_for
+from tests.support.granted import GRANTED
 from tests.support.iam import ACCOUNT, role_statements
 
 INSTANCE, SECRET_ARN, ROLE_SECRET_ARN, APP_SECRET_ARN = (
@@ -19,21 +20,6 @@ INSTANCE, SECRET_ARN, ROLE_SECRET_ARN, APP_SECRET_ARN = (
     f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:role-GhIjKl",
     f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:app-MnOpQr",
 )
-_CALLS = {
-    "secretsmanager:GetSecretValue",  # three secrets: hand-over as the master (both roles), migrations as the role
-    "rds:DescribeDBInstances",  # is the instance available for a snapshot?
-    "rds:DescribeDBSnapshots",  # our snapshot's status; and listing ours to prune
-    "rds:CreateDBSnapshot",  # on_event, or is_complete when the instance was busy
-    "rds:AddTagsToResource",  # CreateDBSnapshot with Tags is authorised for it too
-    "rds:ListTagsForResource",  # tags of ours when a description lacks them
-    "rds:DeleteDBSnapshot",  # pruning (is_complete; on_event at the snapshot quota)
-    "codebuild:BatchGetBuilds",  # a build found again by its MIGRATOR_REQUEST variable, polled
-    "codebuild:ListBuildsForProject",
-}
-GRANTED = {
-    "on_event": _CALLS | {"codebuild:StopBuild"},  # stops builds of earlier requests (a rollback, a Delete)
-    "is_complete": _CALLS | {"codebuild:StartBuild", "logs:GetLogEvents"},  # starts the runner; a failed build's log
-}
 SNAPSHOTS = f"arn:aws:rds:{REGION}:{ACCOUNT}:snapshot:premigrate-{INSTANCE}-*"
 INSTANCE_ARN = f"arn:aws:rds:{REGION}:{ACCOUNT}:db:{INSTANCE}"
 

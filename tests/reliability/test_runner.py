@@ -16,11 +16,12 @@ from psycopg.conninfo import conninfo_to_dict
 
 from tests.aws import Environment, secret_for
 from tests.engine.helpers import history, lock_is_free, state
-from tests.handler import conftest as handler_fixtures
 from tests.reliability.proxy import CuttableProxy, server_address
+from tests.support.migrations import COUNT, NEWEST, NEXT, later
 from tests.support.runner import last_line, runner_environment, start_runner, wait_for_query, wait_until_gone
 
-moto, aws = handler_fixtures.moto, handler_fixtures.aws  # moto server for the secrets, a fresh real database
+pytestmark = pytest.mark.slow  # real runner processes, killed, frozen or cut off, with waits of seconds
+
 SLOW = "SELECT pg_sleep(3)"
 
 
@@ -30,18 +31,18 @@ def _run(aws: Environment, seconds: float = 600, **extra: str) -> tuple[int, str
     return process.returncode, output
 
 
-def _at_007_with_slow_batch(aws: Environment) -> None:
+def _at_newest_with_slow_batch(aws: Environment) -> None:
     status, output = _run(aws)
     assert status == 0, output
-    aws.add_migration("008_first.sql", "CREATE TABLE first_step (id int);\n")
-    aws.add_migration("009_slow.sql", f"{SLOW};\nCREATE TABLE after_sleep (id int);\n")
+    aws.add_migration(f"{NEXT}_first.sql", "CREATE TABLE first_step (id int);\n")
+    aws.add_migration(f"{later(2)}_slow.sql", f"{SLOW};\nCREATE TABLE after_sleep (id int);\n")
 
 
 def test_runner_applies_everything_and_says_so_on_its_last_line(aws: Environment) -> None:
     status, output = _run(aws)
     assert status == 0, output
-    assert last_line(output).startswith("migrator-runner: OK schema version 007; applied 000,")
-    assert len(history(aws.conninfo)) == 8
+    assert last_line(output).startswith(f"migrator-runner: OK schema version {NEWEST}; applied 000,")
+    assert len(history(aws.conninfo)) == COUNT
     password = conninfo_to_dict(aws.conninfo).get("password")
     assert not password or str(password) not in output
 
@@ -63,19 +64,19 @@ def test_runner_without_a_deadline_is_invalid_input(aws: Environment) -> None:
 
 
 def test_a_failing_batch_exits_1_with_the_file_and_commits_nothing(aws: Environment) -> None:
-    _at_007_with_slow_batch(aws)
+    _at_newest_with_slow_batch(aws)
     before = state(aws.conninfo)
-    aws.add_migration("010_broken.sql", "SELECT 1/0;\n")
+    aws.add_migration(f"{later(3)}_broken.sql", "SELECT 1/0;\n")
     status, output = _run(aws)
     assert status == 1
-    assert "010_broken.sql:1: SQLSTATE 22012" in last_line(output)
+    assert f"{later(3)}_broken.sql:1: SQLSTATE 22012" in last_line(output)
     assert state(aws.conninfo) == before
     assert lock_is_free(aws.conninfo)
 
 
 def test_runner_killed_mid_statement_the_server_cancels_and_frees_the_lock(aws: Environment) -> None:
-    _at_007_with_slow_batch(aws)
-    (aws.bundle / "migrations" / "009_slow.sql").write_text("SELECT pg_sleep(60);\n")
+    _at_newest_with_slow_batch(aws)
+    (aws.bundle / "migrations" / f"{later(2)}_slow.sql").write_text("SELECT pg_sleep(60);\n")
     before = state(aws.conninfo)
     process = start_runner(runner_environment(aws.secret_arn, aws.bundle, time.time() + 600))
     pid = wait_for_query(aws.conninfo, "SELECT pg_sleep(60)")
@@ -89,7 +90,7 @@ def test_runner_killed_mid_statement_the_server_cancels_and_frees_the_lock(aws: 
 
 def test_a_frozen_runner_loses_its_session_within_the_idle_bound(aws: Environment) -> None:
     """SIGSTOP: the process is alive at the TCP level (its kernel still acknowledges), but silent."""
-    _at_007_with_slow_batch(aws)
+    _at_newest_with_slow_batch(aws)
     before = state(aws.conninfo)
     process = start_runner(runner_environment(aws.secret_arn, aws.bundle, time.time() + 600, MIGRATOR_IDLE_TIMEOUT="2"))
     pid = wait_for_query(aws.conninfo, SLOW)
@@ -120,7 +121,7 @@ class FreezableProxy(CuttableProxy):
 
 
 def test_a_network_gone_silent_ends_the_session_and_the_runner_fails(aws: Environment) -> None:
-    _at_007_with_slow_batch(aws)
+    _at_newest_with_slow_batch(aws)
     before = state(aws.conninfo)
     params = conninfo_to_dict(aws.conninfo)
     proxy = FreezableProxy(server_address(str(params["host"]), str(params.get("port") or 5432)))

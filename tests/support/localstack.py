@@ -35,6 +35,7 @@ from tests.support.locks import locked
 
 PROJECT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = PROJECT / "requirements-localstack.txt"
+TIER = "LocalStack community + moto RDS"  # the e2e tier's label: LocalStack for the rest, moto server for RDS
 VENV = PROJECT / ".local" / "localstack-venv"
 STAMP = "localstack-requirements.sha256"
 SERVICES = "secretsmanager,cloudformation"  # what the tier uses; RDS is a paid feature (501), so moto serves it

@@ -1,13 +1,16 @@
+"""Fixtures for tests that run the handler against moto server and a real database (handler, iam,
+reliability): registered for the whole suite by tests/conftest.py's `pytest_plugins`."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.aws import Environment, aws_environment, make_environment, moto_endpoint
-from tests.conftest import PROJECT
+from tests.support.lambda_context import LambdaContext
+from tests.support.project import PROJECT
 
 
 @pytest.fixture(scope="session")
@@ -26,16 +29,6 @@ def aws(moto: str, db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("MIGRATOR_SECRET_ARN", raising=False)
     monkeypatch.delenv("MIGRATOR_INSTANCE", raising=False)
     return environment
-
-
-@dataclass
-class LambdaContext:
-    """What the handler reads from Lambda's context object."""
-
-    remaining_ms: int = 900_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 @pytest.fixture
