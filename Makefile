@@ -51,7 +51,11 @@ schema: setup-run   # schema.sql from the migrations (replayed on a scratch data
 	$(PY) -m migrator dump
 
 test: setup lint
-	$(PY) -m pytest -n 2 --dist loadgroup -q
+	$(PY) -m pytest -n 2 -q
+
+.PHONY: unit
+unit: setup   # the fast tier: no test marked slow, no e2e (LocalStack); no lint. CI runs `make test`
+	$(PY) -m pytest -n 2 -q -m 'not slow' --ignore=tests/e2e
 
 test-engine: setup-py
 	$(PY) -m pytest -q tests/engine
