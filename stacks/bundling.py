@@ -22,7 +22,8 @@ import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_lambda as lambda_
 
-from stacks.bundle import CA_BUNDLE_IN_ASSET, PROJECT_ROOT, MigrationBundle
+from migrator.aws.naming import CA_BUNDLE_IN_ASSET
+from stacks.bundle import PROJECT_ROOT, MigrationBundle
 
 LAMBDA_PYTHON = "3.14"
 LAMBDA_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64")

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from migrator.aws.codebuild import MAX_BUILD_MINUTES, MIN_BUILD_MINUTES, PIPELINE, PIPELINE_TIMEOUT_MINUTES
+
 ENVIRONMENT_NAMES = ("dev", "staging", "prod")
 MIGRATE_MODES = ("always", "on-change")
 REMOVAL_POLICIES = ("destroy", "snapshot", "retain")
@@ -20,10 +22,11 @@ REMOVAL_POLICIES = ("destroy", "snapshot", "retain")
 MIGRATION_MINUTES_MIN = 10
 MIGRATION_MINUTES_MAX = 60  # CloudFormation's maximum ServiceTimeout: 3600 s
 FRAMEWORK_MARGIN_MINUTES = 5  # on_event's own run (up to 3 min) and the framework's FAILED answer after a timeout
-RUNNERS = ("lambda", "codebuild")  # where a migrating deploy runs (a marked migration always goes to CodeBuild)
+# Where a migrating deploy runs (a marked migration always goes to CodeBuild); "pipeline": before the change set,
+# by the operator command, in the CodeBuild runner for up to 36 hours (the custom resource only verifies).
+RUNNERS = ("lambda", "codebuild", PIPELINE)
 BUILD_MARGIN_SECONDS = 120  # a CodeBuild runner is over this long before the Provider gives up (a poll, the answer)
 RUNNER_MARGIN_SECONDS = 60  # the runner's own deadline ends this long before its build's timeout (rollback, logs)
-MIN_BUILD_MINUTES = 5  # CodeBuild's shortest build timeout
 
 
 class ConfigError(ValueError):
@@ -112,7 +115,8 @@ class EnvironmentConfig:
     rotate_secret: bool
     migration_timeout_minutes: int
     allow_database_replacement: bool  # lifts the stack policy's deny (a restore replaces the instance)
-    runner: str = "lambda"  # "codebuild": every migrating deploy runs in the CodeBuild runner
+    runner: str = "lambda"  # "codebuild": every migrating deploy runs in the CodeBuild runner; "pipeline": see RUNNERS
+    pipeline_timeout_minutes: int = PIPELINE_TIMEOUT_MINUTES  # pipeline mode's build timeout (5 min to 36 h)
     backup_window: str | None = None  # hh24:mi-hh24:mi UTC; None: RDS picks one
     maintenance_window: str | None = None  # ddd:hh24:mi-ddd:hh24:mi UTC; None: RDS picks one
     performance_insights: bool = False  # Performance Insights, 7 days (free), Database Insights standard
@@ -191,6 +195,7 @@ _CHECKS: dict[str, tuple[type, Any]] = {
     "migration_timeout_minutes": (int, None),  # range checked by migration_time_limits, with its reason
     "allow_database_replacement": (bool, None),
     "runner": (str, lambda v: v in RUNNERS),
+    "pipeline_timeout_minutes": (int, lambda v: MIN_BUILD_MINUTES <= v <= MAX_BUILD_MINUTES),
     "backup_window": (str, lambda v: _window(v, with_day=False) is not None),
     "maintenance_window": (str, lambda v: _window(v, with_day=True) is not None),
     "performance_insights": (bool, None),
@@ -211,6 +216,7 @@ _OPTIONAL: dict[str, Any] = {
     "restore_snapshot_id": None,
     "allow_database_replacement": False,
     "runner": "lambda",
+    "pipeline_timeout_minutes": PIPELINE_TIMEOUT_MINUTES,
     "backup_window": None,
     "maintenance_window": None,
     "performance_insights": False,

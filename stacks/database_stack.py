@@ -18,6 +18,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from migrator.aws.naming import OUTPUT_FUNCTION, OUTPUT_INSTANCE, stack_name
 from stacks.config import EnvironmentConfig
 from stacks.database import DATABASE_NAME, Database
 from stacks.migration import MigrationSettings, SchemaMigration
@@ -52,7 +53,7 @@ class DatabaseStack(cdk.Stack):
             secret=self.database.secret,
             endpoints=network.endpoints,
             key=self.key,
-            settings=replace(migration, runner=config.runner),
+            settings=replace(migration, runner=config.runner, pipeline_timeout_minutes=config.pipeline_timeout_minutes),
         )
         instance = self.database.instance.node.default_child
         assert isinstance(instance, cdk.CfnResource)
@@ -78,10 +79,10 @@ class DatabaseStack(cdk.Stack):
         )
         self._outputs_for_the_application(config)
         cdk.CfnOutput(self, "DatabaseSecretArn", value=self.database.secret.secret_arn)
-        cdk.CfnOutput(self, "DatabaseInstanceId", value=self.database.instance.instance_identifier)
+        cdk.CfnOutput(self, OUTPUT_INSTANCE, value=self.database.instance.instance_identifier)
         cdk.CfnOutput(
             self,
-            "MigrationFunctionName",
+            OUTPUT_FUNCTION,
             value=self.migration.on_event.function_name,
             description='Invoke with {"Action": "status"} for a read-only status',
         )
@@ -133,7 +134,7 @@ class DatabaseStack(cdk.Stack):
         }
         for name, (value, description) in values.items():
             cdk.CfnOutput(
-                self, name, value=value, description=description, export_name=f"AalapVma-{config.name}-{name}"
+                self, name, value=value, description=description, export_name=f"{stack_name(config.name)}-{name}"
             )
 
 

@@ -23,6 +23,8 @@ from aws_cdk import custom_resources as cr
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from migrator.aws.codebuild import PIPELINE_TIMEOUT_MINUTES
+from migrator.aws.snapshots import PREFIX as SNAPSHOT_PREFIX
 from stacks.bundle import CA_BUNDLE_IN_LAMBDA, MigrationBundle
 from stacks.bundling import migration_code
 from stacks.config import MigrationTimeLimits, migration_time_limits
@@ -31,7 +33,6 @@ from stacks.nag import suppress_snapshot_listing
 from stacks.network import ISOLATED
 from stacks.runner import MigrationRunner
 
-SNAPSHOT_PREFIX = "premigrate"
 MIGRATION_ROLE = "aalap_migrator"
 APP_ROLE = "aalap_app"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -44,6 +45,7 @@ class MigrationSettings:
     snapshot_retention: int
     timeout_minutes: int  # the whole budget (cdk.json migrationTimeoutMinutes); limits derive from it
     runner: str = "lambda"  # cdk.json runner: "codebuild" sends every migrating deploy to the CodeBuild runner
+    pipeline_timeout_minutes: int = PIPELINE_TIMEOUT_MINUTES  # runner "pipeline": the operator command's build timeout
 
     @property
     def time_limits(self) -> MigrationTimeLimits:
@@ -202,8 +204,9 @@ class SchemaMigration(Construct):
             function_security_group=self.security_group,
             endpoints=endpoints,
             limits=limits,
+            runner=settings.runner,
         )
-        properties |= self.runner.properties(settings.runner)
+        properties |= self.runner.properties(settings.runner, settings.pipeline_timeout_minutes)
         self.runner.grant_control(self.on_event, runs=False)  # stops builds of earlier requests
         self.runner.grant_control(self.is_complete, runs=True)  # starts and polls this request's build
         if settings.deploy_token:

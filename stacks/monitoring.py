@@ -23,6 +23,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from migrator.aws import metrics as emf
+from migrator.aws.naming import stack_name
 from stacks.config import EnvironmentConfig
 
 FIVE_MINUTES = cdk.Duration.minutes(5)
@@ -223,7 +224,7 @@ class OnCall(Construct):
         dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
-            dashboard_name=f"AalapVma-{config.name}",
+            dashboard_name=stack_name(config.name),
             default_interval=cdk.Duration.days(7),
         )
         dashboard.add_widgets(

@@ -18,6 +18,7 @@ anything CloudFormation can).
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_codebuild as codebuild
@@ -30,6 +31,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from migrator.aws.codebuild import PIPELINE
 from stacks.bundling import LAMBDA_PYTHON
 from stacks.config import MigrationTimeLimits
 from stacks.database import PORT
@@ -76,6 +78,7 @@ class MigrationRunner(Construct):
         function_security_group: ec2.SecurityGroup,
         endpoints: list[ec2.InterfaceVpcEndpoint],
         limits: MigrationTimeLimits,
+        runner: str = "lambda",
     ) -> None:
         super().__init__(scope, construct_id)
         if LAMBDA_PYTHON not in IMAGE_PYTHONS:
@@ -116,7 +119,10 @@ class MigrationRunner(Construct):
             assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
             description="Aalap VMA migration runner: the asset object, two secrets, its log, its network interfaces",
         )
-        asset_object = f"arn:{stack.partition}:s3:::{location.bucket_name}/{location.object_key}"
+        # Pipeline mode runs the next deploy's asset before the change set replaces this policy: any asset zip of
+        # the bootstrap bucket (CDK names them <sha256>.zip); otherwise this deploy's object only.
+        key = "*.zip" if runner == PIPELINE else location.object_key
+        asset_object = f"arn:{stack.partition}:s3:::{location.bucket_name}/{key}"
         subnets = vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED).subnet_ids
         policy = iam.Policy(
             self,
@@ -193,7 +199,7 @@ class MigrationRunner(Construct):
         )
         self.project.node.add_dependency(policy)  # no build before it may read its source and write its log
         self.project_arn = stack.format_arn(service="codebuild", resource="project", resource_name=self.project.ref)
-        _suppress(policy, self.project)
+        _suppress(policy, self.project, any_asset=runner == PIPELINE)
 
     @staticmethod
     def _variables(instance: rds.DatabaseInstanceBase, secrets: list[secretsmanager.ISecret]) -> dict[str, str]:
@@ -206,14 +212,18 @@ class MigrationRunner(Construct):
             "PYTHONDONTWRITEBYTECODE": "1",
         }
 
-    def properties(self, runner: str) -> dict[str, str]:
-        """What the custom resource tells the handler about the runner (the limits come from migration_time_limits)."""
-        return {
+    def properties(self, runner: str, pipeline_minutes: int) -> dict[str, str]:
+        """What the custom resource tells the handler about the runner (the limits come from migration_time_limits);
+        in pipeline mode also the operator command's build timeout, which it reads from the change set."""
+        properties = {
             "Runner": runner,
             "RunnerProject": self.project.ref,
             "BuildTimeoutSeconds": str(self.limits.build_timeout_seconds),
             "RunnerTimeoutSeconds": str(self.limits.runner_budget_seconds),
         }
+        if runner == PIPELINE:
+            properties["PipelineTimeoutMinutes"] = str(pipeline_minutes)
+        return properties
 
     def grant_control(self, function: lambda_.Function, *, runs: bool) -> None:
         """Builds of this project only: `runs` (is_complete) starts, finds and polls them and reads a failed
@@ -255,24 +265,25 @@ class MigrationRunner(Construct):
         )
 
 
-def _suppress(policy: iam.Policy, project: codebuild.CfnProject) -> None:
+def _suppress(policy: iam.Policy, project: codebuild.CfnProject, *, any_asset: bool) -> None:
+    applies_to: list[Any] = [
+        "Resource::*",
+        {"regex": "/^Resource::arn:<AWS::Partition>:ec2:.*:network-interface\\/\\*$/"},
+        {"regex": "/^Resource::<.*Logs[0-9A-F]{8}\\.Arn>:\\*$/"},
+    ]
+    reason = (
+        "CodeBuild in a VPC creates and describes its network interfaces: EC2 offers no resource-level"
+        " form for these (AWS's documented policy for VPC builds); CreateNetworkInterfacePermission is"
+        " limited to codebuild and our subnets. Log streams of the project's own log group."
+    )
+    if any_asset:
+        applies_to.append({"regex": "/^Resource::arn:<AWS::Partition>:s3:::cdk-.*-assets-.*\\/\\*\\.zip$/"})
+        reason += (
+            " Pipeline mode: the runner reads the next deploy's asset before its change set runs, so any asset"
+            " zip of the CDK bootstrap bucket (read only)."
+        )
     NagSuppressions.add_resource_suppressions(
-        policy,
-        [
-            NagPackSuppression(
-                id="AwsSolutions-IAM5",
-                reason=(
-                    "CodeBuild in a VPC creates and describes its network interfaces: EC2 offers no resource-level"
-                    " form for these (AWS's documented policy for VPC builds); CreateNetworkInterfacePermission is"
-                    " limited to codebuild and our subnets. Log streams of the project's own log group."
-                ),
-                applies_to=[
-                    "Resource::*",
-                    {"regex": "/^Resource::arn:<AWS::Partition>:ec2:.*:network-interface\\/\\*$/"},
-                    {"regex": "/^Resource::<.*Logs[0-9A-F]{8}\\.Arn>:\\*$/"},
-                ],
-            )
-        ],
+        policy, [NagPackSuppression(id="AwsSolutions-IAM5", reason=reason, applies_to=applies_to)]
     )
     NagSuppressions.add_resource_suppressions(
         project,

@@ -19,7 +19,7 @@ from typing import Any
 
 from migrator.aws import codebuild, metrics
 from migrator.aws.deploy import Bundle, Deployment, Request, is_fresh
-from migrator.aws.naming import env_of
+from migrator.aws.naming import CA_BUNDLE_IN_ASSET, env_of
 from migrator.aws.step_data import NONE, StepData, answer, from_event
 from migrator.errors import MigratorError
 from migrator.plan import OutOfOrder
@@ -30,14 +30,14 @@ log.setLevel(logging.INFO)
 for _noisy in ("botocore", "boto3", "urllib3"):
     logging.getLogger(_noisy).setLevel(logging.INFO)
 MAX_REASON = 1000  # CloudFormation's whole response must stay under 4 KB
-CA_BUNDLE_IN_ASSET = Path("certs") / "rds-ca-bundle.pem"
 
 
 class DeployFailed(Exception):
     """Raised to make the Provider answer FAILED; the message is the reason CloudFormation shows."""
 
 
-def _bundle() -> Bundle:
+def bundle_from_environment() -> Bundle:
+    """The asset's root: the folder holding the package (MIGRATOR_BUNDLE_ROOT in tests and the runner's checks)."""
     return Bundle(Path(os.environ.get("MIGRATOR_BUNDLE_ROOT") or Path(__file__).resolve().parents[2]))
 
 
@@ -47,7 +47,7 @@ def _clients() -> tuple[Any, Any]:
     return boto3.client("rds"), boto3.client("secretsmanager")
 
 
-def _ca_bundle(bundle: Bundle) -> str:
+def ca_bundle(bundle: Bundle) -> str:
     """verify-full always: the RDS CA bundle ships in the asset; MIGRATOR_SSLROOTCERT names it (or a test CA)."""
     given = os.environ.get("MIGRATOR_SSLROOTCERT") or str(bundle.root / CA_BUNDLE_IN_ASSET)
     if not Path(given).is_file():
@@ -65,9 +65,9 @@ def _deployment(props: dict[str, Any]) -> Deployment:
         "InstanceIdentifier": os.environ.get("MIGRATOR_INSTANCE"),
         "MigratorSecretArn": os.environ.get("MIGRATOR_ROLE_SECRET_ARN"),
     } | {k: v for k, v in props.items() if v}
-    bundle = _bundle()
+    bundle = bundle_from_environment()
     rds, secrets = _clients()
-    return Deployment(Request.from_properties(props), rds, secrets, bundle, sslrootcert=_ca_bundle(bundle))
+    return Deployment(Request.from_properties(props), rds, secrets, bundle, sslrootcert=ca_bundle(bundle))
 
 
 def _physical_id(event: dict[str, Any]) -> str:

@@ -1,7 +1,7 @@
 """Names shared by the CDK app, the handler and the operator commands: defined here, once.
 
 The package is importable by stacks/ (the CDK app) and ships in the Lambda asset, so both sides
-read the same stack-name pattern and output keys instead of repeating them.
+read the same stack-name pattern, output keys and asset layout instead of repeating them.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 STACK_PREFIX = "AalapVma-"
 OUTPUT_INSTANCE = "DatabaseInstanceId"
 OUTPUT_FUNCTION = "MigrationFunctionName"
+CA_BUNDLE_IN_ASSET = "certs/rds-ca-bundle.pem"  # the RDS CA bundle, relative to the asset's root
 
 
 def stack_name(env: str) -> str:

@@ -95,7 +95,7 @@ def _idle_timeout(environ: Mapping[str, str]) -> int:
 def deployment_from(environ: Mapping[str, str], secrets: Any) -> Any:
     """The same Deployment the handler builds, from the environment, with the runner's session bounds."""
     from migrator.aws.deploy import Deployment, Request
-    from migrator.aws.handler import _bundle, _ca_bundle
+    from migrator.aws.handler import bundle_from_environment, ca_bundle
 
     props = {
         "SecretArn": _required(environ, "MIGRATOR_SECRET_ARN"),
@@ -103,13 +103,13 @@ def deployment_from(environ: Mapping[str, str], secrets: Any) -> Any:
         "MigratorSecretArn": environ.get("MIGRATOR_ROLE_SECRET_ARN"),
         "LockTimeout": environ.get("MIGRATOR_LOCK_TIMEOUT"),  # unset: the engine's default
     }
-    bundle = _bundle()
+    bundle = bundle_from_environment()
     return Deployment(
         Request.from_properties(props),
         rds=None,  # the runner takes no snapshot: the migration step took it before starting the build
         secrets=secrets,
         bundle=bundle,
-        sslrootcert=_ca_bundle(bundle),
+        sslrootcert=ca_bundle(bundle),
         extra_conninfo=connection_parameters(_idle_timeout(environ)),
     )
 

@@ -1,0 +1,120 @@
+"""Pipeline mode in the template: what the operator command reads from a change set, the runner's
+permission to read the next asset, the configuration's bounds, and the deploy workflow's steps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aws_cdk.assertions import Template
+
+from migrator.aws import pipeline
+from migrator.aws.codebuild import MAX_BUILD_MINUTES, PIPELINE_TIMEOUT_MINUTES
+from stacks.config import ConfigError, parse_app_config
+from tests.cdk.synth import context, nag_findings, shared_assembly, templates_in, with_environment
+from tests.support.migrations import NEWEST
+from tests.support.project import PROJECT
+
+STACK_ID = "arn:aws:cloudformation:eu-west-1:123456789012:stack/AalapVma-staging/0f1e2d3c"
+HOURS_24 = 1440
+
+
+@pytest.fixture(scope="session")
+def pipeline_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    overrides = with_environment("staging", runner="pipeline", pipelineTimeoutMinutes=HOURS_24)
+    return shared_assembly(tmp_path_factory, "pipeline", **overrides)
+
+
+@pytest.fixture(scope="session")
+def pipeline_template(pipeline_assembly: Path) -> Template:
+    return templates_in(pipeline_assembly)["staging"]
+
+
+def _asset_keys(assembly: Path) -> set[str]:
+    manifest = json.loads((assembly / "AalapVma-staging.assets.json").read_text())
+    return {d["objectKey"] for f in manifest["files"].values() for d in f["destinations"].values()}
+
+
+def _runner_s3_resources(template: Template) -> list[Any]:
+    policies = template.find_resources("AWS::IAM::Policy")
+    (runner,) = [p for name, p in policies.items() if name.startswith("SchemaMigrationRunnerPolicy")]
+    statements = runner["Properties"]["PolicyDocument"]["Statement"]
+    (reads,) = [s for s in statements if "s3:GetObject" in s["Action"]]
+    return [reads["Resource"]]
+
+
+def test_the_command_reads_the_next_asset_and_version_from_the_synthesized_template(
+    pipeline_assembly: Path, pipeline_template: Template
+) -> None:
+    upcoming = pipeline.next_deploy(pipeline_template.to_json(), "cs-id", pipeline.pseudo_parameters(STACK_ID))
+    bucket, key = upcoming.source.split("/", 1)
+    assert bucket == "cdk-hnb659fds-assets-123456789012-eu-west-1"
+    assert key in _asset_keys(pipeline_assembly), "the runner's source is the asset CDK publishes"
+    assert (upcoming.newest_version, upcoming.runner, upcoming.timeout_minutes) == (NEWEST, "pipeline", HOURS_24)
+    assert upcoming.take_snapshots and upcoming.snapshot_retention >= 1
+
+
+def test_only_pipeline_mode_lets_the_runner_read_another_asset_than_its_own(
+    pipeline_template: Template, templates: dict[str, Template]
+) -> None:
+    (pipeline_reads,) = _runner_s3_resources(pipeline_template)
+    assert json.dumps(pipeline_reads).endswith('/*.zip"]]}'), pipeline_reads
+    assert "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}" in json.dumps(pipeline_reads)
+    for env, template in templates.items():
+        (reads,) = _runner_s3_resources(template)
+        assert "*" not in json.dumps(reads), f"{env}: the runner reads its own asset object only"
+
+
+def test_pipeline_mode_is_nag_clean_with_reasons(pipeline_assembly: Path) -> None:
+    assert nag_findings(pipeline_assembly)["staging"] == []
+
+
+def test_the_custom_resource_carries_the_pipeline_timeout_only_in_pipeline_mode(
+    pipeline_template: Template, templates: dict[str, Template]
+) -> None:
+    def step(template: Template) -> dict[str, Any]:
+        (resource,) = template.find_resources("Custom::SchemaMigration").values()
+        return dict(resource["Properties"])
+
+    assert (step(pipeline_template)["Runner"], step(pipeline_template)["PipelineTimeoutMinutes"]) == (
+        "pipeline",
+        str(HOURS_24),
+    )
+    assert all("PipelineTimeoutMinutes" not in step(t) for t in templates.values())
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"runner": "pipelines"}, "environments.staging.runner"),
+        ({"runner": "pipeline", "pipelineTimeoutMinutes": 4}, "environments.staging.pipelineTimeoutMinutes"),
+        (
+            {"runner": "pipeline", "pipelineTimeoutMinutes": MAX_BUILD_MINUTES + 1},
+            "environments.staging.pipelineTimeoutMinutes",
+        ),
+    ],
+)
+def test_pipeline_settings_out_of_bounds_fail_synth_naming_the_key(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_app_config(context(**with_environment("staging", **settings)), "staging", None)
+
+
+def test_the_default_pipeline_timeout_is_the_commands_default() -> None:
+    config = parse_app_config(context(**with_environment("staging", runner="pipeline")), "staging", None)
+    (staging,) = [e for e in config.environments if e.name == "staging"]
+    assert staging.pipeline_timeout_minutes == PIPELINE_TIMEOUT_MINUTES
+
+
+def test_the_deploy_workflow_applies_before_executing_the_change_set_in_pipeline_mode() -> None:
+    workflow = yaml.safe_load((PROJECT / ".github" / "workflows" / "deploy.yml").read_text())
+    for job in ("staging", "prod"):
+        steps = workflow["jobs"][job]["steps"]
+        script = "\n".join(str(s.get("run", "")) for s in steps)
+        prepare = script.index("--method=prepare-change-set")
+        command = script.index(f"python -m migrator --env {job} apply --change-set")
+        execute = script.index("--method=execute-change-set")
+        assert prepare < command < execute, f"{job}: prepare, apply, then execute"
+        assert "runner" in script and "cdk.json" in script, f"{job}: the mode comes from cdk.json"
