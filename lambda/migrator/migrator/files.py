@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,14 +95,15 @@ def parse_statements(text: str, path: Path) -> list[Statement]:
     return statements
 
 
-def _migration(path: Path) -> Migration:
-    match = MIGRATION_NAME.match(path.name)
+def _migration(directory: Path, entry: os.DirEntry[str]) -> Migration:
+    path = directory / entry.name
+    match = MIGRATION_NAME.match(entry.name)
     if match is None:
         raise InvalidInput(
             f"{path}: not a migration name",
             hint="name migrations NNN_snake_case.sql (e.g. 008_add_tags.sql), or move the file out",
         )
-    if path.is_symlink() or not path.is_file():
+    if entry.is_symlink() or not entry.is_file(follow_symlinks=False):  # from the listing: no stat per file
         raise InvalidInput(
             f"{path}: not a regular file",
             hint="a migration must be a real file (a symlink may not survive packaging)",
@@ -115,8 +117,11 @@ def load_migrations(directory: Path) -> list[Migration]:
     """All migrations of `directory`, ordered by version; any doubt is InvalidInput."""
     if not directory.is_dir():
         raise InvalidInput(f"{directory}: migrations directory not found")
-    candidates = sorted(p for p in directory.iterdir() if p.name.lower().endswith(".sql"))
-    migrations = sorted((_migration(p) for p in candidates), key=lambda m: m.number)
+    with os.scandir(directory) as listing:  # in path order, as sorted(directory.iterdir()) would give
+        candidates = sorted(
+            (e for e in listing if e.name.lower().endswith(".sql")), key=lambda e: os.path.normcase(e.name)
+        )
+    migrations = sorted((_migration(directory, e) for e in candidates), key=lambda m: m.number)
     seen: dict[int, Migration] = {}
     for migration in migrations:
         twin = seen.setdefault(migration.number, migration)

@@ -32,6 +32,7 @@ state, so a 1.5M-statement file splits in seconds.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from typing import NamedTuple
 
@@ -87,15 +88,37 @@ _PARENS = f"\\((?:{_INNER}|\\((?:{_INNER})*+\\))*+\\)"  # two levels deep, close
 _STATE = f"(?P<t>[;()\\\\'\"]|/\\*|[eE]'|{_DOLLAR})"  # tokens Python acts on (or reports)
 _SLOW = "|".join(_SKIP + _NOT_WORDS)
 _LEADING = f"(?:[{_SPACE}]++|--[^\n\r]*+|{_FLAT_COMMENT})*"
+# CREATE, spaces only, and a second word that makes it plain (not OR, FUNCTION or PROCEDURE, see _kind);
+# anything else between the two words (a comment, a quoted name) is left to the slow path.
+_CREATE_PLAIN = f"(?i:create)[{_SPACE}]++(?!(?i:or|function|procedure)(?!{_CONT})){_IDENT}"
 # The common statement in one call: leading spaces and comments, a first word that is neither
-# CREATE nor COPY, then plain text up to a token (a ';' there ends the statement at depth 0).
+# CREATE nor COPY (or a plain CREATE …), then plain text up to a token (a ';' there ends the
+# statement at depth 0).
 _STATEMENT = re.compile(
-    f"{_LEADING}(?P<first>(?!(?i:create|copy)(?!{_CONT})){_IDENT}(?:{_INNER}|{_PARENS}|{_DOLLAR_QUOTED})*{_STATE}?)?",
+    f"{_LEADING}(?P<first>(?:(?!(?i:create|copy)(?!{_CONT})){_IDENT}|{_CREATE_PLAIN})"
+    f"(?:{_INNER}|{_PARENS}|{_DOLLAR_QUOTED})*{_STATE}?)?",
     re.DOTALL,
 )
-_PLAIN = re.compile(f"(?:{_INNER}|{_PARENS}|{_DOLLAR_QUOTED})*(?:{_STATE}|(?P<w>(?!)))?", re.DOTALL)
-_ROUTINE = re.compile(f"(?:{_SLOW}|{_PARENS}|{_DOLLAR_QUOTED})*(?:{_STATE}|(?P<w>{_IDENT}))?", re.DOTALL)
-_PREFIX = re.compile(f"(?:{_SLOW}|{_DOLLAR_QUOTED})*(?:{_STATE}|(?P<w>{_IDENT}))?", re.DOTALL)
+
+
+class _Scanners(NamedTuple):
+    """The slow path's scanners: until a statement's kind is known, for plain ones, for routines."""
+
+    prefix: re.Pattern[str]
+    plain: re.Pattern[str]
+    routine: re.Pattern[str]
+
+
+@functools.cache
+def _scanners() -> _Scanners:
+    """Compiled on first use (~15 ms at import otherwise): files of plain statements never need them."""
+    return _Scanners(
+        re.compile(f"(?:{_SLOW}|{_DOLLAR_QUOTED})*(?:{_STATE}|(?P<w>{_IDENT}))?", re.DOTALL),
+        re.compile(f"(?:{_INNER}|{_PARENS}|{_DOLLAR_QUOTED})*(?:{_STATE}|(?P<w>(?!)))?", re.DOTALL),
+        re.compile(f"(?:{_SLOW}|{_PARENS}|{_DOLLAR_QUOTED})*(?:{_STATE}|(?P<w>{_IDENT}))?", re.DOTALL),
+    )
+
+
 _FIRST_CODE = re.compile(_LEADING)
 _NEWLINES = re.compile(r"\r\n?|\n")
 _LONE_CR = re.compile(r"\r(?!\n)")
@@ -224,7 +247,8 @@ def _kind(words: list[str]) -> str | None:
 
 def _statement_end(text: str, pos: int) -> int:
     """Offset just after the statement starting at `pos`: after its ending ';', or len(text)."""
-    start, parens, words, scanner = pos, 0, [], _PREFIX
+    scanners = _scanners()
+    start, parens, words, scanner = pos, 0, [], scanners.prefix
     blocks, kind, previous = 0, None, ""
     while True:
         match = scanner.match(text, pos)
@@ -251,7 +275,7 @@ def _statement_end(text: str, pos: int) -> int:
         if kind is None:
             words.append(word)
             kind = _kind(words)
-            scanner = _PLAIN if kind == "plain" else _PREFIX if kind is None else _ROUTINE
+            scanner = scanners.plain if kind == "plain" else scanners.prefix if kind is None else scanners.routine
         elif parens:
             continue
         elif kind == "routine":
