@@ -18,7 +18,7 @@ from tests.e2e.harness import Deployer
 from tests.e2e.waiter import Execution
 from tests.engine.helpers import catalog, history, state
 from tests.support.fake_rds import SlowSnapshots
-from tests.support.migrations import NEWEST, NEXT, later
+from tests.support.migrations import COUNT, NEWEST, NEXT, later
 
 
 def expect(operation: Operation, status: str, problems: list[str]) -> Operation:
@@ -109,7 +109,7 @@ def test_full_lifecycle(deployer: Deployer, caplog: pytest.LogCaptureFixture) ->
 
     deleted = deployer.delete("delete")
     assert deleted.status == "DELETE_COMPLETE", deleted.reason
-    assert "table labels" in catalog(env.conninfo) and len(history(env.conninfo)) == 11, "the data stays"
+    assert "table labels" in catalog(env.conninfo) and len(history(env.conninfo)) == COUNT + 3, "the data stays"
 
     requests = [r for o in deployer.stack.operations for r in o.requests]
     assert all(r.answers == 1 for r in requests), "the framework answers every request exactly once"
@@ -126,9 +126,9 @@ def test_snapshot_retention_after_more_deploys_than_the_count(deployer: Deployer
     assert deployer.deploy("create").status == "CREATE_COMPLETE"
     keep = int(deployer.properties()["SnapshotRetention"])
     taken = []
-    for number in range(8, 8 + keep + 3):
-        deployer.add_migration(f"{number:03d}_step.sql", f"CREATE TABLE IF NOT EXISTS step_{number} (id int);\n")
-        operation = deployer.deploy(f"migrating deploy {number:03d}")
+    for step in range(1, keep + 4):
+        deployer.add_migration(f"{later(step)}_step.sql", f"CREATE TABLE IF NOT EXISTS step_{step} (id int);\n")
+        operation = deployer.deploy(f"migrating deploy {later(step)}")
         assert operation.status == "UPDATE_COMPLETE", operation.reason
         taken.append(operation.outputs["PreMigrationSnapshot"])
     assert deployer.snapshot_ids() == sorted([*taken[-keep:], other])

@@ -6,7 +6,7 @@ the project breaks no unrelated test. Tests that build a tiny folder of their ow
 
 from __future__ import annotations
 
-from migrator.files import load_migrations
+from migrator.files import load_migrations, load_schema_file
 from tests.support.project import PROJECT
 
 FOLDER = PROJECT / "migrations"
@@ -18,6 +18,9 @@ FILES: tuple[str, ...] = tuple(m.path.name for m in _MIGRATIONS)
 NEWEST: str = VERSIONS[-1]
 NEWEST_FILE: str = FILES[-1]
 COUNT: int = len(VERSIONS)
+SCHEMA_VERSION: str = load_schema_file(PROJECT / "schema.sql").version  # the newest version schema.sql includes
+# What a fresh database applies on top of schema.sql: nothing while schema.sql is fresh (`make schema`).
+AFTER_SCHEMA: tuple[str, ...] = tuple(v for v in VERSIONS if v > SCHEMA_VERSION)
 
 
 def later(step: int = 1) -> str:
