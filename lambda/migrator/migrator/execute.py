@@ -1,4 +1,5 @@
-"""Run a file's statements one by one, turning a server error into a located MigrationFailed."""
+"""Run migration files' statements, turning a server error into a located MigrationFailed: a batch's files in
+one libpq pipeline (`run_files`), or one statement at a time (`run_statements`)."""
 
 from __future__ import annotations
 
