@@ -18,6 +18,7 @@ from psycopg import sql
 
 from migrator.aws import deploy, handler
 from migrator.aws.step_data import ATTRIBUTES
+from migrator.errors import DeployFailed
 from tests.aws import Environment
 from tests.engine.helpers import history, state
 from tests.handler.lifecycle import event, run
@@ -115,7 +116,7 @@ def test_a_stale_forward_deploy_that_fails_answers_failed(aws: Environment, cont
     newer = aws.properties()
     aws.add_migration(f"{NEXT}_broken.sql", "CREATE TABLE t (id int);\nCREATE TABLE t (id int);\n")
     stale = aws.properties(DeployToken="20200101T000000Z")
-    with pytest.raises(handler.DeployFailed, match=rf"{NEXT}_broken.sql:2: SQLSTATE 42P07"):
+    with pytest.raises(DeployFailed, match=rf"{NEXT}_broken.sql:2: SQLSTATE 42P07"):
         run(event("Update", stale, old=newer, physical="p"), context)
 
 
@@ -125,7 +126,7 @@ def test_a_stale_deploy_bringing_an_out_of_order_version_fails(aws: Environment,
     newer = aws.properties()
     aws.add_migration(f"{NEXT}_forgotten.sql", "CREATE TABLE forgotten (id int);\n")
     stale = aws.properties(DeployToken="20200101T000000Z")
-    with pytest.raises(handler.DeployFailed, match=rf"{NEXT}_forgotten\.sql pending but older"):
+    with pytest.raises(DeployFailed, match=rf"{NEXT}_forgotten\.sql pending but older"):
         run(event("Update", stale, old=newer, physical="p"), context)
 
 
@@ -161,7 +162,7 @@ def test_a_failed_instance_stops_the_deploy_at_once(
     _at_newest_with_the_next_pending(aws, context)
     before = state(aws.conninfo)
     _use(monkeypatch, aws, StatefulRds(aws.rds(), instance=["storage-full"] * 10))
-    with pytest.raises(handler.DeployFailed, match="is storage-full: no pre-migration snapshot"):
+    with pytest.raises(DeployFailed, match="is storage-full: no pre-migration snapshot"):
         run(event("Update", aws.properties()), context)
     assert state(aws.conninfo) == before
 
@@ -186,7 +187,7 @@ def test_at_the_snapshot_quota_with_nothing_of_ours_to_prune_the_message_says_wh
 ) -> None:
     _at_newest_with_the_next_pending(aws, context)
     _use(monkeypatch, aws, StatefulRds(aws.rds(), quota_full=5))
-    with pytest.raises(handler.DeployFailed, match="manual snapshot quota is reached") as failed:
+    with pytest.raises(DeployFailed, match="manual snapshot quota is reached") as failed:
         run(event("Update", aws.properties()), context)
     assert "snapshots prune" in str(failed.value)
     assert [v for v, *_ in history(aws.conninfo)][-1] == NEWEST
@@ -227,7 +228,7 @@ def test_a_snapshot_that_outlasts_cloudformations_time_fails_clearly(
     waiting = event("Update", props) | started
     assert handler.is_complete(waiting, context) == {"IsComplete": False}
     waiting["Data"] = started["Data"] | {"StartedAt": str(int(time.time()) - 500)}  # 500 s of polling later
-    with pytest.raises(handler.DeployFailed, match=r"still creating and the migration step's time \(10 min\)"):
+    with pytest.raises(DeployFailed, match=r"still creating and the migration step's time \(10 min\)"):
         handler.is_complete(waiting, context)
 
 
@@ -239,7 +240,7 @@ def test_an_apply_never_runs_past_cloudformations_time_even_with_lambda_time_lef
     props = aws.properties(TakeSnapshots="false", MigrationTimeoutSeconds="3600")
     started = handler.on_event(event("Update", props), context)
     late = started["Data"] | {"StartedAt": str(int(time.time()) - 3600 + deploy.ANSWER_MARGIN_S)}
-    with pytest.raises(handler.DeployFailed, match="too little time left"):
+    with pytest.raises(DeployFailed, match="too little time left"):
         handler.is_complete(event("Update", props) | started | {"Data": late}, LambdaContext(remaining_ms=900_000))
     assert [v for v, *_ in history(aws.conninfo)][-1] == NEWEST
 
@@ -259,7 +260,7 @@ def test_the_batch_runs_under_a_transaction_timeout_derived_from_the_deadline(db
 
 @pytest.mark.parametrize("value", ["0", "3601", "ten"])
 def test_an_invalid_timeout_property_fails_with_its_name(aws: Environment, context: LambdaContext, value: str) -> None:
-    with pytest.raises(handler.DeployFailed, match="MigrationTimeoutSeconds must be 60-3600"):
+    with pytest.raises(DeployFailed, match="MigrationTimeoutSeconds must be 60-3600"):
         run(event("Create", aws.properties(MigrationTimeoutSeconds=value)), context)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from migrator.aws import codebuild, handler
 from migrator.aws.step_data import ATTRIBUTES
+from migrator.errors import DeployFailed
 from tests.aws import Environment, client
 from tests.engine.helpers import lock_is_free, state
 from tests.handler.lifecycle import event, run
@@ -71,7 +72,7 @@ def test_a_batch_longer_than_the_lambda_budget_completes_through_codebuild(
     aws.add_migration(f"{NEXT}_backfill.sql", body)
     short_lambda = LambdaContext(remaining_ms=38_000)  # 8 s of apply budget after the handler's 30 s margin
     before = state(aws.conninfo)
-    with pytest.raises(handler.DeployFailed, match="SQLSTATE 57014"):
+    with pytest.raises(DeployFailed, match="SQLSTATE 57014"):
         _deploy(event("Update", aws.properties(TakeSnapshots="false")), short_lambda)
     assert state(aws.conninfo) == before, "the Lambda cannot do it within its budget"
     aws.add_migration(f"{NEXT}_backfill.sql", MARKED + body)
@@ -114,7 +115,7 @@ def test_a_failed_build_answers_failed_with_the_runner_line_what_was_committed_a
     before = state(aws.conninfo)
     aws.add_migration(f"{NEXT}_ok.sql", MARKED + "CREATE TABLE tags (id integer PRIMARY KEY);\n")
     aws.add_migration(f"{later(2)}_broken.sql", "INSERT INTO tags VALUES (1);\nINSERT INTO tags VALUES (1);\n")
-    with pytest.raises(handler.DeployFailed) as failed:
+    with pytest.raises(DeployFailed) as failed:
         _deploy(event("Update", aws.properties(**CODEBUILD_PROPS)), LambdaContext())
     reason = str(failed.value)
     assert reason.startswith(f"migrator-runner: FAILED: {later(2)}_broken.sql:2: SQLSTATE 23505")
@@ -133,7 +134,7 @@ def test_a_build_that_times_out_is_killed_mid_statement_and_leaves_nothing(
     before = state(aws.conninfo)
     aws.add_migration(f"{NEXT}_endless.sql", MARKED + "CREATE TABLE endless (id int);\nSELECT pg_sleep(60);\n")
     props = aws.properties(**CODEBUILD_PROPS | {"BuildTimeoutSeconds": "330"})  # a 5-minute build: 5 s here
-    with pytest.raises(handler.DeployFailed) as failed:
+    with pytest.raises(DeployFailed) as failed:
         _deploy(event("Update", props), LambdaContext())
     reason = str(failed.value)
     assert (
@@ -167,7 +168,7 @@ def test_a_rollback_or_delete_stops_a_build_still_running(aws: Environment, buil
 def test_a_marker_without_a_runner_project_fails_before_any_snapshot(aws: Environment) -> None:
     _at_newest(aws)
     aws.add_migration(f"{NEXT}_big.sql", "-- migrate:no-transaction\n" + MARKED + "CREATE TABLE big (id int);\n")
-    with pytest.raises(handler.DeployFailed, match=rf"{NEXT}_big\.sql marked .*no runner project"):
+    with pytest.raises(DeployFailed, match=rf"{NEXT}_big\.sql marked .*no runner project"):
         handler.on_event(event("Update", aws.properties()), LambdaContext())
     snapshots = aws.rds().describe_db_snapshots(DBInstanceIdentifier=aws.instance, SnapshotType="manual")["DBSnapshots"]
     assert snapshots == []
@@ -177,7 +178,7 @@ def test_too_little_time_left_for_a_build_fails_cleanly(aws: Environment, builds
     _at_newest(aws)
     aws.add_migration(f"{NEXT}_x.sql", MARKED + "CREATE TABLE x (id int);\n")
     props = aws.properties(**CODEBUILD_PROPS | {"BuildTimeoutSeconds": "240"})
-    with pytest.raises(handler.DeployFailed, match="too little time left to start the CodeBuild runner"):
+    with pytest.raises(DeployFailed, match="too little time left to start the CodeBuild runner"):
         _deploy(event("Update", props), LambdaContext())
     assert builds.started == []
 

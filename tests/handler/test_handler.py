@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from migrator.aws import handler
+from migrator.errors import DeployFailed
 from tests.aws import Environment
 from tests.engine.helpers import catalog, history, state
 from tests.handler.lifecycle import event, run
@@ -77,7 +78,7 @@ def test_failure_answers_failed_with_the_file_and_leaves_the_database_untouched(
     before = state(aws.conninfo)
     aws.add_migration(f"{NEXT}_ok.sql", "CREATE TABLE tags (id integer PRIMARY KEY);\n")
     aws.add_migration(f"{later(2)}_broken.sql", "INSERT INTO tags VALUES (1);\nINSERT INTO tags VALUES (1);\n")
-    with pytest.raises(handler.DeployFailed) as failed:
+    with pytest.raises(DeployFailed) as failed:
         run(event("Update", aws.properties()), context)
     reason = str(failed.value)
     assert f"{later(2)}_broken.sql:2: SQLSTATE 23505" in reason
@@ -117,14 +118,14 @@ def test_a_secret_missing_keys_fails_with_a_reason_and_no_password(aws: Environm
     aws.secrets().put_secret_value(
         SecretId=aws.secret_arn, SecretString=json.dumps({"username": "u", "password": "hunter2-Secret"})
     )
-    with pytest.raises(handler.DeployFailed) as failed:
+    with pytest.raises(DeployFailed) as failed:
         run(event("Create", aws.properties()), context)
     assert "the database secret lacks host, port, dbname" in str(failed.value)
     assert "hunter2" not in str(failed.value)
 
 
 def test_too_little_lambda_time_fails_cleanly_before_applying(aws: Environment) -> None:
-    with pytest.raises(handler.DeployFailed, match="too little time left"):
+    with pytest.raises(DeployFailed, match="too little time left"):
         run(event("Create", aws.properties()), LambdaContext(remaining_ms=20_000))
     assert history(aws.conninfo) == []
 
@@ -161,7 +162,7 @@ def test_many_short_statements_cannot_outrun_the_lambda(aws: Environment) -> Non
     run(event("Create", aws.properties()), LambdaContext())
     before = state(aws.conninfo)
     aws.add_migration(f"{NEXT}_slow_steps.sql", "CREATE TABLE steps (id int);\n" + "SELECT pg_sleep(0.5);\n" * 40)
-    with pytest.raises(handler.DeployFailed, match=rf"time budget exhausted before {NEXT}_slow_steps.sql:\d+"):
+    with pytest.raises(DeployFailed, match=rf"time budget exhausted before {NEXT}_slow_steps.sql:\d+"):
         run(event("Update", aws.properties(TakeSnapshots="false")), LambdaContext(remaining_ms=38_000))
     assert state(aws.conninfo) == before
 

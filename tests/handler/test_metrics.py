@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from migrator.aws import handler, metrics
+from migrator.errors import DeployFailed
 from tests.aws import Environment
 from tests.handler.lifecycle import event, run
 from tests.support.lambda_context import LambdaContext
-from tests.support.migrations import NEXT
+from tests.support.migrations import COUNT, NEXT
 
 
 def emf_lines(text: str) -> list[dict[str, Any]]:
@@ -41,7 +42,7 @@ def test_a_fresh_create_reports_duration_the_versions_applied_and_success(
     (line,) = emf_lines(capsys.readouterr().out)
     assert line[metrics.DIMENSION] == aws.instance
     assert line["Outcome"] == "succeeded"
-    assert (line["Succeeded"], line["Failed"], line["MigrationsApplied"]) == (1, 0, 8)
+    assert (line["Succeeded"], line["Failed"], line["MigrationsApplied"]) == (1, 0, COUNT)
     assert 0 <= line["Duration"] < 60
     assert "SnapshotWait" not in line and "ManualSnapshots" not in line, "a fresh database needs no snapshot"
 
@@ -75,7 +76,7 @@ def test_a_failure_reports_failed_with_its_duration(
     run(event("Create", aws.properties()), context)
     aws.add_migration(f"{NEXT}_broken.sql", "SELECT 1/0;\n")
     capsys.readouterr()
-    with pytest.raises(handler.DeployFailed):
+    with pytest.raises(DeployFailed):
         run(event("Update", aws.properties(TakeSnapshots="false")), context)
     (line,) = emf_lines(capsys.readouterr().out)
     assert (line["Outcome"], line["Step"], line["Succeeded"], line["Failed"]) == ("failed", "is_complete", 0, 1)
@@ -86,7 +87,7 @@ def test_a_failure_in_on_event_is_reported_too(
     aws: Environment, context: LambdaContext, capsys: pytest.CaptureFixture[str]
 ) -> None:
     gone = aws.properties(SecretArn="arn:aws:secretsmanager:eu-west-1:123456789012:secret:gone")
-    with pytest.raises(handler.DeployFailed):
+    with pytest.raises(DeployFailed):
         run(event("Create", gone), context)
     (line,) = emf_lines(capsys.readouterr().out)
     assert (line["Outcome"], line["Step"], line["Failed"]) == ("failed", "on_event", 1)

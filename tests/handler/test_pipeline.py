@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from migrator.aws import codebuild, handler, operations, pipeline
+from migrator.aws import codebuild, operations, pipeline
 from migrator.cli import main
-from migrator.errors import InvalidInput
+from migrator.errors import DeployFailed, InvalidInput
 from tests.aws import Environment
 from tests.engine.helpers import lock_is_free, state
 from tests.handler.lifecycle import event, run
@@ -143,7 +143,7 @@ def test_a_change_set_run_before_its_migrations_fails_naming_the_command(
     monkeypatch.setenv("MIGRATOR_BUNDLE_ROOT", str(folder))
     before = state(deployed.conninfo)
     update = event("Update", deployed.properties(**PIPELINE_PROPS), old=deployed.properties(**PIPELINE_PROPS))
-    with pytest.raises(handler.DeployFailed) as failed:
+    with pytest.raises(DeployFailed) as failed:
         run(update | {"StackId": STACK_ID}, LambdaContext())
     message = str(failed.value)
     assert f"{NEXT}_forgotten.sql still pending" in message

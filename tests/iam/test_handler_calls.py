@@ -15,12 +15,14 @@ from typing import Any
 import pytest
 
 from migrator.aws import handler
+from migrator.errors import DeployFailed
 from tests.aws import Environment, client, newest_version
 from tests.handler.lifecycle import event, run
 from tests.iam.emulated import Target, app_secret_for
 from tests.support.aws_calls import CallRecorder
 from tests.support.fake_codebuild import create_project
 from tests.support.lambda_context import LambdaContext
+from tests.support.migrations import later
 
 SECRET = "secretsmanager:GetSecretValue"
 DESCRIBE_INSTANCE = "rds:DescribeDBInstances"
@@ -70,10 +72,11 @@ def _create(aws: Environment, context: LambdaContext) -> None:
     assert data["SchemaVersion"] == newest_version(aws.bundle)
 
 
-def _migrate(aws: Environment, context: LambdaContext, number: int, **extra: Any) -> dict[str, Any]:
-    aws.add_migration(f"{number:03d}_step_{number}.sql", f"CREATE TABLE step_{number} (id integer);\n")
+def _migrate(aws: Environment, context: LambdaContext, step: int, **extra: Any) -> dict[str, Any]:
+    """Deploy the `step`-th migration after the project's newest."""
+    aws.add_migration(f"{later(step)}_step_{step}.sql", f"CREATE TABLE step_{step} (id integer);\n")
     data, _ = run(event("Update", _properties(aws, **extra)), context)
-    assert data["SchemaVersion"] == f"{number:03d}"
+    assert data["SchemaVersion"] == later(step)
     return data
 
 
@@ -154,7 +157,7 @@ def test_migrating_deploy_with_snapshot_is_allowed(
     deployed: Target, aws: Environment, context: LambdaContext, calls: CallRecorder
 ) -> None:
     _create(aws, context)
-    data = _migrate(aws, context, 8)
+    data = _migrate(aws, context, 1)
     assert data["SnapshotId"] in _ours(aws)
     assert_allowed("migrating deploy", deployed, calls)
 
@@ -175,7 +178,7 @@ def test_snapshot_deferred_to_is_complete_is_allowed(
             return answer
 
     _rds_as(monkeypatch, BusyAtFirst)
-    data = _migrate(aws, context, 8)
+    data = _migrate(aws, context, 1)
     assert busy["left"] == 0 and data["SnapshotId"] in _ours(aws)
     creators = {c.function for c in calls.calls if c.action == CREATE_SNAPSHOT}
     assert creators == {"is_complete"}
@@ -188,7 +191,7 @@ def test_pruning_beyond_retention_is_allowed(
     """Several migrating deploys with a retention of 2: is_complete lists, reads tags and deletes."""
     _create(aws, context)
     _rds_as(monkeypatch, WithoutTagLists)
-    taken = [_migrate(aws, context, number, SnapshotRetention="2") for number in range(8, 12)]
+    taken = [_migrate(aws, context, number, SnapshotRetention="2") for number in range(1, 5)]
     assert all("PruneError" not in data for data in taken), [d.get("PruneError") for d in taken]
     assert sorted(_ours(aws)) == sorted(d["SnapshotId"] for d in taken[-2:])
     assert_allowed("pruning beyond retention", deployed, calls)
@@ -199,12 +202,12 @@ def test_pruning_at_the_snapshot_quota_is_allowed(
 ) -> None:
     """At the manual-snapshot quota, on_event prunes our old snapshots and takes the new one."""
     _create(aws, context)
-    for number in range(8, 11):
-        _migrate(aws, context, number, SnapshotRetention="10")
+    for step in range(1, 4):
+        _migrate(aws, context, step, SnapshotRetention="10")
     monkeypatch.setenv("MOTO_RDS_SNAPSHOT_LIMIT", str(_all_snapshots(aws)))  # moto server runs in this process
     _rds_as(monkeypatch, WithoutTagLists)
     calls.calls.clear()
-    data = _migrate(aws, context, 11, SnapshotRetention="1")
+    data = _migrate(aws, context, 4, SnapshotRetention="1")
     assert _ours(aws) == [data["SnapshotId"]]
     assert_allowed("pruning at the snapshot quota", deployed, calls)
 
@@ -266,7 +269,7 @@ def test_the_codebuild_runner_is_allowed(
         assert handler.is_complete(waiting, context) == {"IsComplete": False}
     later = event("Update", _properties(aws, **runner)) | {"RequestId": "second"}
     handler.on_event(later, context)  # stops the first request's build
-    with pytest.raises(handler.DeployFailed, match="STOPPED"):
+    with pytest.raises(DeployFailed, match="STOPPED"):
         handler.is_complete(waiting, context)
     assert_allowed("codebuild runner", deployed, calls)
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from migrator.aws.secrets import SecretError, conninfo_from_secret
+from migrator.aws.secrets import conninfo_from_secret
 from migrator.cli import main
+from migrator.errors import SecretError
 from tests.support.project import PROJECT
 from tests.support.tls_server import PASSWORD, TlsServer
 

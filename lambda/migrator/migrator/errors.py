@@ -29,6 +29,34 @@ class InvalidInput(MigratorError):
     exit_status = 2
 
 
+# The deploy's own failures (the custom resource, the CodeBuild runner, snapshots, secrets).
+
+
+class DeployFailed(Exception):
+    """Raised by the custom-resource handlers to make the Provider answer FAILED; the message is the reason
+    CloudFormation shows (only a raised exception makes it answer FAILED: a returned status is ignored)."""
+
+
+class SecretError(MigratorError):
+    """The secret cannot be read or lacks what a connection needs."""
+
+
+class SnapshotError(MigratorError):
+    """The pre-migration snapshot cannot be taken or did not complete."""
+
+
+class SnapshotQuotaExceeded(SnapshotError):
+    """CreateDBSnapshot refused: the account's manual snapshot quota (default 100 per Region) is reached."""
+
+
+class RunnerFailed(MigratorError):
+    """The CodeBuild runner ended without success; the message says how, what was committed, and its log."""
+
+
+class PendingInPipeline(MigratorError):
+    """Pipeline mode: the change set was executed before its migrations were applied."""
+
+
 @dataclass(frozen=True)
 class StatementFailure:
     """Where a statement failed and what the server said about it."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from migrator.aws.step_data import NONE, StepData
-from migrator.errors import MigratorError
+from migrator.errors import MigratorError, PendingInPipeline, RunnerFailed
 from migrator.files import Migration
 from migrator.plan import Plan
 
@@ -40,10 +40,6 @@ SEARCH_BUILDS = 100  # newest builds searched for this request's (one BatchGetBu
 LOG_LINES = 15
 
 
-class RunnerFailed(MigratorError):
-    """The CodeBuild runner ended without success; the message says how, what was committed, and its log."""
-
-
 def is_marked(migration: Migration) -> bool:
     """The marker may stand on any line of the file's leading comments (the first may be no-transaction's)."""
     for line in migration.text.lstrip("\ufeff").splitlines():
@@ -53,10 +49,6 @@ def is_marked(migration: Migration) -> bool:
         if stripped == RUNNER_MARKER:
             return True
     return False
-
-
-class PendingInPipeline(MigratorError):
-    """Pipeline mode: the change set was executed before its migrations were applied."""
 
 
 def pipeline_command(env: str | None) -> str:

@@ -18,10 +18,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from migrator import engine
 from migrator.aws.secrets import conninfo_from_secret, read_secret, role_credentials
-from migrator.aws.snapshots import SnapshotError, Snapshots, snapshot_id
+from migrator.aws.snapshots import Snapshots, snapshot_id
 from migrator.aws.step_data import NONE, StepData
 from migrator.connect import DEFAULT_LOCK_TIMEOUT, SessionLimits, connect
-from migrator.errors import AuthenticationFailed, MigratorError
+from migrator.errors import AuthenticationFailed, MigratorError, SnapshotError
 from migrator.plan import Plan
 from migrator.roles import ensure_app_role, ensure_owner_role
 

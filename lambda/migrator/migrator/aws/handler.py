@@ -21,7 +21,7 @@ from migrator.aws import codebuild, metrics
 from migrator.aws.deploy import Bundle, Deployment, Request, is_fresh
 from migrator.aws.naming import CA_BUNDLE_IN_ASSET, env_of
 from migrator.aws.step_data import NONE, StepData, answer, from_event
-from migrator.errors import MigratorError
+from migrator.errors import DeployFailed, MigratorError
 from migrator.plan import OutOfOrder
 
 log = logging.getLogger("migrator")
@@ -30,10 +30,6 @@ log.setLevel(logging.INFO)
 for _noisy in ("botocore", "boto3", "urllib3"):
     logging.getLogger(_noisy).setLevel(logging.INFO)
 MAX_REASON = 1000  # CloudFormation's whole response must stay under 4 KB
-
-
-class DeployFailed(Exception):
-    """Raised to make the Provider answer FAILED; the message is the reason CloudFormation shows."""
 
 
 def bundle_from_environment() -> Bundle:

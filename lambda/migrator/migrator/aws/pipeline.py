@@ -29,8 +29,8 @@ from typing import Any
 from migrator.aws import codebuild
 from migrator.aws.naming import stack_name
 from migrator.aws.operations import Aws, Deployed, remote_status, resolve
-from migrator.aws.snapshots import SnapshotError, Snapshots, snapshot_id
-from migrator.errors import InvalidInput, MigratorError
+from migrator.aws.snapshots import Snapshots, snapshot_id
+from migrator.errors import InvalidInput, MigratorError, SnapshotError
 
 READY = "available"
 WAITING = ("creating", "pending", "waiting-for-instance")

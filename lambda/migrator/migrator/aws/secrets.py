@@ -7,13 +7,9 @@ from typing import Any
 
 from psycopg.conninfo import make_conninfo
 
-from migrator.errors import MigratorError
+from migrator.errors import SecretError
 
 REQUIRED_KEYS = ("host", "port", "username", "password", "dbname")
-
-
-class SecretError(MigratorError):
-    """The secret cannot be read or lacks what a connection needs."""
 
 
 def conninfo_from_secret(secret_string: str, sslmode: str = "require", sslrootcert: str | None = None) -> str:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from migrator.errors import MigratorError
+from migrator.errors import MigratorError, SnapshotError, SnapshotQuotaExceeded
 
 log = logging.getLogger("migrator")
 TAG_KEY = "migrator:pre-migration"
@@ -32,14 +32,6 @@ STUCK_INSTANCE_STATES = (
     "insufficient-capacity",
     "restore-error",
 )
-
-
-class SnapshotError(MigratorError):
-    """The pre-migration snapshot cannot be taken or did not complete."""
-
-
-class SnapshotQuotaExceeded(SnapshotError):
-    """CreateDBSnapshot refused: the account's manual snapshot quota (default 100 per Region) is reached."""
 
 
 PREFIX = "premigrate"
