@@ -1,7 +1,6 @@
 -- 008_table_comments: what each table is for, as COMMENT ON, so the generated schema.sql keeps it.
 --
--- Pending: rename to migrations/008_table_comments.sql when version 008 is free, then run
--- `make schema`. COMMENT ON replaces any earlier comment, so re-running it changes nothing.
+-- COMMENT ON replaces any earlier comment, so re-running it changes nothing.
 
 COMMENT ON TABLE users IS
     'An account: signs in with Google (google_id) or a password (password_hash). Root of the ownership tree: deleting a user deletes their projects, chat and voice messages, and everything below them.';
