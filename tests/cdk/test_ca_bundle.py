@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import trustme
 from aws_cdk.assertions import Template
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from stacks.bundle import (
@@ -20,25 +19,16 @@ from stacks.bundle import (
     read_package_certificates,
     select_ca_certificates,
 )
-from tests.cdk.test_database_stack import ENVIRONMENTS
+from tests.support.cdk_envs import ENVIRONMENTS
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
+_ISSUER = trustme.CA()
 
 
 def synthetic_ca(name: str, not_before: datetime, not_after: datetime) -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .sign(key, hashes.SHA256())
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+    """A certificate named `name`, valid from `not_before` to `not_after`: all the bundle's selection reads."""
+    issued = _ISSUER.issue_cert(common_name=name, not_before=not_before, not_after=not_after)
+    return issued.cert_chain_pems[0].bytes().decode()
 
 
 def test_every_package_certificate_is_read_as_cryptography_reads_it() -> None:

@@ -1,0 +1,76 @@
+"""Reading migration text without a file (migrator.files): names, decoding, checksums and what a file may hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from migrator.errors import InvalidInput
+from migrator.files import MIGRATION_NAME, SCHEMA_VERSION, checksum, decode, normalise, parse_statements
+
+WHERE = Path("/nowhere/migrations/001_a.sql")
+
+
+@pytest.mark.parametrize(
+    ("name", "version"),
+    [("001_init.sql", "001"), ("0042_add_tags_v2.sql", "0042"), ("1000_x.sql", "1000")],
+)
+def test_migration_names_give_their_version(name: str, version: str) -> None:
+    found = MIGRATION_NAME.match(name)
+    assert found is not None and found["version"] == version
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["01_short.sql", "001-dash.sql", "001_Upper.sql", "001__double.sql", "001_trailing_.sql", "001_x.SQL", "001.sql"],
+)
+def test_other_names_are_not_migrations(name: str) -> None:
+    assert MIGRATION_NAME.match(name) is None
+
+
+def test_decoding_drops_one_bom_and_keeps_line_endings() -> None:
+    assert decode("\ufeffSELECT 1;\r\n".encode(), WHERE) == "SELECT 1;\r\n"
+    assert decode("\ufeff\ufeffx".encode(), WHERE) == "\ufeffx"
+
+
+def test_text_that_is_not_utf8_is_refused_with_its_byte() -> None:
+    with pytest.raises(InvalidInput, match=r"001_a.sql: not valid UTF-8 \(byte 8\)"):
+        decode(b"SELECT '\xff';", WHERE)
+
+
+def test_a_windows_checkout_checksums_as_a_unix_one() -> None:
+    unix = normalise(b"CREATE TABLE t (id int);\nSELECT 1;\n", WHERE)
+    assert normalise(b"CREATE TABLE t (id int);\r\nSELECT 1;\r\n", WHERE) == unix
+    assert normalise(b"\xef\xbb\xbfCREATE TABLE t (id int);\rSELECT 1;\r", WHERE) == unix
+    assert checksum(unix) != checksum(unix + "\n"), "any other change is a change"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "BEGIN;\nSELECT 1;\nCOMMIT;\n",
+        "SELECT 1;\ncommit;\n",
+        "START TRANSACTION;\n",
+        "SAVEPOINT s;\n",
+        "SELECT 1;\n  rollback ;\n",
+    ],
+)
+def test_transaction_control_in_a_migration_is_refused_with_its_line(text: str) -> None:
+    with pytest.raises(InvalidInput, match="transaction control") as refused:
+        parse_statements(text, WHERE)
+    assert refused.value.message.startswith(f"{WHERE}:")
+
+
+def test_what_only_looks_like_transaction_control_is_sql() -> None:
+    assert len(parse_statements("PREPARE q AS SELECT 1;\nEXECUTE q;\n", WHERE)) == 2, "PREPARE alone is not 2PC"
+    body = "DO $$ BEGIN PERFORM 1; END $$;\nSELECT 'COMMIT';\n"
+    assert len(parse_statements(body, WHERE)) == 2, "BEGIN inside a body or a string is not control"
+    with pytest.raises(InvalidInput, match=r"transaction control \(PREPARE TRANSACTION\)"):
+        parse_statements("PREPARE TRANSACTION 'x';\n", WHERE)
+
+
+def test_the_schema_header_may_stand_on_any_line() -> None:
+    found = SCHEMA_VERSION.search("-- dumped by migrator\n--  schema-version:  007 \nCREATE TABLE t ();\n")
+    assert found is not None and found["version"] == "007"
+    assert SCHEMA_VERSION.search("-- schema-version: 7\n") is None
