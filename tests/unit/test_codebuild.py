@@ -35,7 +35,7 @@ PROJECT = {"RunnerProject": "aalap-dev-runner"}
         (f"-- backfill: hours on prod\n--\n   {RUNNER_MARKER}   \nUPDATE t SET c = 1;\n", True),
         (f"\ufeff{RUNNER_MARKER}\nSELECT 1;\n", True),
         (f"SELECT 1;\n{RUNNER_MARKER}\n", False),
-        (f"-- header\n\n{RUNNER_MARKER}\nSELECT 1;\n", False),
+        (f"-- header\n\n{RUNNER_MARKER}\nSELECT 1;\n", True),
         ("-- migrate:runner=lambda\nSELECT 1;\n", False),
         (f"{RUNNER_MARKER} please\nSELECT 1;\n", False),
         ("", False),

@@ -68,11 +68,17 @@ def test_the_migration_timeout_is_read_in_range(given: object, seconds: int) -> 
     assert request(MigrationTimeoutSeconds=given).timeout_seconds == seconds
 
 
-@pytest.mark.parametrize("given", ["59", "3601", "-60", "900.5", "15min", " 900", "abc"])
+@pytest.mark.parametrize("given", ["59", "3601", "-60", "900.5", "15min", " 900", "abc", 0, "0"])
 def test_a_migration_timeout_out_of_range_or_not_whole_seconds_is_refused(given: str) -> None:
     with pytest.raises(MigratorError, match=r"MigrationTimeoutSeconds must be 60-3600, got '") as refused:
         request(MigrationTimeoutSeconds=given)
     assert repr(given) in refused.value.message
+
+
+@pytest.mark.parametrize("given", ["x", "-1", "0", "2.5", ""])
+def test_a_snapshot_retention_that_is_not_a_whole_number_of_at_least_one_is_refused(given: str) -> None:
+    with pytest.raises(MigratorError, match=r"SnapshotRetention must be a whole number of at least 1, got '"):
+        request(SnapshotRetention=given)
 
 
 @pytest.mark.parametrize(

@@ -61,3 +61,5 @@ def test_a_no_transaction_template_is_marked_on_its_first_line() -> None:
     assert made.no_transaction and made.statements == []
     assert text.splitlines()[1].startswith("-- 009_index_tags: ")
     assert "Runs with the other pending files in one transaction" not in text
+    assert text.splitlines()[2] == "--", "the blank comment line after the summary stays"
+    assert "-- idempotently" not in text, "no stray half of the transactional text"

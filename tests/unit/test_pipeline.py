@@ -83,6 +83,7 @@ def test_strings_refs_subs_and_nested_joins_resolve(value: Any, resolved: str) -
         {"Fn::GetAtt": ["Bucket", "Arn"]},
         {"Fn::Sub": ["${X}", {"X": "y"}]},
         {"Fn::Join": [""]},
+        {"Fn::Join": [",", "abc"]},
         {"Ref": "AWS::Region", "Extra": 1},
         42,
         None,
@@ -91,6 +92,12 @@ def test_strings_refs_subs_and_nested_joins_resolve(value: Any, resolved: str) -
 def test_anything_beyond_pseudo_parameters_is_refused_not_guessed(value: Any) -> None:
     with pytest.raises(InvalidInput, match="cannot resolve"):
         resolve_intrinsics(value, PSEUDO)
+
+
+def test_a_subs_escaped_dollar_brace_is_the_literal() -> None:
+    assert (
+        resolve_intrinsics({"Fn::Sub": "${!Literal}-${AWS::Region}"}, PSEUDO) == f"${{Literal}}-{PSEUDO['AWS::Region']}"
+    )
 
 
 def test_a_sub_of_an_unknown_name_is_refused_naming_it() -> None:

@@ -208,6 +208,15 @@ def test_out_of_order_allowed_applies_the_late_file_with_the_rest() -> None:
     assert [s.state for s in plan.states] == [APPLIED, OUT_OF_ORDER, APPLIED, PENDING]
 
 
+def test_an_allowed_out_of_order_file_does_not_lower_the_target_version() -> None:
+    files = folder("001", "002", "003")
+    plan = make_plan(
+        files, [row(files[0]), row(files[2])], database_is_empty=False, schema=None, allow_out_of_order=True
+    )
+    assert plan.to_apply == [files[1]]
+    assert (plan.current_version, plan.target_version) == ("003", "003"), "a snapshot would read v003-to-v002"
+
+
 def test_rows_without_files_are_reported_and_left_alone() -> None:
     files = folder("001", "002")
     stray = gone("003", "from_a_branch")

@@ -71,7 +71,7 @@ def template(filename: str, no_transaction: bool) -> str:
         "-- idempotently (IF NOT EXISTS / IF EXISTS) so the manual psql fallback can re-run it.",
     ]
     if no_transaction:
-        lines[2:4] = [
+        lines[3:5] = [  # after the marker, the summary and the blank comment line
             "-- The first line marks this file no-transaction: it runs alone, outside any transaction,",
             "-- one statement at a time (e.g. CREATE INDEX CONCURRENTLY IF NOT EXISTS …); keep it idempotent.",
         ]

@@ -78,8 +78,10 @@ class Plan:
 
     @property
     def target_version(self) -> str | None:
-        planned = self.recorded_by_schema + self.to_apply
-        return planned[-1].version if planned else self.current_version
+        """The newest version once the plan has run: an allowed out-of-order file does not lower it."""
+        planned = [m.version for m in self.recorded_by_schema + self.to_apply]
+        current = self.current_version
+        return max([*planned, *([current] if current else [])], key=int, default=None)
 
     def batches(self) -> list[list[Migration]]:
         """Consecutive transactional migrations share one transaction; a no-transaction file stands alone."""

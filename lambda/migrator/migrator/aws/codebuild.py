@@ -41,9 +41,12 @@ LOG_LINES = 15
 
 
 def is_marked(migration: Migration) -> bool:
-    """The marker may stand on any line of the file's leading comments (the first may be no-transaction's)."""
+    """The marker may stand on any line of the file's leading comments (the first may be no-transaction's);
+    blank lines between those comments do not end them, the first statement does."""
     for line in migration.text.lstrip("\ufeff").splitlines():
         stripped = line.strip()
+        if not stripped:
+            continue
         if not stripped.startswith("--"):
             return False
         if stripped == RUNNER_MARKER:

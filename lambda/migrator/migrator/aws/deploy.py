@@ -62,13 +62,17 @@ class Request:
         missing = [k for k in ("SecretArn", "InstanceIdentifier") if not props.get(k)]
         if missing:
             raise MigratorError(f"custom resource properties lack {', '.join(missing)}")
-        timeout = str(props.get("MigrationTimeoutSeconds") or DEFAULT_TIMEOUT_S)
+        given = props.get("MigrationTimeoutSeconds")
+        timeout = str(DEFAULT_TIMEOUT_S if given is None or given == "" else given)
         if not timeout.isdigit() or not 60 <= int(timeout) <= DEFAULT_TIMEOUT_S:
             raise MigratorError(f"MigrationTimeoutSeconds must be 60-3600, got {timeout!r}")
+        retention = str(props.get("SnapshotRetention", 3))
+        if not retention.isdigit() or int(retention) < 1:
+            raise MigratorError(f"SnapshotRetention must be a whole number of at least 1, got {retention!r}")
         return cls(
             secret_arn=str(props["SecretArn"]),
             instance=str(props["InstanceIdentifier"]),
-            snapshot_retention=int(props.get("SnapshotRetention", 3)),
+            snapshot_retention=int(retention),
             take_snapshots=str(props.get("TakeSnapshots", "true")).lower() == "true",
             stamp=str(props.get("DeployToken") or props.get("Fingerprint", "")[:12] or "manual"),
             lock_timeout=str(props.get("LockTimeout") or DEFAULT_LOCK_TIMEOUT),

@@ -60,11 +60,11 @@ def resolve_intrinsics(value: Any, pseudo: Mapping[str, str]) -> str:
         return value
     if isinstance(value, Mapping) and len(value) == 1:
         (name, argument), *_ = value.items()
-        if name == "Fn::Join" and isinstance(argument, list) and len(argument) == 2:
+        if name == "Fn::Join" and isinstance(argument, list) and len(argument) == 2 and isinstance(argument[1], list):
             separator, parts = argument
             return str(separator).join(resolve_intrinsics(part, pseudo) for part in parts)
-        if name == "Fn::Sub" and isinstance(argument, str):
-            return _SUB.sub(lambda m: _pseudo(m.group(1), pseudo), argument)
+        if name == "Fn::Sub" and isinstance(argument, str):  # ${!Name} is the literal ${Name}
+            return _SUB.sub(lambda m: _pseudo(m.group(1), pseudo), argument).replace("${!", "${")
         if name == "Ref" and argument in pseudo:
             return pseudo[str(argument)]
     raise InvalidInput(f"cannot resolve {json.dumps(value)[:200]} from the change set's template")
