@@ -28,8 +28,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from migrator.errors import SplitRefused, UnterminatedSQL
 from migrator.files import decode
-from migrator.sqlsplit import SplitRefused, UnterminatedSQL, split_statements
+from migrator.sqlsplit import split_statements
 from tests.support.project import PROJECT
 from tests.support.psql_oracle import COPY_DATA, PsqlOracle
 

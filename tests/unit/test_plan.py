@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from migrator.errors import MigratorError
+from migrator.errors import ChecksumDrift, ForeignDatabase, MigratorError, OutOfOrder, VersionReused
 from migrator.plan import (
     APPLIED,
     CHANGED,
@@ -12,10 +12,6 @@ from migrator.plan import (
     OUT_OF_ORDER,
     PENDING,
     REUSED,
-    ChecksumDrift,
-    ForeignDatabase,
-    OutOfOrder,
-    VersionReused,
     VersionState,
     make_plan,
     refusal,

@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql
 
 from migrator import history
-from migrator.errors import MigrationFailed, MigratorError
+from migrator.errors import BudgetExhausted, MigrationFailed, MigratorError
 from migrator.execute import FileEvent as FileEvent  # re-exported: progress.py and engine.py name it here
 from migrator.execute import FileWork, run_files, run_statements
 from migrator.files import Migration
@@ -33,10 +33,6 @@ def _ms_since(start: float) -> int:
 
 
 Guard = Callable[[Path, Statement], None] | None
-
-
-class BudgetExhausted(MigratorError):
-    """The run's time budget (e.g. the Lambda's remaining time) ran out between statements."""
 
 
 def deadline_guard(deadline: float | None) -> Guard:

@@ -16,11 +16,11 @@ import psycopg
 from migrator import history
 from migrator.adopt import unknown_relations
 from migrator.apply import ApplyResult, FileEvent, apply_plan
-from migrator.errors import InvalidInput, MigratorError
+from migrator.errors import ChecksumDrift, ForeignDatabase, InvalidInput, MigratorError, OutOfOrder
 from migrator.files import Migration, SchemaFile, load_migrations, load_schema_file
 from migrator.lock import migration_lock
 from migrator.numbering import check_folder
-from migrator.plan import ChecksumDrift, ForeignDatabase, OutOfOrder, Plan, VersionState, make_plan, survey
+from migrator.plan import Plan, VersionState, make_plan, survey
 from migrator.verify import verify
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from migrator.sqlsplit import Statement
 
 
 class MigratorError(Exception):
@@ -27,6 +31,72 @@ class InvalidInput(MigratorError):
     """Bad files or arguments (exit status 2), found before the database is touched."""
 
     exit_status = 2
+
+
+class LockTimeout(MigratorError):
+    """Another run held the migration lock for longer than we may wait."""
+
+
+class BudgetExhausted(MigratorError):
+    """The run's time budget (e.g. the Lambda's remaining time) ran out between statements."""
+
+
+class HistoryError(MigratorError):
+    """The history is not this tool's, or it lost rows: replaying migrations would be a guess."""
+
+
+# Why the plan refuses: apply would be a guess (status and plan report these instead of raising).
+
+
+class ChecksumDrift(MigratorError):
+    """An applied migration's file was edited after it ran."""
+
+
+class VersionReused(ChecksumDrift):
+    """The history's version N has another name than the folder's N: two branches took the same number."""
+
+
+class OutOfOrder(MigratorError):
+    """A pending migration is older than the newest applied one."""
+
+
+class ForeignDatabase(MigratorError):
+    """A database without history holds tables the schema does not know: it may not be this application's."""
+
+
+# The splitter's refusals: ValueErrors, not MigratorErrors; files.py turns them into InvalidInput with the path.
+
+
+class SplitError(ValueError):
+    """The file cannot be split, or must not be run: at `line`, with a hint for the author.
+
+    `statements` are the whole statements before the trouble and `start` where the rest begins:
+    psql would have sent those, then (for an unterminated quote) the rest of the file as one."""
+
+    hint = ""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+        self.statements: list[Statement] = []
+        self.start = 0
+
+
+class UnterminatedSQL(SplitError):
+    """A quote, dollar quote or comment is never closed."""
+
+    hint = "close the quote or comment"
+
+    def __init__(self, what: str, line: int) -> None:
+        super().__init__(f"unterminated {what} starting at line {line}", line)
+
+
+class SplitRefused(SplitError):
+    """Something psql would treat specially, which a migration file must not contain."""
+
+    def __init__(self, message: str, line: int, hint: str) -> None:
+        super().__init__(message, line)
+        self.hint = hint
 
 
 # The deploy's own failures (the custom resource, the CodeBuild runner, snapshots, secrets).

@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from migrator.errors import InvalidInput
-from migrator.sqlsplit import SplitError, Statement, split_statements
+from migrator.errors import InvalidInput, SplitError
+from migrator.sqlsplit import Statement, split_statements
 
 MIGRATION_NAME = re.compile(r"^(?P<version>[0-9]{3,})_(?P<name>[a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
 NO_TRANSACTION_MARK = "-- migrate:no-transaction"

@@ -20,7 +20,7 @@ from datetime import datetime
 import psycopg
 from psycopg import errors, sql
 
-from migrator.errors import MigratorError
+from migrator.errors import HistoryError
 
 SCHEMA = "migrator"
 TABLE = "history"
@@ -51,10 +51,6 @@ _COMMENT_SQL = b"""
 SELECT pg_catalog.shobj_description(oid, 'pg_database'), datname FROM pg_catalog.pg_database
 WHERE datname = current_database()
 """
-
-
-class HistoryError(MigratorError):
-    """The history is not this tool's, or it lost rows: replaying migrations would be a guess."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import psycopg
 
-from migrator.errors import MigratorError
+from migrator.errors import LockTimeout
 
 LOCK_KEY = 0x6D69_6772_6174_6F72 >> 8  # "migrator", fits in int8
 DEFAULT_WAIT_S = 60.0  # how long a run waits for another run's lock unless told otherwise
@@ -27,10 +27,6 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
   AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
-
-
-class LockTimeout(MigratorError):
-    """Another run held the migration lock for longer than we may wait."""
 
 
 def describe_holder(conn: psycopg.Connection) -> str:

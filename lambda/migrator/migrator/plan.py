@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from migrator.errors import MigratorError
+from migrator.errors import ChecksumDrift, ForeignDatabase, MigratorError, OutOfOrder, VersionReused
 from migrator.files import Migration, SchemaFile
 from migrator.history import AppliedVersion
 
@@ -21,22 +21,6 @@ APPLIED, PENDING, CHANGED, REUSED, MISSING, OUT_OF_ORDER = (
     "missing",
     "out_of_order",
 )
-
-
-class ChecksumDrift(MigratorError):
-    """An applied migration's file was edited after it ran."""
-
-
-class VersionReused(ChecksumDrift):
-    """The history's version N has another name than the folder's N: two branches took the same number."""
-
-
-class OutOfOrder(MigratorError):
-    """A pending migration is older than the newest applied one."""
-
-
-class ForeignDatabase(MigratorError):
-    """A database without history holds tables the schema does not know: it may not be this application's."""
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from migrator.engine import Survey
-from migrator.errors import MigratorError
+from migrator.errors import ChecksumDrift, MigratorError, OutOfOrder
 from migrator.files import Migration
 from migrator.history import AppliedVersion
-from migrator.plan import APPLIED, MISSING, OUT_OF_ORDER, PENDING, ChecksumDrift, OutOfOrder, Plan, VersionState
+from migrator.plan import APPLIED, MISSING, OUT_OF_ORDER, PENDING, Plan, VersionState
 
 # `status --exit-code` / `plan --exit-code`: what a CI gate can tell apart.
 EXIT_UP_TO_DATE, EXIT_PENDING, EXIT_ATTENTION = 0, 3, 4

@@ -36,6 +36,8 @@ import functools
 import re
 from typing import NamedTuple
 
+from migrator.errors import SplitError, SplitRefused, UnterminatedSQL
+
 _SPACE = " \t\n\r\f\v"
 # Character classes as the complement of ASCII ranges: psql treats every non-ASCII byte as a letter, and a
 # class spelled `\x80-\U0010ffff` costs Python's re ~17 ms to compile each time it appears (2.5 s per import).
@@ -149,38 +151,6 @@ class Statement(NamedTuple):
     def sql(self) -> str:
         """The statement as the engine sends it: from its first code to its ';' (or the file's last code)."""
         return self.source[self.start : self.end]
-
-
-class SplitError(ValueError):
-    """The file cannot be split, or must not be run: at `line`, with a hint for the author.
-
-    `statements` are the whole statements before the trouble and `start` where the rest begins:
-    psql would have sent those, then (for an unterminated quote) the rest of the file as one."""
-
-    hint = ""
-
-    def __init__(self, message: str, line: int) -> None:
-        super().__init__(message)
-        self.line = line
-        self.statements: list[Statement] = []
-        self.start = 0
-
-
-class UnterminatedSQL(SplitError):
-    """A quote, dollar quote or comment is never closed."""
-
-    hint = "close the quote or comment"
-
-    def __init__(self, what: str, line: int) -> None:
-        super().__init__(f"unterminated {what} starting at line {line}", line)
-
-
-class SplitRefused(SplitError):
-    """Something psql would treat specially, which a migration file must not contain."""
-
-    def __init__(self, message: str, line: int, hint: str) -> None:
-        super().__init__(message, line)
-        self.hint = hint
 
 
 def _line_at(text: str, offset: int) -> int:

@@ -21,8 +21,7 @@ from migrator.aws import codebuild, metrics
 from migrator.aws.deploy import Bundle, Deployment, Request, is_fresh
 from migrator.aws.naming import CA_BUNDLE_IN_ASSET, env_of
 from migrator.aws.step_data import NONE, StepData, answer, from_event
-from migrator.errors import DeployFailed, MigratorError
-from migrator.plan import OutOfOrder
+from migrator.errors import DeployFailed, MigratorError, OutOfOrder
 
 log = logging.getLogger("migrator")
 log.setLevel(logging.INFO)
