@@ -18,7 +18,12 @@ def many_migrations(directory: Path, count: int) -> None:
 
 def record_all_as_applied(url: str, directory: Path) -> None:
     """A history of len(files) rows, as if every file had run (cheaper than running them)."""
-    rows = [history.NewRow(m.version, m.name, m.checksum, 1, "migration") for m in load_migrations(directory)]
+    rows = [
+        history.NewRow(
+            version=m.version, name=m.name, checksum=m.checksum, execution_ms=1, applied_via=history.VIA_MIGRATION
+        )
+        for m in load_migrations(directory)
+    ]
     with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
         history.ensure_table(conn)
         history.record(conn, rows, "scale-fixture")

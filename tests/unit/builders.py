@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from migrator.files import NO_TRANSACTION_MARK, Migration, SchemaFile, checksum, parse_statements
-from migrator.history import AppliedVersion
+from migrator.history import VIA_MIGRATION, AppliedVersion, AppliedVia
 from migrator.plan import Plan, make_plan
 
 FOLDER = Path("/nowhere/migrations")  # never read: the paths only name the files
@@ -24,7 +24,9 @@ def folder(*versions: str) -> list[Migration]:
     return [migration(v, f"change_{v}") for v in versions]
 
 
-def row(m: Migration, text: str | None = None, name: str | None = None, via: str = "migration") -> AppliedVersion:
+def row(
+    m: Migration, text: str | None = None, name: str | None = None, via: AppliedVia = VIA_MIGRATION
+) -> AppliedVersion:
     """The history row of `m` as applied (or as applied from another `text`, or under another `name`)."""
     return AppliedVersion(
         version=m.version,

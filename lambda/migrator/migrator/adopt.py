@@ -13,7 +13,9 @@ from collections.abc import Iterable
 
 import psycopg
 
+from migrator.catalog import RELATION_KINDS, kinds_sql
 from migrator.files import Migration, SchemaFile
+from migrator.history import LEGACY_SCHEMA, LEGACY_TABLE, SCHEMA
 from migrator.sqlsplit import Statement
 
 _IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
@@ -23,12 +25,15 @@ _CREATES = re.compile(
     rf"(?P<first>{_IDENT})(?:\s*\.\s*(?P<second>{_IDENT}))?",
     re.IGNORECASE,
 )
-_RELATIONS_SQL = b"""
-SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND c.relispartition IS NOT TRUE
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'migrator') AND n.nspname NOT LIKE 'pg\\_%%'
-  AND NOT (n.nspname = 'public' AND c.relname = 'schema_migrations')
+# The application's relations: outside the system schemas and the history's (the legacy table included).
+_USER_RELATIONS = f"""
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ({kinds_sql(RELATION_KINDS)})
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema', '{SCHEMA}') AND n.nspname NOT LIKE 'pg\\_%%'
+  AND NOT (n.nspname = '{LEGACY_SCHEMA}' AND c.relname = '{LEGACY_TABLE}')
 """
+_RELATIONS_SQL = f"SELECT n.nspname, c.relname {_USER_RELATIONS} AND c.relispartition IS NOT TRUE".encode()
+_COUNT_SQL = f"SELECT count(*) {_USER_RELATIONS}".encode()
 
 
 def _name(identifier: str) -> str:
@@ -66,3 +71,9 @@ def unknown_relations(
     """Relations of the database that neither schema.sql nor any migration creates, sorted."""
     known = known_relations(migrations, schema)
     return sorted(r.removeprefix("public.") for r in database_relations(conn) - known)
+
+
+def database_is_empty(conn: psycopg.Connection) -> bool:
+    """True when no user table exists outside the system schemas and the history's: a fresh database."""
+    row = conn.execute(_COUNT_SQL).fetchone()
+    return row is not None and row[0] == 0

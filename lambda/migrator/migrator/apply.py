@@ -15,7 +15,7 @@ from migrator.errors import BudgetExhausted, MigrationFailed, MigratorError
 from migrator.execute import FileEvent as FileEvent  # re-exported: progress.py and engine.py name it here
 from migrator.execute import FileWork, run_files, run_statements
 from migrator.files import Migration
-from migrator.history import NewRow
+from migrator.history import VIA_MIGRATION, VIA_SCHEMA, NewRow
 from migrator.plan import Plan
 from migrator.sqlsplit import Statement
 
@@ -131,7 +131,13 @@ def _run_file(conn: psycopg.Connection, path: Path, statements: list[Statement],
 def _run_migration(conn: psycopg.Connection, migration: Migration, in_transaction: bool, batch: Batch) -> NewRow:
     start = time.perf_counter()
     _run_file(conn, migration.path, migration.statements, in_transaction, batch)
-    return NewRow(migration.version, migration.name, migration.checksum, _ms_since(start), "migration")
+    return NewRow(
+        version=migration.version,
+        name=migration.name,
+        checksum=migration.checksum,
+        execution_ms=_ms_since(start),
+        applied_via=VIA_MIGRATION,
+    )
 
 
 def _record(conn: psycopg.Connection, rows: list[NewRow], applied_by: str, batch: Batch) -> None:
@@ -164,9 +170,18 @@ def _transactional_batch(
         rows: list[NewRow] = []
         if schema is not None:
             ms = round(seconds.pop(0) * 1000)
-            rows += [NewRow(m.version, m.name, m.checksum, ms, "schema.sql") for m in plan.recorded_by_schema]
+            rows += [
+                NewRow(version=m.version, name=m.name, checksum=m.checksum, execution_ms=ms, applied_via=VIA_SCHEMA)
+                for m in plan.recorded_by_schema
+            ]
         rows += [
-            NewRow(m.version, m.name, m.checksum, round(s * 1000), "migration")
+            NewRow(
+                version=m.version,
+                name=m.name,
+                checksum=m.checksum,
+                execution_ms=round(s * 1000),
+                applied_via=VIA_MIGRATION,
+            )
             for m, s in zip(files, seconds, strict=True)
         ]
         _record(conn, rows, applied_by, batch)
@@ -236,7 +251,7 @@ def apply_plan(
                 result,
             ) from None
         for row in rows:
-            (result.recorded_by_schema if row.applied_via == "schema.sql" else result.applied).append(row.version)
-        result.schema_loaded |= any(r.applied_via == "schema.sql" for r in rows)
+            (result.recorded_by_schema if row.applied_via == VIA_SCHEMA else result.applied).append(row.version)
+        result.schema_loaded |= any(r.applied_via == VIA_SCHEMA for r in rows)
     result.seconds = time.perf_counter() - started
     return result

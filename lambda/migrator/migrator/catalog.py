@@ -8,9 +8,23 @@ from __future__ import annotations
 
 import psycopg
 
+from migrator.history import LEGACY_TABLE
+
 Catalog = dict[str, str]  # "object kind and name" -> its definition
 
-_COLUMNS = b"""
+# pg_class.relkind letters, each set named for what a query means by it:
+TABLE_KINDS = ("r", "p")  # tables with columns of their own: ordinary and partitioned
+LISTED_KINDS = (*TABLE_KINDS, "v", "m")  # what verify lists as a table: tables, views, materialized views
+RELATION_KINDS = (*LISTED_KINDS, "f")  # what a schema creates to hold or show rows: the above and foreign tables
+OWNED_KINDS = (*RELATION_KINDS, "S")  # what the migration role must own in its schema: relations and sequences
+
+
+def kinds_sql(kinds: tuple[str, ...]) -> str:
+    """A relkind set as SQL, for `c.relkind IN (...)`."""
+    return ", ".join(f"'{kind}'" for kind in kinds)
+
+
+_COLUMNS = f"""
 SELECT c.relname, a.attname,
        format_type(a.atttypid, a.atttypmod)
        || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE ' NULL' END
@@ -20,9 +34,9 @@ FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+WHERE n.nspname = %(schema)s AND c.relkind IN ({kinds_sql(TABLE_KINDS)}) AND a.attnum > 0 AND NOT a.attisdropped
   AND c.relname <> ALL(%(skip)s)
-"""
+""".encode()
 
 _CONSTRAINTS = b"""
 SELECT c.relname, k.conname,
@@ -56,17 +70,15 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(schema)s AND c.relname <> ALL(%(skip)s)
 """
 
-_TABLES = b"""
+_TABLES = f"""
 SELECT c.relname, CASE c.relkind WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'view'
                   WHEN 'm' THEN 'materialized view' ELSE 'table' END
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p', 'v', 'm') AND c.relname <> ALL(%(skip)s)
-"""
+WHERE n.nspname = %(schema)s AND c.relkind IN ({kinds_sql(LISTED_KINDS)}) AND c.relname <> ALL(%(skip)s)
+""".encode()
 
 
-def describe(
-    conn: psycopg.Connection, schema: str = "public", skip: tuple[str, ...] = ("schema_migrations",)
-) -> Catalog:
+def describe(conn: psycopg.Connection, schema: str = "public", skip: tuple[str, ...] = (LEGACY_TABLE,)) -> Catalog:
     args = {"schema": schema, "skip": list(skip)}
     catalog: Catalog = {}
     for name, kind in conn.execute(_TABLES, args):

@@ -14,11 +14,11 @@ from pathlib import Path
 import psycopg
 
 from migrator import history
-from migrator.adopt import unknown_relations
+from migrator.adopt import database_is_empty, unknown_relations
 from migrator.apply import ApplyResult, FileEvent, apply_plan
 from migrator.errors import ChecksumDrift, ForeignDatabase, InvalidInput, MigratorError, OutOfOrder
 from migrator.files import Migration, SchemaFile, load_migrations, load_schema_file
-from migrator.lock import migration_lock
+from migrator.lock import DEFAULT_WAIT_S, migration_lock
 from migrator.numbering import check_folder
 from migrator.plan import Plan, VersionState, make_plan, survey
 from migrator.verify import verify
@@ -38,7 +38,7 @@ class Options:
     schema_file: Path | None
     use_schema: bool = True
     allow_out_of_order: bool = False
-    lock_wait_seconds: float = 60.0
+    lock_wait_seconds: float = DEFAULT_WAIT_S
     applied_by: str = field(default_factory=default_applied_by)
     deadline: float | None = None  # time.monotonic() after which no further statement starts
     on_file: FileEvent | None = None  # told as each file starts and ends (the CLI's progress lines)
@@ -71,7 +71,7 @@ def plan(
     """What apply would do; `applied` is the history when the caller has just read it."""
     if applied is None:
         applied = history.read(conn)
-    empty = not applied and history.database_is_empty(conn)
+    empty = not applied and database_is_empty(conn)
     unknown = [] if applied or empty else unknown_relations(conn, inputs.migrations, inputs.schema)
     return make_plan(inputs.migrations, applied, empty, inputs.schema, options.allow_out_of_order, unknown)
 
@@ -145,7 +145,12 @@ def baseline(conn: psycopg.Connection, inputs: Inputs, options: Options, version
                 hint="`status` shows its state; apply continues from there",
             )
         history.ensure_table(conn)
-        rows = [history.NewRow(m.version, m.name, m.checksum, 0, "migration") for m in upto]
+        rows = [
+            history.NewRow(
+                version=m.version, name=m.name, checksum=m.checksum, execution_ms=0, applied_via=history.VIA_MIGRATION
+            )
+            for m in upto
+        ]
         history.record(conn, rows, f"baseline by {options.applied_by}")
     return [m.version for m in upto]
 

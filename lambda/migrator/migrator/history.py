@@ -16,9 +16,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 import psycopg
 from psycopg import errors, sql
+from psycopg.rows import class_row
 
 from migrator.errors import HistoryError
 
@@ -26,22 +28,29 @@ SCHEMA = "migrator"
 TABLE = "history"
 QUALIFIED = f"{SCHEMA}.{TABLE}"
 LEGACY_SCHEMA, LEGACY_TABLE = "public", "schema_migrations"  # this tool's table before 2026-11
-COUNT_MARK = re.compile(r"^migrator:history_rows=(\d+)$", re.MULTILINE)
+COUNT_KEY = "migrator:history_rows"  # the database comment's line: f"{COUNT_KEY}={rows}"
+COUNT_MARK = re.compile(rf"^{re.escape(COUNT_KEY)}=(\d+)$", re.MULTILINE)
 COLUMNS = ("version", "name", "checksum", "applied_at", "execution_ms", "applied_by", "applied_via")
-_SELECT = "SELECT version, name, checksum, applied_at, execution_ms, applied_by, applied_via FROM {}.{}"
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM {{}}.{{}}"
 
-CREATE_SQL = b"""
-CREATE SCHEMA IF NOT EXISTS migrator;
-CREATE TABLE IF NOT EXISTS migrator.history (
+# How a version got into the history: its own file ran, or schema.sql (a fresh database) included it.
+AppliedVia = Literal["migration", "schema.sql"]
+VIA_MIGRATION: AppliedVia = "migration"
+VIA_SCHEMA: AppliedVia = "schema.sql"
+APPLIED_VIA: tuple[AppliedVia, ...] = (VIA_MIGRATION, VIA_SCHEMA)
+
+CREATE_SQL = f"""
+CREATE SCHEMA IF NOT EXISTS {SCHEMA};
+CREATE TABLE IF NOT EXISTS {QUALIFIED} (
     version       text PRIMARY KEY,
     name          text NOT NULL,
     checksum      text NOT NULL,
     applied_at    timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     execution_ms  integer NOT NULL,
     applied_by    text NOT NULL,
-    applied_via   text NOT NULL CHECK (applied_via IN ('migration', 'schema.sql'))
+    applied_via   text NOT NULL CHECK (applied_via IN ({", ".join(f"'{via}'" for via in APPLIED_VIA)}))
 )
-"""
+""".encode()
 _COLUMNS_SQL = b"""
 SELECT array_agg(a.attname::text) FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -61,7 +70,7 @@ class AppliedVersion:
     applied_at: datetime
     execution_ms: int
     applied_by: str
-    applied_via: str
+    applied_via: AppliedVia
 
     @property
     def number(self) -> int:
@@ -74,7 +83,7 @@ class NewRow:
     name: str
     checksum: str
     execution_ms: int
-    applied_via: str
+    applied_via: AppliedVia
 
 
 def _columns(conn: psycopg.Connection, schema: str, table: str) -> set[str] | None:
@@ -118,9 +127,12 @@ def recorded_count(conn: psycopg.Connection) -> int | None:
 
 def read(conn: psycopg.Connection) -> list[AppliedVersion]:
     where = _where(conn)
-    rows = [] if where is None else conn.execute(sql.SQL(_SELECT).format(*map(sql.Identifier, where))).fetchall()
+    rows: list[AppliedVersion] = []
+    if where is not None:
+        select = sql.SQL(_SELECT).format(*map(sql.Identifier, where))
+        rows = conn.cursor(row_factory=class_row(AppliedVersion)).execute(select).fetchall()
     _check_count(conn, None if where is None else len(rows))
-    return sorted((AppliedVersion(*row) for row in rows), key=lambda a: a.number)
+    return sorted(rows, key=lambda a: a.number)
 
 
 def _check_count(conn: psycopg.Connection, rows: int | None) -> None:
@@ -133,7 +145,7 @@ def _check_count(conn: psycopg.Connection, rows: int | None) -> None:
         f"the migration history {QUALIFIED} {state}, but this database recorded {expected} applied versions:"
         " a migration or a person dropped or emptied it; nothing more is applied",
         hint="restore the history (e.g. from the pre-migration snapshot); to start over deliberately, remove"
-        " the line 'migrator:history_rows=…' from the database's comment (COMMENT ON DATABASE)",
+        f" the line '{COUNT_KEY}=…' from the database's comment (COMMENT ON DATABASE)",
     )
 
 
@@ -142,12 +154,14 @@ def ensure_table(conn: psycopg.Connection) -> None:
 
 
 def move_legacy(conn: psycopg.Connection) -> bool:
-    """Move this tool's public.schema_migrations into migrator.history; call in a transaction, under the lock."""
+    """Move this tool's legacy table into the current one; call in a transaction, under the lock."""
     if _where(conn) != (LEGACY_SCHEMA, LEGACY_TABLE):
         return False
     ensure_table(conn)
     conn.execute(
-        sql.SQL("INSERT INTO migrator.history ({cols}) " + _SELECT + " ON CONFLICT (version) DO NOTHING").format(
+        sql.SQL("INSERT INTO {}.{} ({cols}) " + _SELECT + " ON CONFLICT (version) DO NOTHING").format(
+            sql.Identifier(SCHEMA),
+            sql.Identifier(TABLE),
             sql.Identifier(LEGACY_SCHEMA),
             sql.Identifier(LEGACY_TABLE),
             cols=sql.SQL(", ").join(map(sql.Identifier, COLUMNS)),
@@ -158,9 +172,10 @@ def move_legacy(conn: psycopg.Connection) -> bool:
     return True
 
 
+_COUNT_SQL = f"SELECT count(*) FROM {QUALIFIED}".encode()
 _INSERT = (
-    b"INSERT INTO migrator.history (version, name, checksum, execution_ms, applied_by, applied_via)"
-    b" SELECT version, name, checksum, execution_ms, %s, applied_via FROM ROWS FROM ("
+    f"INSERT INTO {QUALIFIED} (version, name, checksum, execution_ms, applied_by, applied_via)".encode()
+    + b" SELECT version, name, checksum, execution_ms, %s, applied_via FROM ROWS FROM ("
     b"pg_catalog.unnest(%s::pg_catalog.text[]), pg_catalog.unnest(%s::pg_catalog.text[]),"
     b" pg_catalog.unnest(%s::pg_catalog.text[]), pg_catalog.unnest(%s::pg_catalog.int4[]),"
     b" pg_catalog.unnest(%s::pg_catalog.text[])"
@@ -169,7 +184,7 @@ _INSERT = (
 
 
 def record(conn: psycopg.Connection, rows: Iterable[NewRow], applied_by: str) -> None:
-    created_now = conn.execute(b"SELECT count(*) FROM migrator.history").fetchone()
+    created_now = conn.execute(_COUNT_SQL).fetchone()
     _check_count(conn, created_now[0] if created_now else 0)  # a file of this run may have dropped it
     new = list(rows)
     conn.execute(  # one statement for the whole batch: a row per file, in order, applied_at per row
@@ -188,11 +203,11 @@ def record(conn: psycopg.Connection, rows: Iterable[NewRow], applied_by: str) ->
 
 def _remember_count(conn: psycopg.Connection) -> None:
     """Keep the row count in the database's comment (the owner's right); without that right, go on without it."""
-    row = conn.execute(b"SELECT count(*) FROM migrator.history").fetchone()
+    row = conn.execute(_COUNT_SQL).fetchone()
     assert row is not None
     comment, database = _comment(conn)
     kept = COUNT_MARK.sub("", comment).strip()
-    mark = f"migrator:history_rows={row[0]}"
+    mark = f"{COUNT_KEY}={row[0]}"
     statement = sql.SQL("COMMENT ON DATABASE {} IS {}").format(
         sql.Identifier(database), sql.Literal(f"{kept}\n{mark}" if kept else mark)
     )
@@ -201,15 +216,3 @@ def _remember_count(conn: psycopg.Connection) -> None:
             conn.execute(statement)
     except errors.InsufficientPrivilege:
         pass
-
-
-def database_is_empty(conn: psycopg.Connection) -> bool:
-    """True when no user table exists outside the system schemas and the history's: a fresh database."""
-    row = conn.execute(
-        b"SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-        b" WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')"
-        b" AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'migrator')"
-        b" AND n.nspname NOT LIKE 'pg\\_%%'"
-        b" AND NOT (n.nspname = 'public' AND c.relname = 'schema_migrations')"
-    ).fetchone()
-    return row is not None and row[0] == 0

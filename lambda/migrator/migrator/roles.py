@@ -22,17 +22,18 @@ import psycopg
 from psycopg import sql
 
 from migrator import history
+from migrator.catalog import OWNED_KINDS, kinds_sql
 from migrator.errors import MigratorError
 
 _KIND = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "f": "FOREIGN TABLE", "S": "SEQUENCE"}
 
-_FOREIGN_OWNED = b"""
+_FOREIGN_OWNED = f"""
 SELECT c.relkind, c.relname FROM pg_class c
-WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind IN ({kinds_sql(OWNED_KINDS)})
   AND c.relowner <> %(role)s::regrole
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
                   AND d.deptype IN ('a', 'i'))  -- sequences of serial/identity columns follow their table
-"""
+""".encode()
 _FOREIGN_FUNCTIONS = b"""
 SELECT p.oid::regprocedure::text FROM pg_proc p
 WHERE p.pronamespace = %(schema)s::regnamespace AND p.proowner <> %(role)s::regrole
