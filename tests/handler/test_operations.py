@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from migrator import report
 from migrator.aws import handler, operations
 from migrator.cli import main
 from tests.aws import REGION, Environment, client
@@ -190,6 +191,6 @@ def test_remote_status_lists_every_state_and_the_refusal_even_with_drift(
     monkeypatch.setenv("MIGRATOR_INSTANCE", aws.instance)
     payload = handler.on_event({"Action": "status"}, context)
     assert payload["ok"] is True, payload
-    lines = operations.remote_status_lines(payload, "AalapVma-staging")
+    lines = report.remote_status_lines(payload, "AalapVma-staging")
     assert any(line.split()[:2] == ["changed", "001"] for line in lines)
     assert any("the next deploy would refuse" in line for line in lines)

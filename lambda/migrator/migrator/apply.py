@@ -12,8 +12,7 @@ from psycopg import sql
 
 from migrator import history
 from migrator.errors import BudgetExhausted, MigrationFailed, MigratorError
-from migrator.execute import FileEvent as FileEvent  # re-exported: progress.py and engine.py name it here
-from migrator.execute import FileWork, run_files, run_statements
+from migrator.execute import FileEvent, FileWork, run_files, run_statements
 from migrator.files import Migration
 from migrator.history import VIA_MIGRATION, VIA_SCHEMA, NewRow
 from migrator.plan import Plan

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -28,12 +27,19 @@ from migrator.embedded import LOCAL_DATABASE, default_server, project_root
 from migrator.errors import InvalidInput, MigratorError
 from migrator.lock import DEFAULT_WAIT_S as LOCK_WAIT_S
 from migrator.report import (
+    applied_lines,
+    applied_to_json,
+    baseline_lines,
+    baseline_to_json,
     exit_code,
-    plan_lines,
     plan_survey_lines,
     plan_to_json,
+    render,
+    sql_to_json,
     survey_lines,
     survey_to_json,
+    verify_lines,
+    verify_to_json,
 )
 
 PROG = "python -m migrator"
@@ -284,7 +290,7 @@ def _options(args: argparse.Namespace) -> engine.Options:
 
 
 def _emit(args: argparse.Namespace, payload: Any, lines: list[str]) -> None:
-    print(json.dumps(payload, indent=2, default=str) if args.json else "\n".join(lines))
+    print(render(payload, lines, args.json))
 
 
 def _connect(args: argparse.Namespace) -> tuple[psycopg.Connection, str]:
@@ -307,17 +313,11 @@ def _plan(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inp
     if survey.plan is not None:
         payload |= plan_to_json(survey.plan, target) | {"versions": payload["versions"]}
         if args.sql:
-            payload["sql"] = _sql_json(survey.plan)
+            payload["sql"] = sql_to_json(survey.plan)
     _emit(args, payload, plan_survey_lines(survey, target, with_sql=args.sql))
     if args.exit_code:
         return exit_code(survey)
     return 1 if survey.refusal is not None else 0
-
-
-def _sql_json(the_plan: Any) -> list[dict[str, Any]]:
-    files = [(the_plan.load_schema.path.name, the_plan.load_schema.statements)] if the_plan.load_schema else []
-    files += [(m.filename, m.statements) for m in the_plan.to_apply]
-    return [{"file": name, "statements": [s.sql for s in statements]} for name, statements in files]
 
 
 def _apply(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:
@@ -325,34 +325,23 @@ def _apply(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.In
     options = replace(_options(args), on_file=progress.reporter(lambda line: print(line, file=stream, flush=True)))
     outcome = engine.apply(conn, inputs, options)
     after = engine.inspect(conn, inputs, options)  # what the database is now, not what it was
-    payload = survey_to_json(after, target) | {
-        "applied_now": outcome.result.applied,
-        "recorded_by_schema_now": outcome.result.recorded_by_schema,
-        "schema_loaded": outcome.result.schema_loaded,
-        "seconds": round(outcome.result.seconds, 3),
-    }
-    lines = plan_lines(outcome.plan, target, done=True)
-    if not outcome.plan.is_noop:
-        lines.append(f"  now at version {after.current_version} ({outcome.result.seconds:.1f} s)")
-    _emit(args, payload, lines)
+    _emit(
+        args,
+        applied_to_json(after, target, outcome.result),
+        applied_lines(outcome.plan, after, target, outcome.result),
+    )
     return 0
 
 
 def _verify(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:
     diffs = engine.verify_schema(conn, inputs)
-    _emit(
-        args,
-        {"target": target, "differences": diffs},
-        [f"verify {target}: {'schema matches schema.sql' if not diffs else f'{len(diffs)} difference(s)'}"]
-        + [f"  {d}" for d in diffs],
-    )
+    _emit(args, verify_to_json(diffs, target), verify_lines(diffs, target))
     return 1 if diffs else 0
 
 
 def _baseline(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:
     recorded = engine.baseline(conn, inputs, _options(args), args.version)
-    lines = [f"database {target}: recorded {', '.join(recorded)} as applied (baseline, nothing was run)"]
-    _emit(args, {"target": target, "baselined": recorded}, lines)
+    _emit(args, baseline_to_json(recorded, target), baseline_lines(recorded, target))
     return 0
 
 

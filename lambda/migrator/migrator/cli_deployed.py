@@ -8,17 +8,17 @@ is one line with exit status 1, never a botocore traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
+from migrator import report
 from migrator.aws import operations
 from migrator.embedded import project_root
 from migrator.errors import InvalidInput, MigratorError
 
 
 def _print(args: argparse.Namespace, payload: Any, lines: list[str]) -> None:
-    print(json.dumps(payload, indent=2, default=str) if args.json else "\n".join(lines))
+    print(report.render(payload, lines, args.json))
 
 
 def _checked(args: argparse.Namespace) -> operations.Aws:
@@ -58,7 +58,7 @@ def _dispatch(args: argparse.Namespace, aws: operations.Aws) -> int:
     deployed = operations.resolve(args.env, aws.client("cloudformation"))
     if args.command == "status":
         payload = operations.remote_status(aws.client("lambda"), deployed.function_name)
-        _print(args, payload, operations.remote_status_lines(payload, deployed.stack))
+        _print(args, payload, report.remote_status_lines(payload, deployed.stack))
         if not getattr(args, "exit_code", False):
             return 0
         return 4 if payload.get("unknown_applied") else 3 if payload.get("pending") else 0
@@ -66,27 +66,26 @@ def _dispatch(args: argparse.Namespace, aws: operations.Aws) -> int:
     if _action(args) == "prune":
         return _prune(args, rds, deployed)
     rows = operations.snapshot_rows(rds, deployed.instance)
-    lines = [f"pre-migration snapshots of {deployed.instance} ({deployed.stack}), oldest first:"]
-    lines += [f"  {r['id']}  v{r['from']} -> v{r['to']}  {r['status']}  {r['created'][:19]}" for r in rows]
-    _print(args, rows, lines if rows else [*lines, "  none"])
+    _print(args, rows, report.snapshot_lines(rows, deployed.instance, deployed.stack))
     return 0
 
 
 def _prune(args: argparse.Namespace, rds: Any, deployed: operations.Deployed) -> int:
     doomed = operations.prune_candidates(rds, deployed.instance, args.keep)
     if args.dry_run or not doomed:
-        verb = "would delete" if args.dry_run else "deleted"
-        payload = {"dry_run": bool(args.dry_run), "deleted": [] if args.dry_run else doomed, "would_delete": doomed}
-        _print(args, payload, [f"{verb} {d}" for d in doomed] or ["nothing to delete"])
+        dry_run = bool(args.dry_run)
+        _print(args, report.prune_to_json(doomed, dry_run), report.prune_lines(doomed, dry_run))
         return 0
     if not args.yes:
-        print("\n".join(f"  {d}" for d in doomed), file=sys.stderr)
+        print("\n".join(report.confirm_lines(doomed)), file=sys.stderr)
         answer = input(f"delete these {len(doomed)} snapshot(s) of {deployed.instance}? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("not confirmed; nothing was deleted", file=sys.stderr)
             return 1
     operations.delete_snapshots(rds, doomed)
-    _print(args, {"dry_run": False, "deleted": doomed}, [f"deleted {d}" for d in doomed])
+    _print(
+        args, report.prune_to_json(doomed, dry_run=False, deleted_now=True), report.prune_lines(doomed, dry_run=False)
+    )
     return 0
 
 

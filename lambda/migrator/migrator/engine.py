@@ -15,8 +15,9 @@ import psycopg
 
 from migrator import history
 from migrator.adopt import database_is_empty, unknown_relations
-from migrator.apply import ApplyResult, FileEvent, apply_plan
+from migrator.apply import ApplyResult, apply_plan
 from migrator.errors import ChecksumDrift, ForeignDatabase, InvalidInput, MigratorError, OutOfOrder
+from migrator.execute import FileEvent
 from migrator.files import Migration, SchemaFile, load_migrations, load_schema_file
 from migrator.lock import DEFAULT_WAIT_S, migration_lock
 from migrator.numbering import check_folder

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from migrator.apply import FileEvent
+from migrator.execute import FileEvent
 
 Report = Callable[[str], None]
 

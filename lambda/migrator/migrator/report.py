@@ -1,10 +1,13 @@
-"""Plans and statuses as text for people and as JSON for programs (the CLI and the Lambda share these)."""
+"""Everything shown to a person or a program: text lines and JSON of status, plan, apply, verify and
+baseline (the CLI and the Lambda share these), and of a deployed environment's status and snapshots."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
+from migrator.apply import ApplyResult
 from migrator.engine import Survey
 from migrator.errors import ChecksumDrift, MigratorError, OutOfOrder
 from migrator.files import Migration
@@ -198,3 +201,91 @@ def sql_lines(plan: Plan) -> list[str]:
         lines.append(f"-- {name}: {len(statements)} statement(s)")
         lines += [f"{st.sql.rstrip()}" for st in statements]
     return lines
+
+
+def sql_to_json(plan: Plan) -> list[dict[str, Any]]:
+    """`plan --sql --json`: the statements apply would send, file by file."""
+    files = [(plan.load_schema.path.name, plan.load_schema.statements)] if plan.load_schema else []
+    files += [(m.filename, m.statements) for m in plan.to_apply]
+    return [{"file": name, "statements": [s.sql for s in statements]} for name, statements in files]
+
+
+def applied_to_json(after: Survey, target: str, result: ApplyResult) -> dict[str, Any]:
+    """`apply --json`: the database as it is now, and what this run did."""
+    return survey_to_json(after, target) | {
+        "applied_now": result.applied,
+        "recorded_by_schema_now": result.recorded_by_schema,
+        "schema_loaded": result.schema_loaded,
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def applied_lines(plan: Plan, after: Survey, target: str, result: ApplyResult) -> list[str]:
+    lines = plan_lines(plan, target, done=True)
+    if not plan.is_noop:
+        lines.append(f"  now at version {after.current_version} ({result.seconds:.1f} s)")
+    return lines
+
+
+def verify_to_json(diffs: Sequence[str], target: str) -> dict[str, Any]:
+    return {"target": target, "differences": list(diffs)}
+
+
+def verify_lines(diffs: Sequence[str], target: str) -> list[str]:
+    summary = "schema matches schema.sql" if not diffs else f"{len(diffs)} difference(s)"
+    return [f"verify {target}: {summary}"] + [f"  {d}" for d in diffs]
+
+
+def baseline_to_json(recorded: Sequence[str], target: str) -> dict[str, Any]:
+    return {"target": target, "baselined": list(recorded)}
+
+
+def baseline_lines(recorded: Sequence[str], target: str) -> list[str]:
+    return [f"database {target}: recorded {', '.join(recorded)} as applied (baseline, nothing was run)"]
+
+
+# A deployed environment (`--env NAME`): what the migration function and RDS answered.
+
+
+def remote_status_lines(payload: dict[str, Any], stack: str) -> list[str]:
+    """Every version with its state, as `status` shows them locally, and why a deploy would refuse."""
+    lines = [f"{stack} (instance {payload.get('target')}): version {payload.get('current_version') or 'none'}"]
+    for version in payload.get("versions", []):
+        line = f"  {version['state']:<12} {version['version']} {version['name']}"
+        if version.get("detail") and version.get("problem"):
+            line += f"  — {version['detail']}"
+        lines.append(line)
+    refusal = payload.get("apply_refuses")
+    if refusal:
+        lines.append(f"  the next deploy would refuse: {refusal['message']}")
+        lines.append(f"    hint: {refusal['hint']}")
+    return lines
+
+
+def snapshot_lines(rows: Sequence[dict[str, str]], instance: str, stack: str) -> list[str]:
+    """`snapshots list`: the rows of operations.snapshot_rows, oldest first."""
+    lines = [f"pre-migration snapshots of {instance} ({stack}), oldest first:"]
+    lines += [f"  {r['id']}  v{r['from']} -> v{r['to']}  {r['status']}  {r['created'][:19]}" for r in rows]
+    return lines if rows else [*lines, "  none"]
+
+
+def prune_to_json(doomed: Sequence[str], dry_run: bool, deleted_now: bool = False) -> dict[str, Any]:
+    """`snapshots prune --json`: once deleted, what was; before (a dry run, or nothing to delete), what would be."""
+    if deleted_now:
+        return {"dry_run": False, "deleted": list(doomed)}
+    return {"dry_run": dry_run, "deleted": [] if dry_run else list(doomed), "would_delete": list(doomed)}
+
+
+def prune_lines(doomed: Sequence[str], dry_run: bool) -> list[str]:
+    verb = "would delete" if dry_run else "deleted"
+    return [f"{verb} {d}" for d in doomed] or ["nothing to delete"]
+
+
+def confirm_lines(doomed: Sequence[str]) -> list[str]:
+    """What `snapshots prune` lists before it asks."""
+    return [f"  {d}" for d in doomed]
+
+
+def render(payload: Any, lines: Sequence[str], as_json: bool) -> str:
+    """What a command prints: its JSON object for programs (--json), else its lines for people."""
+    return json.dumps(payload, indent=2, default=str) if as_json else "\n".join(lines)

@@ -140,18 +140,3 @@ def remote_status(lambda_client: Any, function_name: str) -> dict[str, Any]:
     if not payload.get("ok"):
         raise MigratorError(f"{function_name} could not read the status: {payload.get('error', 'no answer')}")
     return payload
-
-
-def remote_status_lines(payload: dict[str, Any], stack: str) -> list[str]:
-    """Every version with its state, as `status` shows them locally, and why a deploy would refuse."""
-    lines = [f"{stack} (instance {payload.get('target')}): version {payload.get('current_version') or 'none'}"]
-    for version in payload.get("versions", []):
-        line = f"  {version['state']:<12} {version['version']} {version['name']}"
-        if version.get("detail") and version.get("problem"):
-            line += f"  — {version['detail']}"
-        lines.append(line)
-    refusal = payload.get("apply_refuses")
-    if refusal:
-        lines.append(f"  the next deploy would refuse: {refusal['message']}")
-        lines.append(f"    hint: {refusal['hint']}")
-    return lines
