@@ -36,7 +36,12 @@ def build(app: cdk.App) -> list[DatabaseStack]:
     token = None if config.migrate == "on-change" else datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     stacks = []
     for env in config.environments:
-        settings = MigrationSettings(bundle, token, env.snapshot_retention, env.migration_timeout_minutes)
+        settings = MigrationSettings(
+            bundle=bundle,
+            deploy_token=token,
+            snapshot_retention=env.snapshot_retention,
+            timeout_minutes=env.migration_timeout_minutes,
+        )
         stacks.append(
             DatabaseStack(
                 app,

@@ -95,7 +95,9 @@ def parse_certificate(pem: str) -> CaCertificate:
     not_before, after = _der_time(der, validity)
     not_after, subject_at = _der_time(der, after)
     _, subject_start, subject_end = _der_item(der, subject_at)
-    return CaCertificate(pem, _common_name(der[subject_start:subject_end]), not_before, not_after)
+    return CaCertificate(
+        pem=pem, subject=_common_name(der[subject_start:subject_end]), not_before=not_before, not_after=not_after
+    )
 
 
 def read_package_certificates(source: Path = CA_SOURCE) -> list[CaCertificate]:

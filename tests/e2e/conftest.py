@@ -73,7 +73,7 @@ def emulated(request: pytest.FixtureRequest, moto_server: str) -> Aws:
     if given:
         return Aws(f"LocalStack at {given}", given)
     started: LocalStack = request.getfixturevalue("localstack")
-    return Aws(LOCALSTACK, started.endpoint, {"rds": moto_server})
+    return Aws(label=LOCALSTACK, default=started.endpoint, services={"rds": moto_server})
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,11 @@ from tests.support.localstack import LocalStack
 
 
 def test_each_service_reaches_botocore_through_its_own_endpoint_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    aws = Aws("split", "http://127.0.0.1:1", {"rds": "http://127.0.0.1:2", "secretsmanager": "http://127.0.0.1:3"})
+    aws = Aws(
+        label="split",
+        default="http://127.0.0.1:1",
+        services={"rds": "http://127.0.0.1:2", "secretsmanager": "http://127.0.0.1:3"},
+    )
     assert aws.environment() == {
         "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
         "AWS_ENDPOINT_URL_RDS": "http://127.0.0.1:2",
@@ -39,7 +43,7 @@ def test_each_service_reaches_botocore_through_its_own_endpoint_variable(monkeyp
 def test_the_handlers_clients_use_localstack_for_secrets_and_moto_for_rds(
     localstack: LocalStack, moto_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    aws = Aws(LOCALSTACK, localstack.endpoint, {"rds": moto_server})
+    aws = Aws(label=LOCALSTACK, default=localstack.endpoint, services={"rds": moto_server})
     for key, value in aws_environment(aws).items():
         monkeypatch.setenv(key, value)
     rds, secrets = handler._clients()  # built as in Lambda: from the environment alone

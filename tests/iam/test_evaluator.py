@@ -88,7 +88,9 @@ def test_a_list_call_is_allowed_only_under_every_reading(resource: str, decision
 
 def test_a_describe_naming_the_snapshot_is_authorised_by_that_snapshot_alone() -> None:
     (request,) = requests("rds", "DescribeDBSnapshots", {"DBSnapshotIdentifier": "premigrate-db-1-a"}, SCOPE)
-    assert request == Request("rds:DescribeDBSnapshots", SNAPSHOT + "premigrate-db-1-a", {}, "named")
+    assert request == Request(
+        action="rds:DescribeDBSnapshots", resource=SNAPSHOT + "premigrate-db-1-a", context={}, reading="named"
+    )
 
 
 def test_creating_a_snapshot_needs_the_instance_the_snapshot_and_tagging_when_tagged() -> None:

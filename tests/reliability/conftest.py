@@ -25,4 +25,10 @@ def batch(pg_admin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[B
         done = migrator(after_url, migrations)
         assert done.wait() == 0, done.stderr.read() if done.stderr else ""
         full = time.monotonic() - started
-        yield Batch(str(conninfo_to_dict(before_url)["dbname"]), migrations, before, snapshot(after_url), full)
+        yield Batch(
+            before_db=str(conninfo_to_dict(before_url)["dbname"]),
+            migrations=migrations,
+            before=before,
+            after=snapshot(after_url),
+            full_run_seconds=full,
+        )

@@ -299,11 +299,16 @@ def requests(service: str, operation: str, params: Mapping[str, Any], scope: Sco
     missing = [t for t, required in types.items() if required and t not in named and t != subject]
     if missing:
         raise Unresolved(f"{action} requires {missing}, which the call does not name")
-    found = [Request(action, arn, context, "named") for arn in named.values()]
+    found = [Request(action=action, resource=arn, context=context, reading="named") for arn in named.values()]
     if subject is not None and subject not in named:
         found += [
-            Request(action, resource_arn(service, subject, "*", scope), context, f"list rule: {subject}:*"),
-            Request(action, "*", context, "list rule: *"),
+            Request(
+                action=action,
+                resource=resource_arn(service, subject, "*", scope),
+                context=context,
+                reading=f"list rule: {subject}:*",
+            ),
+            Request(action=action, resource="*", context=context, reading="list rule: *"),
         ]
     return found + _tagging(privilege, service, subject, named, params, context)
 
@@ -360,7 +365,9 @@ def _tagging(
         for a in t.get("dependent_actions", [])
         if a.split(":", 1)[-1] in TAGGING_ACTIONS and a.startswith(f"{service}:")
     }
-    return [Request(a, named[subject], context, "tag on create") for a in sorted(dependent)]
+    return [
+        Request(action=a, resource=named[subject], context=context, reading="tag on create") for a in sorted(dependent)
+    ]
 
 
 # --- evaluation ------------------------------------------------------------------------------

@@ -17,7 +17,14 @@ def migration(version: str, name: str = "change", body: str = "SELECT 1;\n", no_
     """What load_migrations makes of `{version}_{name}.sql` holding `body` (after the mark, if any)."""
     text = f"{NO_TRANSACTION_MARK}\n{body}" if no_transaction else body
     path = FOLDER / f"{version}_{name}.sql"
-    return Migration(version, name, path, text, checksum(text), parse_statements(text, path))
+    return Migration(
+        version=version,
+        name=name,
+        path=path,
+        text=text,
+        checksum=checksum(text),
+        statements=parse_statements(text, path),
+    )
 
 
 def folder(*versions: str) -> list[Migration]:
@@ -47,7 +54,7 @@ def gone(version: str, name: str) -> AppliedVersion:
 def schema(version: str) -> SchemaFile:
     text = f"-- schema-version: {version}\nCREATE TABLE t (id int);\n"
     path = Path("/nowhere/schema.sql")
-    return SchemaFile(path, text, version, parse_statements(text, path))
+    return SchemaFile(path=path, text=text, version=version, statements=parse_statements(text, path))
 
 
 def plan_of(

@@ -159,16 +159,25 @@ def test_a_build_is_read_with_its_request_and_logs() -> None:
         },
         "logs": {"groupName": "/aws/codebuild/runner", "streamName": "abc"},
     }
-    assert Build.of(raw) == Build("runner:1", "FAILED", "BUILD", "7f1c-42", "/aws/codebuild/runner", "abc")
+    assert Build.of(raw) == Build(
+        id="runner:1",
+        status="FAILED",
+        phase="BUILD",
+        request="7f1c-42",
+        log_group="/aws/codebuild/runner",
+        log_stream="abc",
+    )
 
 
 def test_a_just_started_build_lacks_most_fields() -> None:
-    assert Build.of({"id": "runner:2", "logs": "not a mapping"}) == Build("runner:2", RUNNING, "?", "", None, None)
+    assert Build.of({"id": "runner:2", "logs": "not a mapping"}) == Build(
+        id="runner:2", status=RUNNING, phase="?", request="", log_group=None, log_stream=None
+    )
 
 
 # --- failure / final_line ------------------------------------------------------------------------------------------
 
-BUILD = Build("runner:3", "FAILED", "BUILD", "7f1c-42", "g", "s")
+BUILD = Build(id="runner:3", status="FAILED", phase="BUILD", request="7f1c-42", log_group="g", log_stream="s")
 
 
 def test_the_runners_verdict_leads_the_failure_and_is_not_repeated() -> None:

@@ -233,7 +233,7 @@ def apply_plan(
         batches.insert(0, [])  # schema.sql always loads in a transaction of its own
     for index, files in enumerate(batches):
         bound_session(conn, deadline)
-        batch = Batch(fresh_session_sql(conn), guard, on_file)
+        batch = Batch(fresh_session=fresh_session_sql(conn), guard=guard, on_file=on_file)
         try:
             if files and files[0].no_transaction:
                 rows = _standalone(conn, files[0], applied_by, batch)

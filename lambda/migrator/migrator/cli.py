@@ -276,7 +276,9 @@ def _database_url(args: argparse.Namespace) -> str:
 
 
 def _limits(args: argparse.Namespace) -> SessionLimits:
-    return SessionLimits(args.lock_timeout, args.statement_timeout, args.connect_timeout)
+    return SessionLimits(
+        lock_timeout=args.lock_timeout, statement_timeout=args.statement_timeout, connect_timeout=args.connect_timeout
+    )
 
 
 def _options(args: argparse.Namespace) -> engine.Options:

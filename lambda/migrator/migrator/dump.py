@@ -151,16 +151,18 @@ def dump_schema(migrations_dir: Path, schema_file: Path, server_url: str | None,
     stale = current != text
     if check:
         if not stale:
-            return Written(text, False, f"{schema_file} is up to date with {migrations_dir}")
+            return Written(text=text, stale=False, message=f"{schema_file} is up to date with {migrations_dir}")
         why = _first_difference(current, text) if current else "it does not exist"
         return Written(
-            text,
-            True,
-            f"error: {schema_file} is stale ({why})\n  hint: regenerate it with `{REGENERATE}`"
+            text=text,
+            stale=True,
+            message=f"error: {schema_file} is stale ({why})\n  hint: regenerate it with `{REGENERATE}`"
             " (python -m migrator dump)",
         )
     if stale:
         partial = schema_file.with_name(f".{schema_file.name}.{os.getpid()}.tmp")
         partial.write_text(text, encoding="utf-8")
         partial.replace(schema_file)
-    return Written(text, False, f"wrote {schema_file}" if stale else f"{schema_file} was already up to date")
+    return Written(
+        text=text, stale=False, message=f"wrote {schema_file}" if stale else f"{schema_file} was already up to date"
+    )

@@ -96,9 +96,9 @@ def inspect(conn: psycopg.Connection, inputs: Inputs, options: Options) -> Surve
     applied = history.read(conn)
     states = survey(inputs.migrations, applied, options.allow_out_of_order)
     try:
-        return Survey(states, applied, plan(conn, inputs, options, applied), None)
+        return Survey(states=states, applied=applied, plan=plan(conn, inputs, options, applied), refusal=None)
     except (ChecksumDrift, OutOfOrder, ForeignDatabase) as exc:
-        return Survey(states, applied, None, exc)
+        return Survey(states=states, applied=applied, plan=None, refusal=exc)
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,9 @@ def failure_of(path: Path, statement: Statement, error: psycopg.Error) -> Statem
     if ours:
         parts.append(f"what to do: {ours}")
     line, column = _location(statement, error)
-    return StatementFailure(path.name, line, error.sqlstate or "?????", "; ".join(parts), column=column)
+    return StatementFailure(
+        file=path.name, line=line, sqlstate=error.sqlstate or "?????", server_message="; ".join(parts), column=column
+    )
 
 
 FileEvent = Callable[[str, Path, float | None], None]  # ("start" | "done" | "failed", file, seconds so far)

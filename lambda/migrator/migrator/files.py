@@ -110,7 +110,14 @@ def _migration(directory: Path, entry: os.DirEntry[str]) -> Migration:
         )
     raw = _read(path)
     text = _lf(raw)
-    return Migration(match["version"], match["name"], path, text, checksum(text), parse_statements(raw, path))
+    return Migration(
+        version=match["version"],
+        name=match["name"],
+        path=path,
+        text=text,
+        checksum=checksum(text),
+        statements=parse_statements(raw, path),
+    )
 
 
 def load_migrations(directory: Path) -> list[Migration]:
@@ -156,4 +163,4 @@ def load_schema_file(path: Path) -> SchemaFile:
             f"{path}: no '-- schema-version: NNN' header",
             hint="state which migration version the schema equals, e.g. '-- schema-version: 007'",
         )
-    return SchemaFile(path, text, match["version"], parse_statements(raw, path))
+    return SchemaFile(path=path, text=text, version=match["version"], statements=parse_statements(raw, path))

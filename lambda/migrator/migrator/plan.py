@@ -81,23 +81,23 @@ class Plan:
 def _applied_state(row: AppliedVersion, migration: Migration | None) -> VersionState:
     if migration is None:
         return VersionState(
-            row.version,
-            row.name,
-            MISSING,
+            version=row.version,
+            name=row.name,
+            state=MISSING,
             applied=row,
             detail=f"version {row.version} ({row.name}) is in the history but has no file here"
             " (applied by newer code, or from a branch not merged here?)",
             remedy="left as is by apply; merge the branch that has the file, or check you are on the right branch",
         )
     if migration.checksum == row.checksum:
-        return VersionState(row.version, row.name, APPLIED, migration, row)
+        return VersionState(version=row.version, name=row.name, state=APPLIED, migration=migration, applied=row)
     if migration.name != row.name:
         return VersionState(
-            row.version,
-            row.name,
-            REUSED,
-            migration,
-            row,
+            version=row.version,
+            name=row.name,
+            state=REUSED,
+            migration=migration,
+            applied=row,
             detail=f"version {row.version} is recorded as '{row.name}', but the folder's {row.version} is"
             f" {migration.filename}: two branches took the same number",
             remedy=f"give {migration.filename} the next free number (`python -m migrator new {migration.name}`"
@@ -106,11 +106,11 @@ def _applied_state(row: AppliedVersion, migration: Migration | None) -> VersionS
             blocking=True,
         )
     return VersionState(
-        row.version,
-        row.name,
-        CHANGED,
-        migration,
-        row,
+        version=row.version,
+        name=row.name,
+        state=CHANGED,
+        migration=migration,
+        applied=row,
         detail=f"{migration.filename} was changed after it was applied"
         f" (applied checksum {row.checksum[:12]}…, file now {migration.checksum[:12]}…)",
         remedy="restore the file as applied (git log -p) and put the change in a new migration; nothing was applied",
@@ -132,10 +132,10 @@ def survey(
         if newest is not None and migration.number < newest:
             states.append(
                 VersionState(
-                    migration.version,
-                    migration.name,
-                    OUT_OF_ORDER,
-                    migration,
+                    version=migration.version,
+                    name=migration.name,
+                    state=OUT_OF_ORDER,
+                    migration=migration,
                     detail=f"{migration.filename} pending but older than applied version {done[newest].version}",
                     remedy="renumber it after the newest applied migration (`python -m migrator new NAME`),"
                     " or pass --allow-out-of-order; nothing was applied",
@@ -143,7 +143,9 @@ def survey(
                 )
             )
         else:
-            states.append(VersionState(migration.version, migration.name, PENDING, migration))
+            states.append(
+                VersionState(version=migration.version, name=migration.name, state=PENDING, migration=migration)
+            )
     return sorted(states, key=lambda s: s.number)
 
 
@@ -191,8 +193,25 @@ def make_plan(
     if not applied and database_is_empty and schema is not None:
         baseline = [m for m in pending if m.number <= schema.number]
         rest = [m for m in pending if m.number > schema.number]
-        return Plan(applied, pending, schema, baseline, rest, unknown, states=states)
+        return Plan(
+            applied=applied,
+            pending=pending,
+            load_schema=schema,
+            recorded_by_schema=baseline,
+            to_apply=rest,
+            unknown_applied=unknown,
+            states=states,
+        )
     legacy = not applied and not database_is_empty
     if legacy and unknown_tables:
         raise foreign_refusal(list(unknown_tables))
-    return Plan(applied, pending, None, [], pending, unknown, adopting_legacy=legacy, states=states)
+    return Plan(
+        applied=applied,
+        pending=pending,
+        load_schema=None,
+        recorded_by_schema=[],
+        to_apply=pending,
+        unknown_applied=unknown,
+        adopting_legacy=legacy,
+        states=states,
+    )

@@ -287,6 +287,11 @@ def poll(deployment: Any, event: Mapping[str, Any], data: StepData, clients: Any
     props = event.get("ResourceProperties") or {}
     codebuild, logs = clients or _clients()
     step = Step(
-        deployment, Project(codebuild, str(props["RunnerProject"])), logs, props, data, request_key(event, data)
+        deployment=deployment,
+        project=Project(codebuild, str(props["RunnerProject"])),
+        logs=logs,
+        props=props,
+        data=data,
+        request=request_key(event, data),
     )
     return step.poll()

@@ -62,7 +62,9 @@ def _deployment(props: dict[str, Any]) -> Deployment:
     } | {k: v for k, v in props.items() if v}
     bundle = bundle_from_environment()
     rds, secrets = _clients()
-    return Deployment(Request.from_properties(props), rds, secrets, bundle, sslrootcert=ca_bundle(bundle))
+    return Deployment(
+        request=Request.from_properties(props), rds=rds, secrets=secrets, bundle=bundle, sslrootcert=ca_bundle(bundle)
+    )
 
 
 def _physical_id(event: dict[str, Any]) -> str:

@@ -99,7 +99,7 @@ def resolve(env: str, cfn: Any) -> Deployed:
     missing = [key for key in (OUTPUT_INSTANCE, OUTPUT_FUNCTION) if key not in outputs]
     if missing:
         raise MigratorError(f"stack {stack} has no output {', '.join(missing)}", hint="deploy the current version")
-    return Deployed(stack, outputs[OUTPUT_INSTANCE], outputs[OUTPUT_FUNCTION])
+    return Deployed(stack=stack, instance=outputs[OUTPUT_INSTANCE], function_name=outputs[OUTPUT_FUNCTION])
 
 
 def snapshot_rows(rds: Any, instance: str) -> list[dict[str, str]]:
