@@ -15,6 +15,7 @@ from migrator.aws import pipeline
 from migrator.aws.codebuild import MAX_BUILD_MINUTES, PIPELINE_TIMEOUT_MINUTES
 from stacks.config import ConfigError, parse_app_config
 from tests.cdk.synth import context, nag_findings, shared_assembly, templates_in, with_environment
+from tests.support.iam import ACCOUNT, Decision, Request, Scope, decide, resolve
 from tests.support.migrations import NEWEST
 from tests.support.project import PROJECT
 
@@ -66,6 +67,27 @@ def test_only_pipeline_mode_lets_the_runner_read_another_asset_than_its_own(
     for env, template in templates.items():
         (reads,) = _runner_s3_resources(template)
         assert "*" not in json.dumps(reads), f"{env}: the runner reads its own asset object only"
+
+
+def _runner_may_read(template: Template, key: str, bucket: str = "") -> Decision:
+    """IAM's verdict on the runner role's s3:GetObject of asset `key` (the bootstrap bucket unless given)."""
+    scope = Scope(region="eu-west-1", refs={name: name for name in template.to_json()["Resources"]})
+    policies = template.find_resources("AWS::IAM::Policy")
+    (runner,) = [p for name, p in policies.items() if name.startswith("SchemaMigrationRunnerPolicy")]
+    reads = [s for s in runner["Properties"]["PolicyDocument"]["Statement"] if "s3:GetObject" in s["Action"]]
+    statements = resolve(reads, scope)  # the other statements name resources this test does not stand in for
+    bucket = bucket or f"cdk-hnb659fds-assets-{ACCOUNT}-eu-west-1"
+    return decide(statements, Request("s3:GetObject", f"arn:aws:s3:::{bucket}/{key}"))
+
+
+def test_iam_lets_only_the_pipeline_runner_read_the_next_asset(
+    pipeline_template: Template, templates: dict[str, Template]
+) -> None:
+    next_asset = "0" * 64 + ".zip"  # what the next synth publishes: not the object in this template
+    assert _runner_may_read(pipeline_template, next_asset) is Decision.ALLOW
+    assert _runner_may_read(pipeline_template, "secrets.json") is Decision.IMPLICIT_DENY, "zips only"
+    assert _runner_may_read(pipeline_template, next_asset, bucket="someone-elses") is Decision.IMPLICIT_DENY
+    assert _runner_may_read(templates["staging"], next_asset) is Decision.IMPLICIT_DENY, "lambda mode: its own only"
 
 
 def test_pipeline_mode_is_nag_clean_with_reasons(pipeline_assembly: Path) -> None:
