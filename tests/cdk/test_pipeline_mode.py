@@ -50,7 +50,7 @@ def _runner_s3_resources(template: Template) -> list[Any]:
 def test_the_command_reads_the_next_asset_and_version_from_the_synthesized_template(
     pipeline_assembly: Path, pipeline_template: Template
 ) -> None:
-    upcoming = pipeline.next_deploy(pipeline_template.to_json(), "cs-id", pipeline.pseudo_parameters(STACK_ID))
+    upcoming = pipeline.next_deploy(pipeline_template.to_json(), pipeline.pseudo_parameters(STACK_ID))
     bucket, key = upcoming.source.split("/", 1)
     assert bucket == "cdk-hnb659fds-assets-123456789012-eu-west-1"
     assert key in _asset_keys(pipeline_assembly), "the runner's source is the asset CDK publishes"

@@ -117,8 +117,7 @@ def test_the_change_sets_migration_step_is_read_with_its_runner() -> None:
         "PipelineTimeoutMinutes": "720",
         "Runner": "pipeline",
     }
-    assert next_deploy(template(step), "cs-1", PSEUDO) == Next(
-        change_set_id="cs-1",
+    assert next_deploy(template(step), PSEUDO) == Next(
         project_logical_id="Runner",
         source="cdk-hnb659fds-assets-123456789012-eu-west-1/abc123.zip",
         newest_version="009",
@@ -131,23 +130,23 @@ def test_the_change_sets_migration_step_is_read_with_its_runner() -> None:
 
 
 def test_a_step_without_settings_gets_the_defaults() -> None:
-    upcoming = next_deploy(template({"Fingerprint": "0123456789abcdef"}), "cs-2", PSEUDO)
+    upcoming = next_deploy(template({"Fingerprint": "0123456789abcdef"}), PSEUDO)
     assert upcoming.stamp == "0123456789ab"
     assert upcoming.newest_version == ""
     assert (upcoming.snapshot_retention, upcoming.take_snapshots) == (3, True)
     assert upcoming.timeout_minutes == PIPELINE_TIMEOUT_MINUTES
     assert upcoming.runner == "lambda"
-    assert next_deploy(template({}), "cs-3", PSEUDO).stamp == "pipeline"
+    assert next_deploy(template({}), PSEUDO).stamp == "pipeline"
 
 
 def test_a_template_without_a_migration_step_is_refused() -> None:
     no_step = {"Resources": {"Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "b"}}}}
     for bare in (no_step, {}, {"Resources": None}):
         with pytest.raises(MigratorError, match="no migration step with a runner project"):
-            next_deploy(bare, "cs", PSEUDO)
+            next_deploy(bare, PSEUDO)
 
 
 @pytest.mark.parametrize("project", ["aalap-prod-runner", {"Ref": "Elsewhere"}, {"Fn::GetAtt": ["Runner", "Arn"]}])
 def test_a_runner_project_that_is_not_a_ref_to_the_templates_project_is_refused(project: Any) -> None:
     with pytest.raises(MigratorError, match="RunnerProject is not a Ref to the template's project"):
-        next_deploy(template({}, project=project), "cs", PSEUDO)
+        next_deploy(template({}, project=project), PSEUDO)

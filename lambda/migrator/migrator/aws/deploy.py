@@ -18,7 +18,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from migrator import engine
 from migrator.aws.secrets import conninfo_from_secret, read_secret, role_credentials
-from migrator.aws.snapshots import Snapshots, snapshot_id
+from migrator.aws.snapshots import WAITING_STATES, Snapshots, snapshot_id, version_tags
 from migrator.aws.step_data import NONE, StepData
 from migrator.connect import DEFAULT_LOCK_TIMEOUT, SessionLimits, connect
 from migrator.errors import AuthenticationFailed, MigratorError, SnapshotError
@@ -89,7 +89,7 @@ def is_fresh(plan: Plan) -> bool:
 
 
 def snapshot_tags(data: StepData) -> dict[str, str]:
-    return {"migrator:from": data.get("FromVersion", NONE), "migrator:to": data.get("ToVersion", NONE)}
+    return version_tags(data.get("FromVersion"), data.get("ToVersion"))
 
 
 def cloudformation_deadline(data: StepData, request: Request) -> float:
@@ -214,7 +214,7 @@ class Deployment:
         """Is the snapshot `data` names available? Starts it if the instance was busy until now."""
         ident = data["SnapshotId"]
         status = self._ensure_snapshot(ident, data)
-        if status in ("creating", "waiting-for-instance", "pending"):
+        if status in WAITING_STATES:
             left = cloudformation_deadline(data, self.request) - time.time()
             if left < MIN_APPLY_S:
                 raise SnapshotError(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator.aws.naming import OUTPUT_FUNCTION, OUTPUT_INSTANCE, stack_name
-from migrator.aws.snapshots import Snapshots
+from migrator.aws.snapshots import FROM_TAG, TO_TAG, Snapshots
 from migrator.errors import InvalidInput, MigratorError
 
 REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")  # eu-west-1, us-gov-west-1, ap-southeast-5
@@ -112,17 +112,16 @@ def snapshot_rows(rds: Any, instance: str) -> list[dict[str, str]]:
                 "id": snapshot["DBSnapshotIdentifier"],
                 "status": str(snapshot["Status"]),
                 "created": str(snapshot.get("SnapshotCreateTime", "")),
-                "from": tags.get("migrator:from", "?"),
-                "to": tags.get("migrator:to", "?"),
+                "from": tags.get(FROM_TAG, "?"),
+                "to": tags.get(TO_TAG, "?"),
             }
         )
     return rows
 
 
 def prune_candidates(rds: Any, instance: str, keep: int) -> list[str]:
-    """Ours, available, beyond the newest `keep`: what `snapshots prune` deletes (as Snapshots.prune chooses)."""
-    available = [s for s in Snapshots(rds, instance).ours() if s["Status"] == "available"]
-    return [s["DBSnapshotIdentifier"] for s in available[: max(0, len(available) - keep)]]
+    """What `snapshots prune` deletes: Snapshots.prune's own choice."""
+    return Snapshots(rds, instance).prune_candidates(keep)
 
 
 def delete_snapshots(rds: Any, identifiers: list[str]) -> None:

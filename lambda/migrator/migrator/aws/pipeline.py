@@ -29,11 +29,9 @@ from typing import Any
 from migrator.aws import codebuild
 from migrator.aws.naming import stack_name
 from migrator.aws.operations import Aws, Deployed, remote_status, resolve
-from migrator.aws.snapshots import Snapshots, snapshot_id
+from migrator.aws.snapshots import WAITING_STATES, Snapshots, snapshot_id, version_tags
 from migrator.errors import InvalidInput, MigratorError, SnapshotError
 
-READY = "available"
-WAITING = ("creating", "pending", "waiting-for-instance")
 SECONDS_BEFORE_TIMEOUT = codebuild.RUNNER_MARGIN_S  # the runner's deadline ends this long before its build's
 _SUB = re.compile(r"\$\{([^}!]+)\}")
 
@@ -42,7 +40,6 @@ _SUB = re.compile(r"\$\{([^}!]+)\}")
 class Next:
     """What the prepared change set will deploy, as far as migrations are concerned."""
 
-    change_set_id: str
     project_logical_id: str
     source: str  # bucket/key of the next asset
     newest_version: str
@@ -85,7 +82,7 @@ def pseudo_parameters(stack_id: str) -> dict[str, str]:
     return {"AWS::Partition": parts[1], "AWS::Region": parts[3], "AWS::AccountId": parts[4], "AWS::URLSuffix": suffix}
 
 
-def next_deploy(template: Mapping[str, Any], change_set_id: str, pseudo: Mapping[str, str]) -> Next:
+def next_deploy(template: Mapping[str, Any], pseudo: Mapping[str, str]) -> Next:
     """What the change set's template says about the migration step and its runner."""
     resources: Mapping[str, Any] = template.get("Resources") or {}
     step = next(
@@ -100,7 +97,6 @@ def next_deploy(template: Mapping[str, Any], change_set_id: str, pseudo: Mapping
         raise MigratorError(f"the migration step's RunnerProject is not a Ref to the template's project: {project}")
     source = resources[logical]["Properties"]["Source"]["Location"]
     return Next(
-        change_set_id=change_set_id,
         project_logical_id=str(logical),
         source=resolve_intrinsics(source, pseudo),
         newest_version=str(step.get("NewestVersion") or ""),
@@ -125,7 +121,7 @@ def read_change_set(cfn: Any, stack: str, change_set: str) -> Next | None:
         )
     body = cfn.get_template(StackName=stack, ChangeSetName=change_set, TemplateStage="Original")["TemplateBody"]
     template = json.loads(body) if isinstance(body, str) else body
-    return next_deploy(template, str(described["ChangeSetId"]), pseudo_parameters(str(described["StackId"])))
+    return next_deploy(template, pseudo_parameters(str(described["StackId"])))
 
 
 @dataclass(frozen=True)
@@ -168,14 +164,14 @@ class Operator:
         if not upcoming.take_snapshots:
             return
         ident = snapshot_id(deployed.instance, current, upcoming.newest_version, upcoming.stamp)
-        tags = {"migrator:from": current or "none", "migrator:to": upcoming.newest_version}
+        tags = version_tags(current, upcoming.newest_version)
         snapshots = Snapshots(self.aws.client("rds"), deployed.instance)
         status = snapshots.ensure_pruning(ident, tags, upcoming.snapshot_retention)
-        while status in WAITING:
+        while status in WAITING_STATES:
             self.say(f"pre-migration snapshot {ident}: {status}")
             time.sleep(self.poll_seconds)
             status = snapshots.ensure_pruning(ident, tags, upcoming.snapshot_retention)
-        if status != READY:
+        if status != "available":
             raise SnapshotError(f"pre-migration snapshot {ident} is {status}; nothing was applied")
         self.say(f"pre-migration snapshot {ident}: available")
 

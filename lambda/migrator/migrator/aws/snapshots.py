@@ -15,6 +15,9 @@ from migrator.errors import MigratorError, SnapshotError, SnapshotQuotaExceeded
 
 log = logging.getLogger("migrator")
 TAG_KEY = "migrator:pre-migration"
+FROM_TAG, TO_TAG = "migrator:from", "migrator:to"  # the versions before and after the deploy it was taken for
+# Snapshot states (and ensure's own "waiting-for-instance") that pass by themselves: wait, then look again.
+WAITING_STATES = ("creating", "pending", "waiting-for-instance")
 SNAPSHOT_READY_INSTANCE_STATES = ("available", "storage-optimization")
 # Instance states that do not pass by themselves: waiting for them would only spend the deploy's hour.
 STUCK_INSTANCE_STATES = (
@@ -39,6 +42,11 @@ PREFIX = "premigrate"
 
 def _clean(text: str) -> str:
     return re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]", "-", text.lower())).strip("-")
+
+
+def version_tags(from_version: str | None, to_version: str | None) -> dict[str, str]:
+    """The tags that say which deploy a snapshot was taken for (what `snapshots list` shows)."""
+    return {FROM_TAG: from_version or "none", TO_TAG: to_version or "none"}
 
 
 def snapshot_id(instance: str, from_version: str | None, to_version: str, stamp: str) -> str:
@@ -151,10 +159,14 @@ class Snapshots:
         arn = snapshot["DBSnapshotArn"]
         return list(self.client.list_tags_for_resource(ResourceName=arn)["TagList"])
 
+    def prune_candidates(self, keep: int) -> list[str]:
+        """Ours, available, beyond the newest `keep`: what prune deletes (never anyone else's)."""
+        available = [s for s in self.ours() if s["Status"] == "available"]
+        return [s["DBSnapshotIdentifier"] for s in available[: max(0, len(available) - keep)]]
+
     def prune(self, keep: int) -> list[str]:
         """Delete our available snapshots beyond the newest `keep`; never anyone else's."""
-        available = [s for s in self.ours() if s["Status"] == "available"]
-        doomed = available[: max(0, len(available) - keep)]
-        for snapshot in doomed:
-            self.client.delete_db_snapshot(DBSnapshotIdentifier=snapshot["DBSnapshotIdentifier"])
-        return [s["DBSnapshotIdentifier"] for s in doomed]
+        doomed = self.prune_candidates(keep)
+        for ident in doomed:
+            self.client.delete_db_snapshot(DBSnapshotIdentifier=ident)
+        return doomed
