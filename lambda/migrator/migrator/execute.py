@@ -105,6 +105,9 @@ def run_files(
     except BaseException:
         run.abandon()
         raise
+    finally:
+        if run.selector is not None:
+            run.selector.close()  # its file descriptor, once per batch
     run.pgconn.exit_pipeline_mode()
     if run.failure is not None:
         index, statement, result = run.failure
@@ -223,8 +226,6 @@ class _Pipeline:
 
     def abandon(self) -> None:
         """Interrupted with answers outstanding: the connection cannot be reused; closing it rolls back."""
-        if self.selector is not None:
-            self.selector.close()
         if self.pgconn.status != pq.ConnStatus.OK:
             return
         if self.slots:
