@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from stacks.bundle import DEPLOYED_ENTRY_POINTS, MIGRATIONS_DIR, PACKAGE_DIR, SCHEMA_FILE, describe_bundle
-from tests.cdk.synth import synth
 
 MAX_ZIPPED_BYTES = 10 * 1024 * 1024
 # The laptop tools: the command lines, the embedded-server manager, remote operations, the schema dump.
@@ -24,10 +23,9 @@ LAPTOP_ONLY = ("__main__.py", "cli.py", "cli_deployed.py", "embedded.py", "dump.
 
 
 @pytest.fixture(scope="module")
-def asset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    outdir = tmp_path_factory.mktemp("asset.out")
-    synth(outdir, env="dev")
-    (found,) = [p for p in outdir.glob("asset.*") if (p / "migrator").is_dir()]
+def asset(cdk_assembly: Path) -> Path:
+    """The migration functions' asset in the session's one synth of the default app (one for all environments)."""
+    (found,) = [p for p in cdk_assembly.glob("asset.*") if (p / "migrator").is_dir()]
     return found
 
 

@@ -39,12 +39,12 @@ def _asset_keys(assembly: Path) -> set[str]:
     return {d["objectKey"] for f in manifest["files"].values() for d in f["destinations"].values()}
 
 
-def _runner_s3_resources(template: Template) -> list[Any]:
+def _runner_reads(template: Template) -> dict[str, Any]:
+    """The runner role's one statement that reads the asset (s3:GetObject)."""
     policies = template.find_resources("AWS::IAM::Policy")
     (runner,) = [p for name, p in policies.items() if name.startswith("SchemaMigrationRunnerPolicy")]
-    statements = runner["Properties"]["PolicyDocument"]["Statement"]
-    (reads,) = [s for s in statements if "s3:GetObject" in s["Action"]]
-    return [reads["Resource"]]
+    (reads,) = [s for s in runner["Properties"]["PolicyDocument"]["Statement"] if "s3:GetObject" in s["Action"]]
+    return dict(reads)
 
 
 def test_the_command_reads_the_next_asset_and_version_from_the_synthesized_template(
@@ -61,21 +61,18 @@ def test_the_command_reads_the_next_asset_and_version_from_the_synthesized_templ
 def test_only_pipeline_mode_lets_the_runner_read_another_asset_than_its_own(
     pipeline_template: Template, templates: dict[str, Template]
 ) -> None:
-    (pipeline_reads,) = _runner_s3_resources(pipeline_template)
+    pipeline_reads = _runner_reads(pipeline_template)["Resource"]
     assert json.dumps(pipeline_reads).endswith('/*.zip"]]}'), pipeline_reads
     assert "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}" in json.dumps(pipeline_reads)
     for env, template in templates.items():
-        (reads,) = _runner_s3_resources(template)
+        reads = _runner_reads(template)["Resource"]
         assert "*" not in json.dumps(reads), f"{env}: the runner reads its own asset object only"
 
 
 def _runner_may_read(template: Template, key: str, bucket: str = "") -> Decision:
     """IAM's verdict on the runner role's s3:GetObject of asset `key` (the bootstrap bucket unless given)."""
     scope = Scope(region="eu-west-1", refs={name: name for name in template.to_json()["Resources"]})
-    policies = template.find_resources("AWS::IAM::Policy")
-    (runner,) = [p for name, p in policies.items() if name.startswith("SchemaMigrationRunnerPolicy")]
-    reads = [s for s in runner["Properties"]["PolicyDocument"]["Statement"] if "s3:GetObject" in s["Action"]]
-    statements = resolve(reads, scope)  # the other statements name resources this test does not stand in for
+    statements = resolve([_runner_reads(template)], scope)  # the others name resources not stood in for here
     bucket = bucket or f"cdk-hnb659fds-assets-{ACCOUNT}-eu-west-1"
     return decide(statements, Request("s3:GetObject", f"arn:aws:s3:::{bucket}/{key}"))
 

@@ -31,11 +31,6 @@ class RequestBundleCodeBuild(FakeCodeBuild):
     whole Provider timeout; each read of a running build waits up to one poll interval of real time for
     it instead, so that a build never gets less real time than the polls say has passed."""
 
-    def start_build(self, **params: Any) -> dict[str, Any]:
-        bundle = {"name": "MIGRATOR_BUNDLE_ROOT", "value": os.environ["MIGRATOR_BUNDLE_ROOT"], "type": "PLAINTEXT"}
-        params = params | {"environmentVariablesOverride": [*params["environmentVariablesOverride"], bundle]}
-        return super().start_build(**params)
-
     def batch_get_builds(self, ids: list[str]) -> dict[str, Any]:
         for build in (self.builds[i] for i in ids if i in self.builds):
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -49,7 +44,12 @@ def builds(deployer: Deployer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fake
     variables = runner_environment(
         env.secret_arn, env.bundle, 0, role_secret_arn=env.role_secret_arn, MIGRATOR_IDLE_TIMEOUT="5"
     )
-    fake = RequestBundleCodeBuild(f"{env.instance}-runner", variables, seconds_per_minute=1)
+    fake = RequestBundleCodeBuild(
+        f"{env.instance}-runner",
+        variables,
+        seconds_per_minute=1,
+        bundle_for=lambda _params: os.environ["MIGRATOR_BUNDLE_ROOT"],  # the request's, set per invocation
+    )
     monkeypatch.setattr(codebuild, "_clients", lambda: (fake, FakeLogs(fake)))
     yield fake
     fake.wait_all()

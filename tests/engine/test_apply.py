@@ -14,12 +14,6 @@ from tests.support.migrations import AFTER_SCHEMA, NAMES, NEXT, VERSIONS, later
 Capture = pytest.CaptureFixture[str]
 
 
-@pytest.fixture
-def at_newest(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> str:
-    assert cli(capsys, db, migrations_dir, schema_file, "apply")[0] == 0
-    return db
-
-
 def test_pending_migrations_apply_in_one_transaction_and_record_history(
     at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:

@@ -191,20 +191,14 @@ def test_help_version_and_exit_statuses() -> None:
 
 
 def test_a_bare_number_is_seconds_not_milliseconds(
-    at_newest_db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
     write(migrations_dir, f"{NEXT}_short_sleep.sql", "SELECT pg_sleep(0.3);\n")
-    status, _, err = cli(capsys, at_newest_db, migrations_dir, schema_file, "--statement-timeout", "1", "apply")
+    status, _, err = cli(capsys, at_newest, migrations_dir, schema_file, "--statement-timeout", "1", "apply")
     assert status == 0, err  # 1 second, not 1 ms
     write(migrations_dir, f"{later(2)}_long_sleep.sql", "SELECT pg_sleep(3);\n")
-    status, _, err = cli(capsys, at_newest_db, migrations_dir, schema_file, "--statement-timeout", "1", "apply")
+    status, _, err = cli(capsys, at_newest, migrations_dir, schema_file, "--statement-timeout", "1", "apply")
     assert status == 1 and "SQLSTATE 57014" in err
-
-
-@pytest.fixture
-def at_newest_db(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> str:
-    assert cli(capsys, db, migrations_dir, schema_file, "apply")[0] == 0
-    return db
 
 
 # Password masking: the password in connection parameters, never its text elsewhere

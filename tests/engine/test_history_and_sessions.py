@@ -15,12 +15,6 @@ from tests.support.migrations import COUNT, NEWEST, NEXT, later
 Capture = pytest.CaptureFixture[str]
 
 
-@pytest.fixture
-def at_newest(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> str:
-    assert cli(capsys, db, migrations_dir, schema_file, "apply")[0] == 0
-    return db
-
-
 def _database(url: str) -> sql.Identifier:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT current_database()").fetchone()

@@ -15,12 +15,6 @@ from tests.support.migrations import NEXT, VERSIONS, later
 Capture = pytest.CaptureFixture[str]
 
 
-@pytest.fixture
-def at_newest(db: str, migrations_dir: Path, schema_file: Path, capsys: Capture) -> str:
-    assert cli(capsys, db, migrations_dir, schema_file, "apply")[0] == 0
-    return db
-
-
 def _versions(out: str) -> dict[str, str]:
     return {v["version"]: v["state"] for v in json.loads(out)["versions"]}
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,6 +13,7 @@ from migrator.aws import handler, operations
 from migrator.cli import main
 from tests.aws import REGION, Environment, client
 from tests.handler.lifecycle import event, run
+from tests.support.fake_lambda import FakeLambda
 from tests.support.lambda_context import LambdaContext
 from tests.support.migrations import NEWEST, NEXT, later
 
@@ -28,21 +27,6 @@ def _stack(aws: Environment, env: str = "staging") -> None:
         },
     }
     client(aws.endpoint, "cloudformation").create_stack(StackName=f"AalapVma-{env}", TemplateBody=json.dumps(template))
-
-
-class FakeLambda:
-    """Runs the real handler in-process, as Lambda would with the function's environment."""
-
-    def __init__(self, fail: bool = False) -> None:
-        self.fail, self.calls = fail, 0
-
-    def invoke(self, FunctionName: str, Payload: bytes) -> dict[str, Any]:
-        self.calls += 1
-        if self.fail:
-            body = {"errorMessage": "Task timed out after 180.00 seconds", "errorType": "Sandbox.Timedout"}
-            return {"FunctionError": "Unhandled", "Payload": io.BytesIO(json.dumps(body).encode())}
-        answer = handler.on_event(json.loads(Payload), LambdaContext())
-        return {"Payload": io.BytesIO(json.dumps(answer, default=str).encode())}
 
 
 @pytest.fixture

@@ -5,20 +5,21 @@ of the fake CodeBuild) on the *next* asset against the RDS-like test server; RDS
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from migrator.aws import codebuild, operations, pipeline
+from migrator.aws import codebuild, operations
 from migrator.cli import main
-from migrator.errors import DeployFailed, InvalidInput
+from migrator.errors import DeployFailed
 from tests.aws import Environment
 from tests.engine.helpers import lock_is_free, state
 from tests.handler.lifecycle import event, run
-from tests.support.fake_cloudformation import BUCKET, FakeCloudFormation, StatusLambda, change_set_template
+from tests.support.fake_cloudformation import BUCKET, FakeCloudFormation, change_set_template
 from tests.support.fake_codebuild import FakeCodeBuild, FakeLogs
+from tests.support.fake_lambda import FakeLambda
 from tests.support.lambda_context import LambdaContext
 from tests.support.migrations import NEWEST, NEXT
 from tests.support.runner import runner_environment
@@ -32,17 +33,16 @@ STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/AalapVma-staging
 class SourcedCodeBuild(FakeCodeBuild):
     """A build started with a source override runs the bundle that asset holds, as CodeBuild would."""
 
-    def __init__(self, environment: dict[str, str], sources: dict[str, Path]) -> None:
-        super().__init__(PROJECT_NAME, environment, seconds_per_minute=1)
-        self.sources = sources
+    def __init__(self, environment: dict[str, str]) -> None:
+        super().__init__(PROJECT_NAME, environment, seconds_per_minute=1, bundle_for=self._bundle)
+        self.sources: dict[str, Path] = {}  # bucket/key -> the bundle that asset holds
 
-    def start_build(self, **params: Any) -> dict[str, Any]:
+    def _bundle(self, params: Mapping[str, Any]) -> str | None:
         source = params.get("sourceLocationOverride")
-        if source is not None:
-            assert params["sourceTypeOverride"] == "S3"
-            bundle = {"name": "MIGRATOR_BUNDLE_ROOT", "value": str(self.sources[source]), "type": "PLAINTEXT"}
-            params = params | {"environmentVariablesOverride": [*params["environmentVariablesOverride"], bundle]}
-        return super().start_build(**params)
+        if source is None:
+            return None
+        assert params["sourceTypeOverride"] == "S3"
+        return str(self.sources[source])
 
 
 class Clients:
@@ -51,7 +51,7 @@ class Clients:
     def __init__(self, aws: Environment, builds: SourcedCodeBuild, cfn: FakeCloudFormation) -> None:
         self.by_service = {
             "cloudformation": cfn,
-            "lambda": StatusLambda(),
+            "lambda": FakeLambda(),
             "codebuild": builds,
             "logs": FakeLogs(builds),
             "rds": aws.rds(),
@@ -79,7 +79,7 @@ def _next_asset(aws: Environment, tmp_path: Path, name: str, sql: str) -> tuple[
 @pytest.fixture
 def world(deployed: Environment, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[SourcedCodeBuild, Clients]]:
     environment = runner_environment(deployed.secret_arn, deployed.bundle, 0, MIGRATOR_IDLE_TIMEOUT="5")
-    builds = SourcedCodeBuild(environment, {})
+    builds = SourcedCodeBuild(environment)
     cfn = FakeCloudFormation("staging", deployed.instance, PROJECT_NAME)
     clients = Clients(deployed, builds, cfn)
     monkeypatch.setattr(operations.Aws, "client", lambda _aws, service: clients.by_service[service])
@@ -221,13 +221,3 @@ def test_a_change_set_still_being_created_is_refused_with_one_line(
     err = capsys.readouterr().err
     assert err.startswith("error: change set cs-1 of AalapVma-staging is CREATE_IN_PROGRESS")
     assert "Traceback" not in err
-
-
-def test_intrinsics_beyond_pseudo_parameters_are_refused_not_guessed() -> None:
-    pseudo = pipeline.pseudo_parameters(STACK_ID)
-    joined = {"Fn::Join": ["", [{"Fn::Sub": "b-${AWS::AccountId}-${AWS::Region}"}, "/k.zip"]]}
-    assert pipeline.resolve_intrinsics(joined, pseudo) == "b-123456789012-us-east-1/k.zip"
-    with pytest.raises(InvalidInput, match="cannot resolve"):
-        pipeline.resolve_intrinsics({"Fn::GetAtt": ["Bucket", "Arn"]}, pseudo)
-    with pytest.raises(InvalidInput, match=r"\$\{Bucket\}"):
-        pipeline.resolve_intrinsics({"Fn::Sub": "${Bucket}/k.zip"}, pseudo)

@@ -22,7 +22,7 @@ from tests.iam.emulated import Target, app_secret_for
 from tests.support.aws_calls import CallRecorder
 from tests.support.fake_codebuild import create_project
 from tests.support.lambda_context import LambdaContext
-from tests.support.migrations import later
+from tests.support.migrations import NEXT, later
 
 SECRET = "secretsmanager:GetSecretValue"
 DESCRIBE_INSTANCE = "rds:DescribeDBInstances"
@@ -260,7 +260,7 @@ def test_the_codebuild_runner_is_allowed(
     monkeypatch.setattr(codebuild, "_clients", lambda: (builds, client(aws.endpoint, "logs")))
     create_project(builds, RUNNER_PROJECT)
     _create(aws, context)
-    aws.add_migration(f"{int(newest_version(aws.bundle)) + 1:03d}_slow.sql", "CREATE TABLE slow (id integer);\n")
+    aws.add_migration(f"{NEXT}_slow.sql", "CREATE TABLE slow (id integer);\n")
     runner = {"Runner": "codebuild", "RunnerProject": RUNNER_PROJECT}
     runner |= {"BuildTimeoutSeconds": "3000", "RunnerTimeoutSeconds": "2900"}
     request = event("Update", _properties(aws, **runner)) | {"RequestId": "first"}

@@ -23,7 +23,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from migrator.catalog import Catalog, describe
 from tests.pg import migrator_argv
-from tests.support.migrations import NEWEST
+from tests.support.migrations import later
 from tests.support.project import PROJECT
 
 
@@ -40,9 +40,10 @@ class Batch:
 
 def generate(directory: Path, count: int) -> None:
     """`count` migrations after the project's newest; each one fails if applied twice (no IF NOT EXISTS)."""
-    start = int(NEWEST) + 1
-    for number in range(start, start + count):
-        (directory / f"{number:03d}_generated_{number}.sql").write_text(  # the folder's width: 3 digits
+    for step in range(1, count + 1):
+        version = later(step)  # the folder's width
+        number = int(version)
+        (directory / f"{version}_generated_{number}.sql").write_text(
             f"CREATE TABLE gen_{number} (id bigint PRIMARY KEY, label text NOT NULL DEFAULT 'x');\n"
             f"INSERT INTO gen_{number} (id) SELECT g FROM generate_series(1, 50) g;\n"
             f"CREATE INDEX gen_{number}_label ON gen_{number} (label);\n"

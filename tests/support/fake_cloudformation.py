@@ -7,15 +7,12 @@ the command reads the real synthesized template the same way).
 
 from __future__ import annotations
 
-import io
 import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from migrator.aws import handler
 from migrator.aws.naming import OUTPUT_FUNCTION, OUTPUT_INSTANCE, stack_name
-from tests.support.lambda_context import LambdaContext
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 BUCKET_SUB = "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}"
@@ -105,15 +102,3 @@ class FakeCloudFormation:
     def describe_stack_resource(self, StackName: str, LogicalResourceId: str) -> dict[str, Any]:
         assert LogicalResourceId == "SchemaMigrationRunnerProject706FFA1E"
         return {"StackResourceDetail": {"PhysicalResourceId": self.project_name}}
-
-
-class StatusLambda:
-    """The deployed migration function's status action: the real handler, in-process, with its own bundle."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def invoke(self, FunctionName: str, Payload: bytes) -> dict[str, Any]:
-        self.calls += 1
-        answer = handler.on_event(json.loads(Payload), LambdaContext())
-        return {"Payload": io.BytesIO(json.dumps(answer, default=str).encode())}

@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,8 +44,18 @@ class FakeBuild:
 
 
 class FakeCodeBuild:
-    def __init__(self, project: str, environment: Mapping[str, str], seconds_per_minute: float = 60) -> None:
+    """`bundle_for(params)` says which bundle a build runs (as the asset CodeBuild would download for it);
+    None, or no hook: the project's environment says."""
+
+    def __init__(
+        self,
+        project: str,
+        environment: Mapping[str, str],
+        seconds_per_minute: float = 60,
+        bundle_for: Callable[[Mapping[str, Any]], str | None] | None = None,
+    ) -> None:
         self.project, self.environment, self.seconds_per_minute = project, dict(environment), seconds_per_minute
+        self.bundle_for = bundle_for
         self.builds: dict[str, FakeBuild] = {}
         self.order: list[str] = []
         self.started: list[dict[str, Any]] = []  # every start_build call's parameters
@@ -56,6 +66,9 @@ class FakeCodeBuild:
         self.started.append(params)
         overrides = {v["name"]: v["value"] for v in params.get("environmentVariablesOverride", [])}
         variables = self.environment | overrides
+        bundle = self.bundle_for(params) if self.bundle_for is not None else None
+        if bundle is not None:
+            variables["MIGRATOR_BUNDLE_ROOT"] = bundle
         build_id = f"{self.project}:{uuid.uuid4()}"
         build = FakeBuild(
             build_id,
