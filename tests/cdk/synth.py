@@ -51,7 +51,7 @@ def shared_assembly(tmp_path_factory: pytest.TempPathFactory, name: str, **overr
     return outdir
 
 
-def _stack_artifacts(outdir: Path) -> dict[str, dict[str, Any]]:
+def stack_artifacts(outdir: Path) -> dict[str, dict[str, Any]]:
     manifest = json.loads((outdir / "manifest.json").read_text())
     return {
         name.removeprefix("AalapVma-"): artifact
@@ -64,7 +64,7 @@ def templates_in(outdir: Path) -> dict[str, Template]:
     """Each stack's template of an assembly, by environment name."""
     return {
         name: Template.from_json(json.loads((outdir / artifact["properties"]["templateFile"]).read_text()))
-        for name, artifact in _stack_artifacts(outdir).items()
+        for name, artifact in stack_artifacts(outdir).items()
     }
 
 
@@ -72,7 +72,7 @@ def nag_findings(outdir: Path) -> dict[str, list[str]]:
     """Each stack's cdk-nag AwsSolutions findings neither compliant nor suppressed, from the report cdk-nag
     writes into the assembly (one row per rule and resource it checked)."""
     found: dict[str, list[str]] = {}
-    for name in _stack_artifacts(outdir):
+    for name in stack_artifacts(outdir):
         with (outdir / f"AwsSolutions--AalapVma-{name}-NagReport.csv").open(newline="") as report:
             rows = list(csv.DictReader(report))
         assert any(row["Compliance"] == "Compliant" for row in rows), f"{name}: an empty or unreadable nag report"

@@ -10,14 +10,14 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 
+from migrator.aws.naming import stack_name
 from stacks.config import ConfigError, parse_app_config
-from tests.cdk.synth import context, only
+from tests.cdk.synth import context, only, stack_artifacts
 
 
 @pytest.mark.parametrize(("env", "protected"), [("dev", False), ("staging", True), ("prod", True)])
 def test_staging_and_prod_stacks_have_termination_protection(cdk_assembly: Path, env: str, protected: bool) -> None:
-    manifest = json.loads((cdk_assembly / "manifest.json").read_text())
-    assert manifest["artifacts"][f"AalapVma-{env}"]["properties"].get("terminationProtection", False) is protected
+    assert stack_artifacts(cdk_assembly)[env]["properties"].get("terminationProtection", False) is protected
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
@@ -60,10 +60,7 @@ def test_allow_database_replacement_must_be_a_bool() -> None:
 
 
 def test_synth_writes_each_stack_policy_into_the_assembly(cdk_assembly: Path) -> None:
-    manifest = json.loads((cdk_assembly / "manifest.json").read_text())
-    stacks = {
-        name for name, artifact in manifest["artifacts"].items() if artifact["type"] == "aws:cloudformation:stack"
-    }
+    stacks = {stack_name(env) for env in stack_artifacts(cdk_assembly)}
     assert {p.name.removesuffix(".stack-policy.json") for p in cdk_assembly.glob("*.stack-policy.json")} == stacks
 
 

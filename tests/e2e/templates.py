@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.cdk.synth import templates_in
+
 STACK = "AalapVma-staging"
-_DONE = "e2e-synth-complete"
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,4 @@ class Assembly:
 
 
 def stack_template(outdir: Path) -> dict[str, Any]:
-    manifest = json.loads((outdir / "manifest.json").read_text())
-    artifact = manifest["artifacts"][STACK]
-    template: dict[str, Any] = json.loads((outdir / artifact["properties"]["templateFile"]).read_text())
-    return template
+    return dict(templates_in(outdir)[STACK.removeprefix("AalapVma-")].to_json())
