@@ -9,14 +9,14 @@ What is compared, both sides as a user meets them, whole processes started from 
 The engine's modules are byte-compiled first, as any Python run leaves them (and pip at install):
 sessions on the shared machine set PYTHONDONTWRITEBYTECODE=1, which would otherwise recompile the
 package from source in every run (~45 ms of a user's run that no user pays).
-Rounds are interleaved (who goes first alternates; an even number by default) on fresh databases of the
-same server, each run after a CHECKPOINT and an OS sync (see `settle`) and after an unmeasured psql
-run on a third database (the first run of a round was up to 2x slower, whichever side it was); it reports
-the medians of each side's wall time, of the ratio per round, and of each side's own CPU time (the
-client process: on a shared machine CPU time is steadier than wall time, which includes waiting for
-the server). Then it times a no-op `apply` against 1,000 applied migrations inside one process
-(process start excluded).
-Usage: PYTHONPATH=. .venv/bin/python bench/bench_engine.py [--rounds 8] [--count 1000]
+Each round runs both sides twice in ABBA order (who goes first alternates between rounds), each run on
+a fresh database of the same server after a CHECKPOINT and an OS sync (see `settle`), after an unmeasured
+psql run (the first run of a round was up to 2x slower, whichever side it was). The shared host's speed
+drifts by tens of percent within seconds (psql alone took 1.6-4.8 s in one run), so a round's ratio is
+engine time over psql time of its four runs; it reports the median and quartiles of those ratios, the
+medians of each side's wall time and of its own CPU time (the client process). Then it times a no-op
+`apply` against 1,000 applied migrations inside one process (process start excluded).
+Usage: PYTHONPATH=. .venv/bin/python bench/bench_engine.py [--rounds 10] [--count 1000]
 """
 
 from __future__ import annotations
@@ -93,6 +93,24 @@ def psql_run(url: str, combined: Path) -> Sample:
     )
 
 
+def measure_round(
+    admin: str, migrations: Path, combined: Path, engine_first: bool
+) -> tuple[list[Sample], list[Sample]]:
+    """Two runs of each side in ABBA order (engine, psql, psql, engine, or the mirror), each on a fresh
+    database after `settle`, after an unmeasured warm-up: a slowdown of the shared host that grows or fades
+    during the round weighs on both sides alike, which alternating single runs did not ensure."""
+    order = ["engine", "psql", "psql", "engine"] if engine_first else ["psql", "engine", "engine", "psql"]
+    samples: dict[str, list[Sample]] = {"engine": [], "psql": []}
+    with scratch_database(admin, "bench") as warmup:
+        settle(admin)
+        psql_run(warmup, combined)  # not measured: the first run of a round is slower, whoever runs it
+    for side in order:
+        with scratch_database(admin, "bench") as url:
+            settle(admin)
+            samples[side].append(engine_run(url, migrations) if side == "engine" else psql_run(url, combined))
+    return samples["engine"], samples["psql"]
+
+
 def noop_apply_seconds(url: str, migrations: Path, repeats: int = 7) -> float:
     options = engine.Options(migrations_dir=migrations, schema_file=None, use_schema=False)
     samples = []
@@ -106,9 +124,29 @@ def noop_apply_seconds(url: str, migrations: Path, repeats: int = 7) -> float:
     return statistics.median(samples)
 
 
+def report(count: int, rounds: int, engine: list[Sample], psql: list[Sample], ratios: list[float]) -> None:
+    median = statistics.median
+    print(f"{count} migrations, {rounds} ABBA rounds ({len(engine)} runs a side), fresh database each run")
+    print(
+        f"  engine (python -m migrator --no-schema apply): median {median(s[0] for s in engine):.3f} s"
+        f" (its own CPU {median(s[1] for s in engine):.3f} s)"
+    )
+    print(
+        f"  psql -X -1 -f (same SQL, one file):            median {median(s[0] for s in psql):.3f} s"
+        f" (its own CPU {median(s[1] for s in psql):.3f} s)"
+    )
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+    print(
+        f"  median ratio engine/psql per round: {median(ratios):.2f}x (target <= 1.2x);"
+        f" quartiles {quartiles[0]:.2f}-{quartiles[2]:.2f}; ratio of the medians"
+        f" {median(s[0] for s in engine) / median(s[0] for s in psql):.2f}x"
+    )
+    print(f"  rounds: {', '.join(f'{r:.2f}' for r in ratios)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=8)  # even: each side goes first as often
+    parser.add_argument("--rounds", type=int, default=10)  # even: each side goes first as often
     parser.add_argument("--count", type=int, default=1000)
     args = parser.parse_args()
     admin = admin_conninfo()
@@ -119,43 +157,16 @@ def main() -> None:
         combined = generate(migrations, args.count)
         engine_samples: list[Sample] = []
         psql_samples: list[Sample] = []
+        ratios: list[float] = []
         for round_no in range(args.rounds):
-            with (
-                scratch_database(admin, "bench") as a,
-                scratch_database(admin, "bench") as b,
-                scratch_database(admin, "bench") as warmup,
-            ):
-                settle(admin)
-                psql_run(warmup, combined)  # not measured: the first run of a round is slower, whoever runs it
-                if round_no % 2:  # alternate who goes first, so neither always meets a warmer server
-                    settle(admin)
-                    p = psql_run(b, combined)
-                    settle(admin)
-                    e = engine_run(a, migrations)
-                else:
-                    settle(admin)
-                    e = engine_run(a, migrations)
-                    settle(admin)
-                    p = psql_run(b, combined)
-            engine_samples.append(e)
-            psql_samples.append(p)
+            engine_pair, psql_pair = measure_round(admin, migrations, combined, engine_first=round_no % 2 == 0)
+            engine_samples += engine_pair
+            psql_samples += psql_pair
+            ratios.append(sum(s[0] for s in engine_pair) / sum(s[0] for s in psql_pair))
         with scratch_database(admin, "bench") as url:
             engine_run(url, migrations)
             noop = noop_apply_seconds(url, migrations)
-    ratios = [e[0] / p[0] for e, p in zip(engine_samples, psql_samples, strict=True)]
-    median = statistics.median
-    print(f"{args.count} migrations, {args.rounds} interleaved rounds, fresh database each run, whole processes")
-    print(
-        f"  engine (python -m migrator --no-schema apply): median {median(s[0] for s in engine_samples):.3f} s"
-        f" (its own CPU {median(s[1] for s in engine_samples):.3f} s)"
-    )
-    print(
-        f"  psql -X -1 -f (same SQL, one file):            median {median(s[0] for s in psql_samples):.3f} s"
-        f" (its own CPU {median(s[1] for s in psql_samples):.3f} s)"
-    )
-    print(f"  median ratio engine/psql: {median(ratios):.2f}x (target <= 1.2x)")
-    rounds = ", ".join(f"{e[0]:.2f}/{p[0]:.2f}" for e, p in zip(engine_samples, psql_samples, strict=True))
-    print(f"  rounds (engine s / psql s): {rounds}")
+    report(args.count, args.rounds, engine_samples, psql_samples, ratios)
     print(f"  no-op apply against {args.count} applied, in-process: median {noop * 1000:.0f} ms (target < 500 ms)")
 
 
