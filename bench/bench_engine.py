@@ -87,22 +87,32 @@ class BackendCpu(threading.Thread):
         self.finished = threading.Event()
 
     def run(self) -> None:
-        ticks, pid = os.sysconf("SC_CLK_TCK"), None
+        pid = None
         with psycopg.connect(self.admin, autocommit=True) as conn:
-            while not self.finished.is_set():
-                if pid is None:
-                    row = conn.execute(
-                        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'",
-                        (self.dbname,),
-                    ).fetchone()
-                    pid = row[0] if row else None
-                else:
-                    try:
-                        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                    except OSError:  # ended, or not on this machine
-                        continue
-                    self.seconds = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-                time.sleep(0.02)
+            while pid is None and not self.finished.wait(0.01):
+                row = conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'",
+                    (self.dbname,),
+                ).fetchone()
+                pid = row[0] if row else None
+        if pid is None or not _is_local_postgres(pid):
+            return
+        while True:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the session has ended: the last reading stands
+                return
+            self.seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+            if self.finished.wait(0.02):
+                return
+
+
+def _is_local_postgres(pid: int) -> bool:
+    """A server elsewhere (DATABASE_URL) has pids that mean nothing here, or another process's."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"
+    except OSError:
+        return False
 
 
 def settle(admin: str) -> None:
