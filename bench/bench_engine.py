@@ -14,8 +14,9 @@ a fresh database of the same server after a CHECKPOINT and an OS sync (see `sett
 psql run (the first run of a round was up to 2x slower, whichever side it was). The shared host's speed
 drifts by tens of percent within seconds (psql alone took 1.6-4.8 s in one run), so a round's ratio is
 engine time over psql time of its four runs; it reports the median and quartiles of those ratios, the
-medians of each side's wall time and of its own CPU time (the client process). Then it times a no-op
-`apply` against 1,000 applied migrations inside one process (process start excluded).
+medians of each side's wall time, of its own CPU time (the client process) and of its server backend's
+CPU time (from /proc, for a server on this machine: `BackendCpu`). Then it times a no-op `apply`
+against 1,000 applied migrations inside one process (process start excluded).
 Usage: PYTHONPATH=. .venv/bin/python bench/bench_engine.py [--rounds 10] [--count 1000]
 """
 
