@@ -16,8 +16,8 @@ from aws_cdk.assertions import Template
 
 import app as cdk_app
 from app import build
+from migrator.embedded import file_lock
 from stacks.database_stack import DatabaseStack
-from tests.support.locks import locked
 from tests.support.project import PROJECT
 
 
@@ -43,7 +43,7 @@ def shared_assembly(tmp_path_factory: pytest.TempPathFactory, name: str, **overr
     root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / f"assembly-{name}"
     root.mkdir(parents=True, exist_ok=True)
     outdir = root / "cdk.out"
-    with locked(root / "synth.lock"):
+    with file_lock(root / "synth.lock"):
         if not (root / "complete").exists():
             shutil.rmtree(outdir, ignore_errors=True)  # a worker that died mid-synth leaves a partial one
             synth_assembly(outdir, **overrides)

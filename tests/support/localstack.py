@@ -31,7 +31,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.locks import locked
+from migrator.embedded import file_lock
 
 PROJECT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = PROJECT / "requirements-localstack.txt"
@@ -103,7 +103,7 @@ def ensure_venv(python: str, target: Path = VENV) -> Venv:
     if stamp.is_file() and stamp.read_text() == wanted:
         return Venv(interpreter, 0.0, built=False)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with locked(target.parent / f"{target.name}.lock"):  # a second worker waits here, then finds the venv built
+    with file_lock(target.parent / f"{target.name}.lock"):  # a second worker waits here, then finds the venv built
         if stamp.is_file() and stamp.read_text() == wanted:
             return Venv(interpreter, 0.0, built=False)
         started = time.perf_counter()
@@ -304,7 +304,7 @@ def shared(run: Path, services: str = SERVICES) -> Iterator[LocalStack]:
     """
     run.mkdir(parents=True, exist_ok=True)
     record = run / "localstack.json"
-    with locked(run / "localstack.lock"):
+    with file_lock(run / "localstack.lock"):
         known = json.loads(record.read_text()) if record.exists() else None
         users = [pid for pid in (known or {}).get("users", []) if _pid_alive(pid)]
         if known and users and _group_alive(known["group"]) and _healthy(known["endpoint"], services):
@@ -334,7 +334,7 @@ def shared(run: Path, services: str = SERVICES) -> Iterator[LocalStack]:
         yield stack
     finally:
         stack._stop.set()
-        with locked(run / "localstack.lock"):
+        with file_lock(run / "localstack.lock"):
             known = json.loads(record.read_text())
             users = [pid for pid in known["users"] if pid != os.getpid() and _pid_alive(pid)]
             if users:

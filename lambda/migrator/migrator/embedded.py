@@ -61,7 +61,7 @@ def _server_tool(name: str) -> str:
     copy = private_install(install)
     tag = copy.name.rsplit("-", 1)[1]
     if not (copy / "bin" / name).is_file():
-        with _file_lock(Path(tempfile.gettempdir()) / f".migrator-pg-bin-{tag}.lock"):
+        with file_lock(Path(tempfile.gettempdir()) / f".migrator-pg-bin-{tag}.lock"):
             if not (copy / "bin" / name).is_file():
                 partial = Path(tempfile.mkdtemp(prefix=f"migrator-pg-bin-{tag}-", dir=copy.parent))
                 shutil.copytree(install, partial / "pginstall", copy_function=_link_or_copy, symlinks=True)
@@ -171,7 +171,7 @@ class EmbeddedPostgres:
     def ensure_running(self) -> str:
         """Initialise and start the server if needed; return its conninfo. Safe to call concurrently."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with _file_lock(self.root / ".lock"):
+        with file_lock(self.root / ".lock"):
             self._ensure_home()
             if not (self.data_dir / "PG_VERSION").exists():
                 self._initdb()
@@ -262,7 +262,8 @@ def _server_user() -> pwd.struct_passwd:
 
 
 @contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
+    """Exclusive for the block, across processes (pytest-xdist workers too): one install, one server start."""
     with path.open("a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
