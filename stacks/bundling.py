@@ -1,10 +1,11 @@
 """Build the migration Lambda's asset without Docker.
 
-pip installs psycopg's binary wheel for the Lambda's platform and Python version
-(--platform/--python-version/--only-binary), cached under .local/lambda-deps/ so each
-synth only copies; then what the MigrationBundle describes is added: the deployed modules of the
-migrator package, the migrations, schema.sql and the RDS CA bundle (certs/rds-ca-bundle.pem).
-There is no Docker fallback: when pip cannot provide the wheels, synth stops with one line saying so.
+pip installs locks/lambda.txt (psycopg's binary wheel, compiled for the Lambda's platform and
+Python version, every file's hash checked) with --platform/--python-version/--only-binary and
+--no-deps, cached under .local/lambda-deps/ so each synth only copies; then what the
+MigrationBundle describes is added: the deployed modules of the migrator package, the migrations,
+schema.sql and the RDS CA bundle (certs/rds-ca-bundle.pem). There is no Docker fallback: when pip
+cannot provide the wheels, synth stops with one line saying so.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from stacks.bundle import PROJECT_ROOT, MigrationBundle
 
 LAMBDA_PYTHON = "3.14"
 LAMBDA_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64")
-REQUIREMENTS = ("psycopg[binary]==3.3.9",)
+LOCK = PROJECT_ROOT / "locks" / "lambda.txt"  # from requirements-lambda.txt: `make lock`
 COMPLETE = ".complete"
 # BundlingOptions requires an image; it is never pulled: local bundling builds the asset or stops synth.
 NO_DOCKER = cdk.DockerImage.from_registry("local-bundling-only-no-docker-fallback")
@@ -50,12 +51,17 @@ def pip_arguments(target: Path) -> list[str]:
         LAMBDA_PYTHON,
         "--only-binary=:all:",
         *platforms,
-        *REQUIREMENTS,
+        "--require-hashes",
+        "--no-deps",
+        "-r",
+        str(LOCK),
     ]
 
 
 def dependencies_key() -> str:
-    return hashlib.sha256(" ".join(pip_arguments(Path("-"))[3:]).encode()).hexdigest()[:16]
+    """Changes with the pip arguments and with the lock's content, not with where the project sits."""
+    arguments = " ".join(pip_arguments(Path("-"))[3:-1])
+    return hashlib.sha256(arguments.encode() + LOCK.read_bytes()).hexdigest()[:16]
 
 
 def run_pip(target: Path) -> None:
@@ -125,7 +131,7 @@ def _unavailable(exc: OSError | subprocess.CalledProcessError) -> str:
     reason = f"pip exited with status {exc.returncode}" if isinstance(exc, subprocess.CalledProcessError) else exc
     return (
         f"error: cannot build the migration Lambda's dependencies ({reason}): synth needs `{sys.executable} -m pip`"
-        f" and access to PyPI to download {', '.join(REQUIREMENTS)} for Python {LAMBDA_PYTHON} on"
+        f" and access to PyPI to download what {LOCK.relative_to(PROJECT_ROOT)} pins for Python {LAMBDA_PYTHON} on"
         f" {LAMBDA_PLATFORMS[0]} into .local/lambda-deps/; run `make setup`, check the network, then synth again"
     )
 

@@ -1,10 +1,11 @@
 """LocalStack community on the host: no Docker, no auth token, started and stopped by the tests themselves.
 
 LocalStack runs from its own virtualenv, `.local/localstack-venv`, built with Python 3.13 (this
-release imports `warnings.deprecated`) from requirements-localstack.txt, pinned to versions that
-work together. The venv is built once into a scratch folder and renamed into place under a file
-lock, so concurrent pytest-xdist workers never see a half-built one, and it is rebuilt only when
-the requirements or the interpreter change. `python -m tests.support.localstack` builds it ahead.
+release imports `warnings.deprecated`) from locks/localstack.txt: requirements-localstack.txt's
+versions that work together, every file's hash checked. The venv is built once into a scratch
+folder and renamed into place under a file lock, so concurrent pytest-xdist workers never see a
+half-built one, and it is rebuilt only when the lock or the interpreter change.
+`python -m tests.support.localstack` builds it ahead.
 
 The runtime module is started directly (`localstack start --host` of the split-out CLI is broken)
 on a free loopback port, with DNS off and its state in a folder of ours, and stopped with its whole
@@ -34,7 +35,7 @@ from pathlib import Path
 from migrator.embedded import file_lock
 
 PROJECT = Path(__file__).resolve().parents[2]
-REQUIREMENTS = PROJECT / "requirements-localstack.txt"
+REQUIREMENTS = PROJECT / "locks" / "localstack.txt"  # compiled from requirements-localstack.txt: `make lock`
 TIER = "LocalStack community + moto RDS"  # the e2e tier's label: LocalStack for the rest, moto server for RDS
 VENV = PROJECT / ".local" / "localstack-venv"
 STAMP = "localstack-requirements.sha256"
@@ -112,7 +113,7 @@ def ensure_venv(python: str, target: Path = VENV) -> Venv:
         try:
             subprocess.run([python, "-m", "venv", str(scratch)], check=True)
             pip = [str(scratch / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-            subprocess.run([*pip, "--no-deps", "-r", str(REQUIREMENTS)], check=True)
+            subprocess.run([*pip, "--require-hashes", "--no-deps", "-r", str(REQUIREMENTS)], check=True)
             subprocess.run(
                 [str(scratch / "bin" / "python"), "-m", "pip", "check"], check=True, stdout=subprocess.DEVNULL
             )

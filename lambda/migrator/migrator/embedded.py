@@ -159,11 +159,12 @@ class EmbeddedPostgres:
         _check_private(home, allow_group_other_read=True)
         home.chmod(0o711)
 
-    def remove(self) -> None:
+    def remove(self) -> bool:
         """Stop the server and delete its files, and the copy of the binaries if one was made (`make clean-db`)."""
-        self.stop()
+        stopped = self.stop()
         for folder in {self.home, self.root, private_install(Path(_tool("initdb")).parent.parent)}:
             shutil.rmtree(folder, ignore_errors=True)
+        return stopped
 
     def conninfo(self, dbname: str = "postgres") -> str:
         return make_conninfo(host=str(self.socket_dir), port=str(self.port), user="postgres", dbname=dbname)
@@ -192,9 +193,12 @@ class EmbeddedPostgres:
             return False
         return self._run([_server_tool("pg_ctl"), "status", "-D", str(self.data_dir)], check=False).returncode == 0
 
-    def stop(self) -> None:
-        if self.is_running():
-            self._run([_server_tool("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w"])
+    def stop(self) -> bool:
+        """Stop the server if it runs; whether it did (`make stop` says which)."""
+        if not self.is_running():
+            return False
+        self._run([_server_tool("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w"])
+        return True
 
     def _initdb(self) -> None:
         self._own_dir(self.data_dir, 0o700)
@@ -289,16 +293,30 @@ def psql_argv(dbname: str = LOCAL_DATABASE) -> list[str]:
     return [_tool("psql"), "-X", "-d", default_server().ensure_database(dbname)]
 
 
+def stop_and_say(server: EmbeddedPostgres, remove: bool = False) -> str:
+    """`make stop`, `make clean-db` and `make clean`: what was stopped or deleted, in one line."""
+    existed = server.data_dir.exists()
+    stopped = server.remove() if remove else server.stop()
+    state = "stopped the local PostgreSQL" if stopped else "the local PostgreSQL was not running"
+    if remove:
+        return f"{state}; deleted its data {server.data_dir}" if existed else f"{state}; it had no data to delete"
+    return f"{state} (data {server.data_dir}, kept)"
+
+
 def main(argv: list[str]) -> int:
-    """`python -m migrator.embedded {psql,where}`: the Makefile's door to the local server."""
-    if argv[:1] == ["psql"]:
-        command = psql_argv()
-        os.execv(command[0], command)  # noqa: S606 - replaces this process with psql, the user's session
-    if argv[:1] == ["where"]:
+    """`python -m migrator.embedded {psql,where,stop,remove}`: the Makefile's door to the local server."""
+    command = argv[0] if len(argv) == 1 else ""
+    if command == "psql":
+        psql = psql_argv()
+        os.execv(psql[0], psql)  # noqa: S606 - replaces this process with psql, the user's session
+    if command == "where":
         server = default_server()
         print(f"data {server.data_dir}, socket {server.socket_dir}")
         return 0
-    print("usage: python -m migrator.embedded {psql,where}", file=sys.stderr)
+    if command in ("stop", "remove"):
+        print(stop_and_say(default_server(), remove=command == "remove"))
+        return 0
+    print("usage: python -m migrator.embedded {psql,where,stop,remove}", file=sys.stderr)
     return 2
 
 
