@@ -84,6 +84,7 @@ lint: setup-py
 	$(VENV)/bin/mypy
 	$(VENV)/bin/squawk --config .squawk.toml migrations/*.sql
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.renovate .github/renovate.json
 
 bench: setup
 	PYTHONPATH=. $(PY) bench/bench_engine.py

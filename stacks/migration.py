@@ -138,7 +138,7 @@ class SchemaMigration(Construct):
                 "Migration function: PostgreSQL to the database, HTTPS to the VPC endpoints only"
                 if endpoints
                 else "Migration function: PostgreSQL to the database; HTTPS (443) to any address, for Secrets Manager"
-                " and the RDS API through the existing VPC's own endpoints or NAT (their addresses are not known here)"
+                " and the RDS API through the endpoints or NAT of the existing VPC (their addresses are not known here)"
             ),
         )
         instance.connections.allow_from(self.security_group, ec2.Port.tcp(PORT), "migration function")

@@ -8,6 +8,10 @@ from constructs import IConstruct
 
 from stacks.config import EnvironmentConfig
 
+# An ARN's partition as cdk-nag sees it: a token in an environment-agnostic stack, a literal ("aws",
+# "aws-cn") once the stack's region is known (the @aws-cdk/core:enablePartitionLiterals flag).
+ARN_PARTITION = "(<AWS::Partition>|aws(-[a-z]+)*)"
+
 
 def suppress_accepted_findings(stack: cdk.Stack, config: EnvironmentConfig) -> None:
     suppressions = [
@@ -57,7 +61,7 @@ def suppress_accepted_findings(stack: cdk.Stack, config: EnvironmentConfig) -> N
             ),
             applies_to=[  # the region is a token, or concrete when the CLI knows it
                 {
-                    "regex": r"/^Resource::arn:<AWS::Partition>:rds:.+:snapshot:premigrate-"
+                    "regex": rf"/^Resource::arn:{ARN_PARTITION}:rds:.+:snapshot:premigrate-"
                     r"<DatabaseInstance[0-9A-F]+>-\*$/"
                 }
             ],

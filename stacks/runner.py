@@ -35,6 +35,7 @@ from migrator.aws.codebuild import PIPELINE
 from stacks.bundling import LAMBDA_PYTHON
 from stacks.config import MigrationTimeLimits
 from stacks.database import PORT
+from stacks.nag import ARN_PARTITION
 from stacks.network import ISOLATED
 
 # The AL2023 aarch64 standard image whose runtimes include the asset's Python (4.0: 3.10-3.14, 3.14 default);
@@ -268,7 +269,7 @@ class MigrationRunner(Construct):
 def _suppress(policy: iam.Policy, project: codebuild.CfnProject, *, any_asset: bool) -> None:
     applies_to: list[Any] = [
         "Resource::*",
-        {"regex": "/^Resource::arn:<AWS::Partition>:ec2:.*:network-interface\\/\\*$/"},
+        {"regex": f"/^Resource::arn:{ARN_PARTITION}:ec2:.*:network-interface\\/\\*$/"},
         {"regex": "/^Resource::<.*Logs[0-9A-F]{8}\\.Arn>:\\*$/"},
     ]
     reason = (
@@ -277,7 +278,7 @@ def _suppress(policy: iam.Policy, project: codebuild.CfnProject, *, any_asset: b
         " limited to codebuild and our subnets. Log streams of the project's own log group."
     )
     if any_asset:
-        applies_to.append({"regex": "/^Resource::arn:<AWS::Partition>:s3:::cdk-.*-assets-.*\\/\\*\\.zip$/"})
+        applies_to.append({"regex": f"/^Resource::arn:{ARN_PARTITION}:s3:::cdk-.*-assets-.*\\/\\*\\.zip$/"})
         reason += (
             " Pipeline mode: the runner reads the next deploy's asset before its change set runs, so any asset"
             " zip of the CDK bootstrap bucket (read only)."

@@ -16,6 +16,7 @@ from migrator import history as history_table
 from migrator.catalog import Catalog, describe
 from migrator.cli import main
 from migrator.embedded import _tool
+from migrator.files import load_migrations
 from migrator.lock import LOCK_KEY
 
 
@@ -84,3 +85,45 @@ def run_with_psql(url: str, files: Sequence[Path]) -> None:
         argv += ["-f", str(path)]
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def psql_per_file(url: str, folder: Path) -> None:
+    """Each migration of `folder` in a psql session of its own, as the seed's process ran them: one
+    transaction per file (`-1`), except a file marked no-transaction, which its author runs without."""
+    for migration in load_migrations(folder):
+        single = [] if migration.no_transaction else ["-1"]
+        subprocess.run(
+            [_tool("psql"), "-X", "-q", *single, "-v", "ON_ERROR_STOP=1", "-f", str(migration.path), url],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+
+
+def pg_dump_text(url: str) -> str:
+    """pg_dump of schema and data, without the engine's own schema."""
+    done = subprocess.run(
+        [_tool("pg_dump"), "--no-owner", "--no-privileges", "--exclude-schema=migrator", "-d", url],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return "\n".join(line for line in done.stdout.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
+
+
+def foreign_keys(url: str) -> list[tuple[str, str, str, bool]]:
+    """Every foreign key: (table, referenced table, pg_constraint.confdeltype, is its first column indexed)."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("""
+            SELECT c.conrelid::regclass::text, c.confrelid::regclass::text, c.confdeltype::text,
+                   EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.conrelid AND i.indkey[0] = c.conkey[1])
+            FROM pg_constraint c WHERE c.contype = 'f'""").fetchall()
+    return [(child, parent, action, indexed) for child, parent, action, indexed in rows]
+
+
+def assert_team_rules(url: str) -> None:
+    """The rules of the seed's schema, for every foreign key there is: ON DELETE CASCADE, its column indexed."""
+    keys = foreign_keys(url)
+    assert keys
+    assert [(child, parent) for child, parent, action, _ in keys if action != "c"] == [], "ON DELETE CASCADE"
+    assert [(child, parent) for child, parent, _, indexed in keys if not indexed] == [], "foreign key not indexed"

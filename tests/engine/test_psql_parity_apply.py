@@ -1,17 +1,17 @@
 """End-to-end parity with the seed's process: each folder applied by the engine, and by
-`psql -X -1 -v ON_ERROR_STOP=1 -f` per file in a fresh session, as the same (RDS-like master)
-role, ends in the same database: pg_dump of schema and data, the engine's history aside.
+`psql -X -1 -v ON_ERROR_STOP=1 -f` per file in a fresh session (without `-1` for a file marked
+`-- migrate:no-transaction`, as its author runs it by hand), as the same (RDS-like master) role,
+ends in the same database: pg_dump of schema and data, the engine's history aside.
 """
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from migrator.embedded import _tool
-from tests.engine.helpers import cli, write
+from migrator.files import NO_TRANSACTION_MARK
+from tests.engine.helpers import cli, pg_dump_text, psql_per_file, write
 
 Capture = pytest.CaptureFixture[str]
 
@@ -32,26 +32,6 @@ TRICKY = {
 }
 
 
-def _psql_per_file(url: str, folder: Path) -> None:
-    for path in sorted(folder.glob("*.sql")):
-        subprocess.run(
-            [_tool("psql"), "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-f", str(path), url],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-
-
-def _dump(url: str) -> str:
-    done = subprocess.run(
-        [_tool("pg_dump"), "--no-owner", "--no-privileges", "--exclude-schema=migrator", "-d", url],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return "\n".join(line for line in done.stdout.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
-
-
 @pytest.mark.parametrize("folder", ["project", "tricky"])
 def test_engine_and_psql_per_file_build_the_same_database(
     pg_admin: str, db: str, migrations_dir: Path, tmp_path: Path, capsys: Capture, folder: str
@@ -64,8 +44,13 @@ def test_engine_and_psql_per_file_build_the_same_database(
         for name, text in TRICKY.items():
             write(migrations_dir, name, text)
         (migrations_dir / "007_crlf.sql").write_bytes(b"INSERT INTO a VALUES (7, 'crlf\r\nline');\r\n")
+        write(
+            migrations_dir,
+            "008_concurrently.sql",
+            f"{NO_TRANSACTION_MARK}\nCREATE INDEX CONCURRENTLY a_note ON a (note);\n",
+        )
     status, _, err = cli(capsys, db, migrations_dir, None, "apply")
     assert status == 0, err
     with scratch_database(pg_admin, "psql") as by_psql:
-        _psql_per_file(by_psql, migrations_dir)
-        assert _dump(db) == _dump(by_psql)
+        psql_per_file(by_psql, migrations_dir)
+        assert pg_dump_text(db) == pg_dump_text(by_psql)
