@@ -1,7 +1,11 @@
 import gc
 import sys
 
-from migrator.cli import main
+try:
+    from migrator.cli import main
+except KeyboardInterrupt:  # Ctrl-C while the modules load: nothing has run yet
+    sys.stderr.write("error: interrupted before anything ran; nothing was changed\n")
+    sys.exit(1)
 
 status = main()
 # The interpreter's shutdown collects garbage over every object still alive (a run over 1,000 migrations

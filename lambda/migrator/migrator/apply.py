@@ -11,6 +11,7 @@ import psycopg
 from psycopg import sql
 
 from migrator import history
+from migrator.connect import pin_search_path
 from migrator.errors import BudgetExhausted, MigrationFailed, MigratorError
 from migrator.execute import FileEvent, FileWork, run_files, run_statements
 from migrator.files import Migration
@@ -62,9 +63,9 @@ def bound_session(conn: psycopg.Connection, deadline: float | None) -> None:
     if deadline is None:
         return
     left_ms = max(1000, int((deadline - time.monotonic()) * 1000))
-    conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{left_ms}ms",))
+    conn.execute("SELECT pg_catalog.set_config('statement_timeout', %s, false)", (f"{left_ms}ms",))
     if conn.info.server_version >= 170000:
-        conn.execute("SELECT set_config('transaction_timeout', %s, false)", (f"{left_ms + 1000}ms",))
+        conn.execute("SELECT pg_catalog.set_config('transaction_timeout', %s, false)", (f"{left_ms + 1000}ms",))
 
 
 # Settings the engine itself sets per session; every file starts with these and nothing else of ours.
@@ -74,6 +75,7 @@ _ENGINE_SETTINGS = (
     "transaction_timeout",
     "application_name",
     "client_connection_check_interval",
+    "idle_in_transaction_session_timeout",
 )
 
 
@@ -87,7 +89,8 @@ def fresh_session_sql(conn: psycopg.Connection) -> tuple[bytes, ...]:
     superuser can change the session authorization, so only a superuser's session resets it.
     """
     rows = conn.execute(
-        "SELECT name, current_setting(name, true) FROM unnest(%s::text[]) AS name", (list(_ENGINE_SETTINGS),)
+        "SELECT name, pg_catalog.current_setting(name, true) FROM pg_catalog.unnest(%s::text[]) AS name",
+        (list(_ENGINE_SETTINGS),),
     ).fetchall()
     role_default = conn.execute("SELECT reset_val FROM pg_catalog.pg_settings WHERE name = 'role'").fetchone()
     values = [("role", role_default[0] if role_default else "none"), *((n, v) for n, v in rows if v is not None)]
@@ -112,7 +115,11 @@ class Batch:
 
 def _run_file(conn: psycopg.Connection, path: Path, statements: list[Statement], in_tx: bool, batch: Batch) -> None:
     def run() -> None:
-        run_statements(conn, path, statements, in_tx, before_each=batch.guard, prelude=batch.fresh_session)
+        try:
+            run_statements(conn, path, statements, in_tx, before_each=batch.guard, prelude=batch.fresh_session)
+        finally:
+            if not in_tx and not conn.broken:  # a no-transaction file's SETs outlive it: the engine's path again
+                pin_search_path(conn)
 
     if batch.on_file is None:
         run()
@@ -139,9 +146,11 @@ def _run_migration(conn: psycopg.Connection, migration: Migration, in_transactio
     )
 
 
-def _record(conn: psycopg.Connection, rows: list[NewRow], applied_by: str, batch: Batch) -> None:
+def _record(conn: psycopg.Connection, rows: list[NewRow], applied_by: str, batch: Batch, before: set[str]) -> None:
     conn.execute(b"; ".join(batch.fresh_session))  # whatever the last file set, the engine writes as itself
+    pin_search_path(conn)  # and resolves names in pg_catalog only, whatever search_path the database has
     history.record(conn, rows, applied_by)
+    history.check_written(conn, before, (row.version for row in rows))
 
 
 def _timed_file(conn: psycopg.Connection, path: Path, statements: list[Statement], batch: Batch) -> float:
@@ -162,6 +171,7 @@ def _transactional_batch(
         work.insert(0, (schema.path, schema.statements))
     with conn.transaction():
         history.ensure_table(conn)
+        before = history.versions(conn)
         if batch.guard is None:
             seconds = run_files(conn, work, batch.fresh_session, batch.on_file)
         else:
@@ -183,17 +193,22 @@ def _transactional_batch(
             )
             for m, s in zip(files, seconds, strict=True)
         ]
-        _record(conn, rows, applied_by, batch)
+        _record(conn, rows, applied_by, batch, before)
     return rows
 
 
 def _standalone(conn: psycopg.Connection, migration: Migration, applied_by: str, batch: Batch) -> list[NewRow]:
     with conn.transaction():
         history.ensure_table(conn)
+        before = history.versions(conn)
     row = _run_migration(conn, migration, in_transaction=False, batch=batch)
-    with conn.transaction():
-        history.ensure_table(conn)  # the file may have dropped it: the next run then sees rows missing
-        _record(conn, [row], applied_by, batch)
+    try:
+        with conn.transaction():
+            history.ensure_table(conn)  # the file may have dropped it: the next run then sees rows missing
+            _record(conn, [row], applied_by, batch, before)
+    except MigratorError as exc:
+        exc.hint = f"{migration.filename} ran outside a transaction and stays applied, unrecorded; {exc.hint}"
+        raise
     return [row]
 
 
@@ -204,10 +219,25 @@ def _with_progress(exc: MigratorError, result: ApplyResult) -> MigratorError:
     return exc
 
 
+def _interrupted(files: list[Migration], result: ApplyResult) -> MigratorError:
+    """Ctrl-C (SIGINT) in a batch: what of it stays, in the words other failures use."""
+    earlier = "" if result.applied or result.recorded_by_schema else "nothing was applied before it; "
+    if files and files[0].no_transaction:
+        return MigratorError(
+            f"interrupted while {files[0].filename} ran outside a transaction: the statements it had finished"
+            " stay applied, and it is not recorded as applied",
+            hint=f"{earlier}check what it did (it should be idempotent), then run again",
+        )
+    versions = ", ".join(m.version for m in files) or "schema.sql"
+    return MigratorError(
+        f"interrupted: the batch in progress (versions {versions}) was rolled back", hint=f"{earlier}run again"
+    )
+
+
 def _refuse_backslash_strings(conn: psycopg.Connection) -> None:
     """Files are split as psql reads them with standard_conforming_strings on; a server default of off
     (ALTER DATABASE/ROLE … SET) would make the server read backslashes in '…' differently."""
-    row = conn.execute("SELECT current_setting('standard_conforming_strings')").fetchone()
+    row = conn.execute("SELECT pg_catalog.current_setting('standard_conforming_strings')").fetchone()
     if row and row[0] != "on":
         raise MigratorError(
             "standard_conforming_strings is off for this database or role; nothing was applied",
@@ -241,6 +271,8 @@ def apply_plan(
                 rows = _transactional_batch(conn, plan, files, index == 0, applied_by, batch)
         except (MigrationFailed, MigratorError) as exc:
             raise _with_progress(exc, result) from None
+        except KeyboardInterrupt:
+            raise _with_progress(_interrupted(files, result), result) from None
         except psycopg.OperationalError as exc:
             raise _with_progress(
                 MigratorError(

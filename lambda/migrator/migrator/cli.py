@@ -15,6 +15,7 @@ import psycopg
 from migrator import engine, numbering, progress
 from migrator.connect import (
     DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT,
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_STATEMENT_TIMEOUT,
     SessionLimits,
@@ -23,8 +24,9 @@ from migrator.connect import (
 )
 from migrator.durations import postgres_setting, seconds, whole_seconds
 from migrator.embedded import LOCAL_DATABASE, default_server, project_root
-from migrator.errors import InvalidInput, MigratorError
+from migrator.errors import InvalidInput, MigratorError, printable
 from migrator.lock import DEFAULT_WAIT_S as LOCK_WAIT_S
+from migrator.output import say
 from migrator.report import (
     applied_lines,
     applied_to_json,
@@ -95,6 +97,14 @@ def _database_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         default=_default(DEFAULT_STATEMENT_TIMEOUT, suppress),
         metavar="DURATION",
         help=f"PostgreSQL statement_timeout ({DEFAULT_STATEMENT_TIMEOUT}); a bare number is seconds, 0 = none",
+    )
+    group.add_argument(
+        "--idle-timeout",
+        type=postgres_setting,
+        default=_default(DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT, suppress),
+        metavar="DURATION",
+        help=f"the server ends this run's session if it idles this long inside a transaction, e.g. a stopped or"
+        f" suspended client holding locks ({DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT}); 0 = none",
     )
     group.add_argument(
         "--lock-wait",
@@ -286,7 +296,10 @@ def _database_url(args: argparse.Namespace) -> str:
 
 def _limits(args: argparse.Namespace) -> SessionLimits:
     return SessionLimits(
-        lock_timeout=args.lock_timeout, statement_timeout=args.statement_timeout, connect_timeout=args.connect_timeout
+        lock_timeout=args.lock_timeout,
+        statement_timeout=args.statement_timeout,
+        connect_timeout=args.connect_timeout,
+        idle_in_transaction_timeout=args.idle_timeout,
     )
 
 
@@ -301,7 +314,7 @@ def _options(args: argparse.Namespace) -> engine.Options:
 
 
 def _emit(args: argparse.Namespace, payload: Any, lines: list[str]) -> None:
-    print(render(payload, lines, args.json))
+    say(render(payload, lines, args.json))
 
 
 def _connect(args: argparse.Namespace) -> tuple[psycopg.Connection, str]:
@@ -333,7 +346,7 @@ def _plan(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inp
 
 def _apply(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:
     stream = sys.stderr if args.json else sys.stdout
-    options = replace(_options(args), on_file=progress.reporter(lambda line: print(line, file=stream, flush=True)))
+    options = replace(_options(args), on_file=progress.reporter(lambda line: say(line, stream)))
     outcome = engine.apply(conn, inputs, options)
     after = engine.inspect(conn, inputs, options)  # what the database is now, not what it was
     _emit(
@@ -361,8 +374,8 @@ DATABASE_COMMANDS = {"status": _status, "plan": _plan, "apply": _apply, "verify"
 
 def _new(args: argparse.Namespace) -> int:
     path = numbering.write_new(args.migrations_dir, args.name, args.no_transaction)
-    print(f"created {path}")
-    print("  write the change (idempotent), then `make run`; after it is applied anywhere, never edit it")
+    say(f"created {path}")
+    say("  write the change (idempotent), then `make run`; after it is applied anywhere, never edit it")
     return 0
 
 
@@ -370,7 +383,7 @@ def _dump(args: argparse.Namespace) -> int:
     from migrator.dump import dump_schema
 
     written = dump_schema(args.migrations_dir, args.schema_file, args.database_url, check=args.check)
-    print(written.message, file=sys.stderr if written.stale else sys.stdout)
+    say(written.message, sys.stderr if written.stale else sys.stdout)
     return 1 if written.stale else 0
 
 
@@ -397,11 +410,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
     except MigratorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", sys.stderr)
         return exc.exit_status
-    except KeyboardInterrupt:
-        print("error: interrupted; any open transaction was rolled back by the server", file=sys.stderr)
+    except KeyboardInterrupt:  # outside apply (apply says what it committed): nothing was changed
+        say("error: interrupted; nothing was changed", sys.stderr)
         return 1
     except psycopg.Error as exc:
-        print(f"error: database error: {type(exc).__name__}: {str(exc).strip()}", file=sys.stderr)
+        say(f"error: database error: {type(exc).__name__}: {printable(str(exc).strip())}", sys.stderr)
         return 1

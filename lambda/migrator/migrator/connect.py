@@ -13,11 +13,22 @@ from migrator.errors import AuthenticationFailed, InvalidInput, MigratorError
 
 APPLICATION_NAME = "migrator"
 
+# The engine's own statements find functions, operators and relations in pg_catalog only. A migration runs as
+# the database's owner: it may create public.set_config(...) or public.pg_roles and put public first in the
+# database's or its role's search_path, and whoever connects next (the master at hand-over, a superuser running
+# `status`) would run them. A plain SET calls no function that could be shadowed. It is set per session after
+# connecting, never as a startup option: the per-file RESET ALL gives each file the database's and role's own
+# search_path, as a new psql session would have it, and the engine sets this again after every file.
+ENGINE_SEARCH_PATH = b"SET search_path = pg_catalog, pg_temp"
+
 
 # The session limits' defaults, for the command line, the handler and the runner alike.
 DEFAULT_LOCK_TIMEOUT = "5s"
 DEFAULT_STATEMENT_TIMEOUT = "15min"
 DEFAULT_CONNECT_TIMEOUT_S = 10
+# A stopped client (SIGSTOP, a suspended laptop, a dead bastion session) inside a batch holds its locks until the
+# server ends its session: at most this long, on every path (the application's own sessions are not touched).
+DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT = "60s"
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,7 @@ class SessionLimits:
     # If the client dies (Lambda killed, laptop closed), the server aborts the running statement
     # within this interval instead of finishing it while holding the batch's locks.
     client_check_interval: str = "2s"
+    idle_in_transaction_timeout: str = DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT
 
 
 def redact(conninfo: str) -> str:
@@ -91,8 +103,20 @@ def connect(conninfo: str, limits: SessionLimits, attempts: int = 1, backoff: fl
     )
 
 
+def pin_search_path(conn: psycopg.Connection) -> None:
+    """The engine's statements from here on resolve names in pg_catalog only (see ENGINE_SEARCH_PATH)."""
+    conn.execute(ENGINE_SEARCH_PATH)
+
+
 def apply_limits(conn: psycopg.Connection, limits: SessionLimits) -> None:
-    conn.execute("SELECT set_config('lock_timeout', %s, false)", (limits.lock_timeout,))
-    conn.execute("SELECT set_config('statement_timeout', %s, false)", (limits.statement_timeout,))
-    conn.execute("SELECT set_config('application_name', %s, false)", (APPLICATION_NAME,))
-    conn.execute("SELECT set_config('client_connection_check_interval', %s, false)", (limits.client_check_interval,))
+    pin_search_path(conn)  # first: nothing below may call a function a migration created
+    conn.execute("SELECT pg_catalog.set_config('lock_timeout', %s, false)", (limits.lock_timeout,))
+    conn.execute("SELECT pg_catalog.set_config('statement_timeout', %s, false)", (limits.statement_timeout,))
+    conn.execute("SELECT pg_catalog.set_config('application_name', %s, false)", (APPLICATION_NAME,))
+    conn.execute(
+        "SELECT pg_catalog.set_config('client_connection_check_interval', %s, false)", (limits.client_check_interval,)
+    )
+    conn.execute(
+        "SELECT pg_catalog.set_config('idle_in_transaction_session_timeout', %s, false)",
+        (limits.idle_in_transaction_timeout,),
+    )

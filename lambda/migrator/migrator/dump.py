@@ -24,7 +24,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from migrator import engine
-from migrator.connect import SessionLimits, connect, redact
+from migrator.connect import SessionLimits, connect, pin_search_path, redact
 from migrator.embedded import _tool, default_server
 from migrator.errors import MigratorError
 
@@ -85,6 +85,7 @@ def scratch_database(admin_url: str) -> Iterator[str]:
     name = f"migrator_dump_{uuid.uuid4().hex[:10]}"
     try:
         with psycopg.connect(admin_url, autocommit=True) as admin:
+            pin_search_path(admin)
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     except psycopg.errors.InsufficientPrivilege:
         raise MigratorError(
@@ -95,6 +96,7 @@ def scratch_database(admin_url: str) -> Iterator[str]:
         yield make_conninfo(admin_url, dbname=name)
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:
+            pin_search_path(admin)
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 

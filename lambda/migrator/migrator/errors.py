@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from migrator.sqlsplit import Statement
+
+# Control characters (but tab and newline) and Unicode's bidirectional controls: shown escaped in every message,
+# so that a file name or a server's echo of a file cannot clear a terminal, rewrite a line or hide text.
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with its hidden characters written as escapes (ESC as \\x1b, RLO as \\u202e)."""
+    return _HIDDEN.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
 
 
 class MigratorError(Exception):
@@ -16,8 +26,16 @@ class MigratorError(Exception):
 
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)
-        self.message = message
+        self.message = printable(message)
         self.hint = hint
+
+    @property
+    def hint(self) -> str:
+        return self._hint
+
+    @hint.setter
+    def hint(self, value: str) -> None:
+        self._hint = printable(value)
 
     def __str__(self) -> str:
         return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message

@@ -25,12 +25,35 @@ def decode(raw: bytes, where: Path) -> str:
     """The file's text as psql reads it: UTF-8 without its BOM (psql skips one too), line endings kept.
 
     Statements are cut from this text, so a string literal spanning lines of a CRLF file keeps its
-    \r\n, as psql sends it."""
+    \r\n, as psql sends it. Hidden characters are refused (see `_refuse_hidden`)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"{where}: not valid UTF-8 (byte {exc.start})", hint="save the file as UTF-8") from None
-    return text.removeprefix(_BOM)
+    text = text.removeprefix(_BOM)
+    _refuse_hidden(text, where)
+    return text
+
+
+# What no reviewer sees: NUL (the server reads a statement only up to it, so `SET x = 0 \0WHERE id = 1` runs
+# without its WHERE), other control characters but SQL's whitespace (tab, LF, VT, FF, CR), and the
+# bidirectional controls that reorder what an editor shows ("Trojan Source").
+_HIDDEN_IN_SQL = re.compile("[\x00-\x08\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def _refuse_hidden(text: str, where: Path) -> None:
+    found = _HIDDEN_IN_SQL.search(text)
+    if found is None:
+        return
+    line = text.count("\n", 0, found.start()) + 1
+    column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+    code = f"U+{ord(found[0]):04X}"
+    raise InvalidInput(
+        f"{where}:{line}:{column}: hidden character {code} ({'NUL' if found[0] == chr(0) else 'a control character'});"
+        " nothing was applied",
+        hint="remove it; where a string needs such a character, write it as an escape (E'\\x1b', U&'\\202E')"
+        " so that review sees it",
+    )
 
 
 def normalise(raw: bytes, where: Path) -> str:

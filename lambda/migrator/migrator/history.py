@@ -125,14 +125,54 @@ def recorded_count(conn: psycopg.Connection) -> int | None:
     return int(found.group(1)) if found else None
 
 
+_VERSION = re.compile(r"[0-9]+")
+
+
 def read(conn: psycopg.Connection) -> list[AppliedVersion]:
     where = _where(conn)
     rows: list[AppliedVersion] = []
     if where is not None:
         select = sql.SQL(_SELECT).format(*map(sql.Identifier, where))
         rows = conn.cursor(row_factory=class_row(AppliedVersion)).execute(select).fetchall()
+        _refuse_odd_versions(rows, ".".join(where))
     _check_count(conn, None if where is None else len(rows))
     return sorted(rows, key=lambda a: a.number)
+
+
+def _refuse_odd_versions(rows: list[AppliedVersion], table: str) -> None:
+    """Only this tool writes the history, and only numbers: another row is a person's or a migration's doing."""
+    odd = next((row for row in rows if not _VERSION.fullmatch(row.version)), None)
+    if odd is not None:
+        raise HistoryError(
+            f"the history {table} has a row whose version is not a number: version {odd.version!r},"
+            f" name {odd.name!r}, applied {odd.applied_at:%Y-%m-%d %H:%M} by {odd.applied_by!r}; nothing was changed",
+            hint=f"correct or delete that row (DELETE FROM {table} WHERE version = '…'), after finding who wrote it",
+        )
+
+
+def versions(conn: psycopg.Connection) -> set[str]:
+    """The versions the history holds now (its table exists: call after `ensure_table`)."""
+    return {str(version) for (version,) in conn.execute(f"SELECT version FROM {QUALIFIED}".encode()).fetchall()}
+
+
+def check_written(conn: psycopg.Connection, before: set[str], written: Iterable[str]) -> None:
+    """The history after a batch must be what it was plus exactly what the engine wrote: a trigger or rule
+    that swallowed the rows, or a migration that wrote rows of its own, would make versions lie."""
+    new = set(written)
+    now = versions(conn)
+    lost, foreign = sorted(new - now), sorted(now - before - new)
+    if lost:
+        raise HistoryError(
+            f"the history {QUALIFIED} did not keep the rows just written for versions {', '.join(lost)}"
+            " (a trigger or rule on it?)",
+            hint=f"remove what a migration attached to {QUALIFIED}; the engine alone writes it",
+        )
+    if foreign:
+        raise HistoryError(
+            f"versions {', '.join(foreign)} appeared in the history {QUALIFIED} during this batch, written by a"
+            " migration, not by the engine (they would never run)",
+            hint="a migration must not write the migrator's history; remove those statements",
+        )
 
 
 def _check_count(conn: psycopg.Connection, rows: int | None) -> None:

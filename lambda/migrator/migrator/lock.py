@@ -39,7 +39,7 @@ def describe_holder(conn: psycopg.Connection) -> str:
 
 
 def try_lock(conn: psycopg.Connection) -> bool:
-    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+    row = conn.execute("SELECT pg_catalog.pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
     return bool(row and row[0])
 
 
@@ -58,4 +58,4 @@ def migration_lock(conn: psycopg.Connection, wait_seconds: float, poll: float = 
         yield
     finally:
         if not conn.closed and not conn.broken:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+            conn.execute("SELECT pg_catalog.pg_advisory_unlock(%s)", (LOCK_KEY,))

@@ -28,14 +28,14 @@ from migrator.errors import MigratorError
 _KIND = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "f": "FOREIGN TABLE", "S": "SEQUENCE"}
 
 _FOREIGN_OWNED = f"""
-SELECT c.relkind, c.relname FROM pg_class c
+SELECT c.relkind, c.relname FROM pg_catalog.pg_class c
 WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind IN ({kinds_sql(OWNED_KINDS)})
   AND c.relowner <> %(role)s::regrole
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-                  AND d.deptype IN ('a', 'i'))  -- sequences of serial/identity columns follow their table
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d  -- sequences of serial/identity columns follow their table
+                  WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i'))
 """.encode()
 _FOREIGN_FUNCTIONS = b"""
-SELECT p.oid::regprocedure::text FROM pg_proc p
+SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc p
 WHERE p.pronamespace = %(schema)s::regnamespace AND p.proowner <> %(role)s::regrole
 """
 
@@ -52,14 +52,16 @@ _SUPERUSER_ONLY = ("rolsuper", "rolreplication", "rolbypassrls")  # PostgreSQL 1
 
 
 def _is_superuser(conn: psycopg.Connection) -> bool:
-    row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    row = conn.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user").fetchone()
     return bool(row and row[0])
 
 
 def _refuse_powerful(
     conn: psycopg.Connection, role: str, powers: tuple[str, ...] = _POWERS, what: str = "migration"
 ) -> None:
-    row = conn.execute(f"SELECT {', '.join(powers)} FROM pg_roles WHERE rolname = %s".encode(), (role,)).fetchone()
+    row = conn.execute(
+        f"SELECT {', '.join(powers)} FROM pg_catalog.pg_roles WHERE rolname = %s".encode(), (role,)
+    ).fetchone()
     held = [_CLAUSE[name] for name, has in zip(powers, row or (), strict=False) if has]
     if held:
         duty = "own the application database" if what == "migration" else "read and write the application's data"
@@ -75,7 +77,7 @@ def _login_role(conn: psycopg.Connection, role: str, password: str, what: str) -
     """Create `role` or update it: LOGIN, no power, the password as a SCRAM verifier (never clear text)."""
     verifier = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256").decode()
     ident = sql.Identifier(role)
-    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
+    if conn.execute("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(ident))
     superuser = _is_superuser(conn)
     if not superuser:
@@ -153,7 +155,7 @@ def ensure_app_role(
                 hint=f"as the role that granted it: REVOKE {kept[0]} FROM {role}",
             )
         conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), app))
-        if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone() is None:
+        if conn.execute("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s", (schema,)).fetchone() is None:
             return
         conn.execute(sql.SQL("SET ROLE {}").format(names["owner"]))
         for statement in _APP_GRANTS:
@@ -163,7 +165,8 @@ def ensure_app_role(
 
 def _memberships(conn: psycopg.Connection, role: str) -> list[str]:
     rows = conn.execute(
-        "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid WHERE m.member = %s::regrole",
+        "SELECT r.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.roleid"
+        " WHERE m.member = %s::regrole",
         (role,),
     ).fetchall()
     return sorted({str(name) for (name,) in rows})

@@ -12,7 +12,11 @@ SCRATCH = "migrator_verify_scratch"
 
 
 def live_schema_name(conn: psycopg.Connection) -> str:
-    row = conn.execute("SELECT current_schema()").fetchone()
+    """The schema a new session of this role creates objects in: the first of the database's and role's own
+    search_path (the engine's session pins its own, see connect.ENGINE_SEARCH_PATH)."""
+    with conn.transaction(force_rollback=True):
+        conn.execute(b"SET LOCAL search_path TO DEFAULT")
+        row = conn.execute(b"SELECT pg_catalog.current_schema()").fetchone()
     return str(row[0]) if row and row[0] else "public"
 
 
@@ -23,5 +27,6 @@ def verify(conn: psycopg.Connection, schema: SchemaFile) -> list[str]:
         conn.execute(f"CREATE SCHEMA {SCRATCH}".encode())
         conn.execute(f"SET LOCAL search_path = {SCRATCH}".encode())
         run_statements(conn, schema.path, schema.statements)
+        conn.execute(b"SET LOCAL search_path = pg_catalog, pg_temp")  # nothing schema.sql created answers for us
         expected = describe(conn, SCRATCH)
     return differences(expected, live)
