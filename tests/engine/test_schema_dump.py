@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from migrator.catalog import differences
 from migrator.cli import main
-from migrator.dump import dump_schema, normalise
+from migrator.dump import SCRATCH_PREFIX, dump_schema, normalise
 from migrator.files import load_schema_file
 from tests.engine.helpers import catalog, cli
 from tests.pg import scratch_database
@@ -80,3 +84,41 @@ def test_normalise_keeps_public_inside_strings() -> None:
     assert normalise(dumped) == (
         "-- TABLE t\n\nCREATE TABLE t (a text DEFAULT 'public.x');\nCOMMENT ON TABLE t IS 'see public.t';\n"
     )
+
+
+def _scratch_databases(pg_admin: str) -> set[str]:
+    with psycopg.connect(pg_admin) as conn:
+        rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{SCRATCH_PREFIX}%",))
+        return {str(name) for (name,) in rows}
+
+
+@pytest.mark.slow
+def test_a_killed_dump_leaves_a_scratch_database_that_the_next_dump_drops(
+    pg_admin: str, migrations_dir: Path, tmp_path: Path
+) -> None:
+    """SIGKILL mid-replay; a live dump's database (its lock held elsewhere) is never touched."""
+    (migrations_dir / f"{NEXT}_slow.sql").write_text("SELECT pg_sleep(30);\n")
+    before = _scratch_databases(pg_admin)
+    argv = [sys.executable, "-m", "migrator", "dump", "--database-url", pg_admin, "--migrations-dir"]
+    killed = subprocess.Popen([*argv, str(migrations_dir), "--schema-file", str(tmp_path / "a.sql")])
+    deadline = time.monotonic() + 30
+    while not _scratch_databases(pg_admin) - before:
+        assert time.monotonic() < deadline and killed.poll() is None
+        time.sleep(0.05)
+    (left,) = _scratch_databases(pg_admin) - before
+    with psycopg.connect(pg_admin, autocommit=True) as conn:  # wait until it is replaying, then kill it
+        while not conn.execute("SELECT 1 FROM pg_stat_activity WHERE query LIKE '%%pg_sleep(30)%%'").fetchone():
+            time.sleep(0.05)
+    killed.kill()
+    killed.wait()
+    live = f"{SCRATCH_PREFIX}livedump00"
+    with psycopg.connect(pg_admin, autocommit=True) as holder:
+        holder.execute(f"CREATE DATABASE {live}".encode())
+        holder.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (0x6D696764, live))
+        time.sleep(1)  # the killed client's backend notices the closed socket
+        (migrations_dir / f"{NEXT}_slow.sql").unlink()
+        dump_schema(migrations_dir, tmp_path / "b.sql", pg_admin)
+        remaining = _scratch_databases(pg_admin) - before
+        holder.execute(f"DROP DATABASE {live}".encode())
+    assert left not in remaining
+    assert remaining == {live}

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from migrator.cli import main
-from tests.engine.helpers import catalog, cli, history, run_sql, state, write
-from tests.support.migrations import NEXT, VERSIONS, later
+from migrator.files import load_migrations
+from tests.engine.helpers import catalog, cli, history, run_sql, run_with_psql, state, write
+from tests.support.migrations import NEXT, SCHEMA_VERSION, VERSIONS, later
 
 Capture = pytest.CaptureFixture[str]
 
@@ -142,21 +143,30 @@ def test_a_legacy_database_of_ours_is_still_adopted(
 def test_baseline_records_without_running_and_apply_continues(
     db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
-    run_sql(db, "CREATE TABLE invoices (id int PRIMARY KEY)")
+    run_with_psql(db, [m.path for m in load_migrations(migrations_dir)[:4]])  # built to 003 by hand
+    built = catalog(db)
     assert cli(capsys, db, migrations_dir, schema_file, "baseline", "003")[0] == 0
     rows = history(db)
     assert [v for v, _, _ in rows] == ["000", "001", "002", "003"]
-    assert catalog(db).keys() == {
-        "table invoices",
-        "column invoices.id",
-        "constraint invoices.invoices_pkey",
-        "index invoices.invoices_pkey",
-    }
+    assert catalog(db) == built  # recorded, nothing run
     status, _, err = cli(capsys, db, migrations_dir, schema_file, "baseline", "003")
     assert status == 1 and "already has a migration history" in err
     status, out, _ = cli(capsys, db, migrations_dir, schema_file, "--json", "status")
     assert [p["version"] for p in json.loads(out)["pending"]] == list(VERSIONS[4:])
     assert "applied_by" in out and "baseline by " in out
+
+
+@pytest.mark.parametrize("tables", ["", "CREATE TABLE invoices (id int PRIMARY KEY)"], ids=["empty", "foreign"])
+def test_baseline_of_a_database_without_what_those_versions_create_is_refused(
+    db: str, migrations_dir: Path, schema_file: Path, capsys: Capture, tables: str
+) -> None:
+    if tables:
+        run_sql(db, tables)
+    status, out, err = cli(capsys, db, migrations_dir, schema_file, "baseline", SCHEMA_VERSION)
+    assert status == 1, out
+    assert f"baseline {SCHEMA_VERSION} refused: this database does not hold what migrations up to" in err
+    assert "nothing was recorded" in err and "Traceback" not in err
+    assert history(db) == []
 
 
 def test_baseline_of_an_unknown_version_is_invalid_input(

@@ -79,24 +79,56 @@ def normalise(dumped: str) -> str:
     return _unqualified(body).strip() + "\n"
 
 
+SCRATCH_PREFIX = "migrator_dump_"
+# Each dump holds this advisory lock (with its database's name) while its scratch database exists: a scratch
+# database whose lock is free belongs to a run that died (SIGKILL, a closed laptop) and is dropped by the next.
+_LOCK_CLASS = 0x6D696764  # "migd"
+_LOCK = b"SELECT pg_catalog.pg_try_advisory_lock(%s, pg_catalog.hashtext(%s))"
+_UNLOCK = b"SELECT pg_catalog.pg_advisory_unlock(%s, pg_catalog.hashtext(%s))"
+_LEFTOVERS = (
+    b"SELECT datname FROM pg_catalog.pg_database WHERE pg_catalog.starts_with(datname, %s)"
+    b" AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.datname = pg_database.datname)"
+)
+
+
+def drop_leftovers(admin: psycopg.Connection) -> list[str]:
+    """Drop the scratch databases of dumps that died; never one a live dump holds or a session is connected to."""
+    dropped = []
+    for (name,) in admin.execute(_LEFTOVERS, (SCRATCH_PREFIX,)).fetchall():
+        row = admin.execute(_LOCK, (_LOCK_CLASS, name)).fetchone()
+        if not row or not row[0]:
+            continue  # a live dump's
+        try:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))  # refused if in use
+            dropped.append(str(name))
+        except psycopg.errors.ObjectInUse:
+            pass
+        finally:
+            admin.execute(_UNLOCK, (_LOCK_CLASS, name))
+    return dropped
+
+
 @contextmanager
 def scratch_database(admin_url: str) -> Iterator[str]:
-    """A database of our own on `admin_url`'s server for the length of the block, dropped afterwards."""
-    name = f"migrator_dump_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            pin_search_path(admin)
+    """A database of our own on `admin_url`'s server for the length of the block, dropped afterwards.
+
+    Its lock is held on the admin connection, which stays open for the block: a run killed midway
+    leaves a database whose lock is free, and the next run drops it."""
+    name = f"{SCRATCH_PREFIX}{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        pin_search_path(admin)
+        drop_leftovers(admin)
+        admin.execute(_LOCK, (_LOCK_CLASS, name))
+        try:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    except psycopg.errors.InsufficientPrivilege:
-        raise MigratorError(
-            f"cannot create a scratch database on {redact(admin_url)}: the role lacks CREATEDB",
-            hint="leave out --database-url to use the embedded server, or use a role that may create databases",
-        ) from None
-    try:
-        yield make_conninfo(admin_url, dbname=name)
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            pin_search_path(admin)
+        except psycopg.errors.InsufficientPrivilege:
+            raise MigratorError(
+                f"cannot create a scratch database on {redact(admin_url)}: the role lacks CREATEDB",
+                hint="leave out --database-url to use the embedded server, or use a role that may create databases",
+            ) from None
+        try:
+            yield make_conninfo(admin_url, dbname=name)
+        finally:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 
 from migrator import history
-from migrator.adopt import database_is_empty, unknown_relations
+from migrator.adopt import created_relations, database_is_empty, database_relations, unknown_relations
 from migrator.apply import ApplyResult, apply_plan
 from migrator.errors import ChecksumDrift, ForeignDatabase, InvalidInput, MigratorError, OutOfOrder
 from migrator.execute import FileEvent
@@ -145,6 +145,7 @@ def baseline(conn: psycopg.Connection, inputs: Inputs, options: Options, version
                 " baseline is only for a database without one; nothing was recorded",
                 hint="`status` shows its state; apply continues from there",
             )
+        _refuse_unbuilt(conn, inputs, upto)
         history.ensure_table(conn)
         rows = [
             history.NewRow(
@@ -154,6 +155,32 @@ def baseline(conn: psycopg.Connection, inputs: Inputs, options: Options, version
         ]
         history.record(conn, rows, f"baseline by {options.applied_by}")
     return [m.version for m in upto]
+
+
+def _refuse_unbuilt(conn: psycopg.Connection, inputs: Inputs, upto: list[Migration]) -> None:
+    """Baseline records versions as already applied: refused when the database does not hold what they create.
+
+    Checked under the lock, so a first `apply` racing the baseline cannot slip in between. Tables and views
+    those migrations create and schema.sql still has must exist; at schema.sql's own version, verify's
+    object-by-object comparison must find nothing."""
+    newest = upto[-1].version
+    refused = f"baseline {newest} refused: this database does not hold what migrations up to {newest} create"
+    if database_is_empty(conn):
+        raise MigratorError(
+            f"{refused} (it has no tables); nothing was recorded",
+            hint="a fresh database needs no baseline: `apply` builds it (from schema.sql) and records the versions",
+        )
+    still = created_relations(inputs.schema.statements) if inputs.schema is not None else None
+    expected = {r for r in created_relations(s for m in upto for s in m.statements) if still is None or r in still}
+    missing = sorted(r.removeprefix("public.") for r in expected - database_relations(conn))
+    if not missing and inputs.schema is not None and inputs.schema.version == newest:
+        missing = verify(conn, inputs.schema)
+    if missing:
+        shown = "; ".join(missing[:5]) + (f"; and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise MigratorError(
+            f"{refused}: {shown}; nothing was recorded",
+            hint="`verify` lists every difference; baseline the version the database really has, or `apply`",
+        )
 
 
 def verify_schema(conn: psycopg.Connection, inputs: Inputs) -> list[str]:

@@ -20,7 +20,7 @@ from migrator import engine
 from migrator.aws.secrets import conninfo_from_secret, read_secret, role_credentials
 from migrator.aws.snapshots import WAITING_STATES, Snapshots, snapshot_id, version_tags
 from migrator.aws.step_data import NONE, StepData
-from migrator.connect import DEFAULT_LOCK_TIMEOUT, SessionLimits, connect
+from migrator.connect import DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT, DEFAULT_LOCK_TIMEOUT, SessionLimits, connect
 from migrator.errors import AuthenticationFailed, MigratorError, SnapshotError
 from migrator.plan import Plan
 from migrator.roles import ensure_app_role, ensure_owner_role
@@ -108,6 +108,8 @@ class Deployment:
     sslmode: str = "verify-full"
     # libpq parameters added to every connection (the CodeBuild runner's TCP keepalives and session bounds)
     extra_conninfo: tuple[tuple[str, str], ...] = ()
+    # how long the server lets an engine session idle inside a transaction (a frozen client's locks)
+    idle_in_transaction_timeout: str = DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT
 
     @cached_property
     def _admin_conninfo(self) -> str:
@@ -140,7 +142,11 @@ class Deployment:
 
     def _connect(self, statement_timeout_ms: int, attempts: int, as_admin: bool = False) -> psycopg.Connection:
         """Connect; a password rotated since the secret was read is re-read once, and the role re-handed over."""
-        limits = SessionLimits(self.request.lock_timeout, f"{max(1000, statement_timeout_ms)}ms")
+        limits = SessionLimits(
+            self.request.lock_timeout,
+            f"{max(1000, statement_timeout_ms)}ms",
+            idle_in_transaction_timeout=self.idle_in_transaction_timeout,
+        )
         try:
             return connect(self._conninfo(as_admin), limits, attempts=attempts, backoff=2.0)
         except AuthenticationFailed:

@@ -22,6 +22,7 @@ from migrator.aws.deploy import Bundle, Deployment, Request, is_fresh
 from migrator.aws.naming import CA_BUNDLE_IN_ASSET, env_of
 from migrator.aws.step_data import NONE, StepData, answer, from_event
 from migrator.errors import DeployFailed, MigratorError, OutOfOrder
+from migrator.files import load_migrations
 
 log = logging.getLogger("migrator")
 log.setLevel(logging.INFO)
@@ -53,6 +54,36 @@ def ca_bundle(bundle: Bundle) -> str:
     return given
 
 
+REQUEST_TYPES = ("Create", "Update", "Delete")
+_PROPERTIES = ("ResourceProperties", "OldResourceProperties")
+
+
+def _object(event: dict[str, Any], key: str) -> dict[str, Any]:
+    """An event's object field ({} when absent or null); anything else is a malformed event, said plainly."""
+    value = event.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MigratorError(f"malformed event: {key} is {type(value).__name__}, not an object; nothing was done")
+    return value
+
+
+def _matching_asset(props: dict[str, Any], bundle: Bundle) -> None:
+    """The template lists the migrations it was synthesized with; the function must ship exactly those."""
+    listed = props.get("Migrations")
+    if listed is None:
+        return  # a direct invocation (status, tests) names none
+    shipped = [f"{m.filename}@{m.checksum[:12]}" for m in load_migrations(bundle.options.migrations_dir)]
+    if not isinstance(listed, list) or [str(name) for name in listed] != shipped:
+        newest = str(listed[-1]) if isinstance(listed, list) and listed else "none"
+        raise MigratorError(
+            f"the template lists {len(listed) if isinstance(listed, list) else 'no list of'} migrations (newest"
+            f" {newest}) but this function's asset holds {len(shipped)} (newest {shipped[-1] if shipped else 'none'}):"
+            " the template and the asset come from different synths; nothing was done",
+            hint="deploy template and asset together with one `cdk deploy` of one synth",
+        )
+
+
 def _deployment(props: dict[str, Any]) -> Deployment:
     """Properties come from the custom resource; the function's environment fills in for direct calls."""
     props = {
@@ -61,6 +92,7 @@ def _deployment(props: dict[str, Any]) -> Deployment:
         "MigratorSecretArn": os.environ.get("MIGRATOR_ROLE_SECRET_ARN"),
     } | {k: v for k, v in props.items() if v}
     bundle = bundle_from_environment()
+    _matching_asset(props, bundle)
     rds, secrets = _clients()
     return Deployment(
         request=Request.from_properties(props), rds=rds, secrets=secrets, bundle=bundle, sslrootcert=ca_bundle(bundle)
@@ -69,8 +101,9 @@ def _deployment(props: dict[str, Any]) -> Deployment:
 
 def _physical_id(event: dict[str, Any]) -> str:
     """Stable for the resource's life: a new id would make CloudFormation send a Delete for the old one."""
-    instance = event.get("ResourceProperties", {}).get("InstanceIdentifier", "database")
-    return str(event.get("PhysicalResourceId") or f"schema-migrations-{instance}")
+    props = event.get("ResourceProperties")
+    instance = props.get("InstanceIdentifier") if isinstance(props, dict) else None
+    return str(event.get("PhysicalResourceId") or f"schema-migrations-{instance or 'database'}")
 
 
 def _fail(exc: Exception) -> DeployFailed:
@@ -89,7 +122,7 @@ def is_backward(event: dict[str, Any]) -> bool:
     """
     if event.get("RequestType") != "Update":
         return False
-    new, old = event.get("ResourceProperties", {}), event.get("OldResourceProperties", {})
+    new, old = (value if isinstance(value, dict) else {} for value in map(event.get, _PROPERTIES))
     new_token, old_token = str(new.get("DeployToken", "")), str(old.get("DeployToken", ""))
     if new_token and old_token and new_token != old_token:
         return new_token < old_token
@@ -108,14 +141,21 @@ def _backward_unchecked(exc: Exception) -> StepData:
 def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("Action") == "status":
         return status(event, context)
-    request, physical = event["RequestType"], _physical_id(event)
+    request, physical = event.get("RequestType"), _physical_id(event)
+    if request == "Delete":
+        return _delete(event, physical)
+    if request not in REQUEST_TYPES:
+        raise _fail(
+            MigratorError(f"unknown RequestType {request!r}: expected Create, Update or Delete; nothing was done")
+        )
     backward = is_backward(event)
     log.info("%s %s%s", request, physical, " (older template than the deployed one)" if backward else "")
-    codebuild.stop_stale_builds(event.get("ResourceProperties") or {})  # a rollback or Delete leaves none applying
-    if request == "Delete":
-        return {"PhysicalResourceId": physical, "Data": answer({"Phase": "done", "Note": "delete keeps the database"})}
     try:
-        deployment = _deployment(event["ResourceProperties"])
+        props = _object(event, "ResourceProperties")
+        if not props:
+            raise MigratorError(f"malformed event: a {request} without ResourceProperties; nothing was done")
+        codebuild.stop_stale_builds(props)  # a rollback leaves none applying
+        deployment = _deployment(props)
         plan = deployment.prepare()
     except OutOfOrder as exc:  # the bundle brings a version the database lacks: a real deploy, never skipped
         raise _fail(exc) from None
@@ -132,13 +172,30 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"PhysicalResourceId": physical, "Data": answer(data)}
 
 
+def _delete(event: dict[str, Any], physical: str) -> dict[str, Any]:
+    """A Delete never fails and never touches the database: a failed Delete leaves a stack nobody can remove."""
+    note = "delete keeps the database"
+    try:
+        props = event.get("ResourceProperties")
+        codebuild.stop_stale_builds(props if isinstance(props, dict) else {})  # none left applying
+    except Exception as exc:
+        note += f"; stopping a runner build failed ({type(exc).__name__}: {exc})"
+        log.warning(note)
+    return {"PhysicalResourceId": physical, "Data": answer({"Phase": "done", "Note": note[:MAX_REASON]})}
+
+
 @metrics.is_complete  # an EMF line (stdout) when the step ends: duration, applied, snapshot wait, outcome
 def is_complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    data = from_event(event.get("Data"))
+    try:
+        data = from_event(_object(event, "Data"))
+        if "Phase" not in data:
+            raise MigratorError("malformed event: is_complete got no step data (Data has no Phase); nothing was done")
+    except (MigratorError, ValueError) as exc:
+        raise _fail(exc) from None
     if data.get("Phase") == "done":
         return {"IsComplete": True, "Data": answer(data)}
     try:
-        deployment = _deployment(event["ResourceProperties"])
+        deployment = _deployment(_object(event, "ResourceProperties"))
         if data.get("Phase") == "snapshot" and not deployment.snapshot_ready(data):
             return {"IsComplete": False}
         if data.get("Runner") == "codebuild":

@@ -100,8 +100,17 @@ def _rds_client() -> Any:
 def _instance(event: dict[str, Any]) -> str | None:
     if event.get("Action") or event.get("RequestType") not in ("Create", "Update"):
         return None  # the status action, a Delete: not a migration step
-    instance = (event.get("ResourceProperties") or {}).get("InstanceIdentifier")
+    props = event.get("ResourceProperties")
+    instance = props.get("InstanceIdentifier") if isinstance(props, dict) else None
     return str(instance) if instance else None
+
+
+def _safely(measure: Callable[[], None]) -> None:
+    """Measuring never fails a step, and never replaces the step's own failure with its own."""
+    try:
+        measure()
+    except Exception as exc:
+        log.warning("could not emit the step's metrics: %s: %s", type(exc).__name__, exc)
 
 
 def on_event(entry: Entry) -> Entry:
@@ -113,9 +122,7 @@ def on_event(entry: Entry) -> Entry:
         try:
             return entry(event, context)
         except Exception:
-            instance = _instance(event)
-            if instance:
-                emit(instance, step_values({}, False, started, time.time()), {"Outcome": "failed", "Step": "on_event"})
+            _safely(lambda: _failed(event, {}, started, "on_event"))
             raise
 
     return measured  # type: ignore[return-value]
@@ -127,26 +134,36 @@ def is_complete(entry: Entry) -> Entry:
     @functools.wraps(entry)
     def measured(event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.time()
-        waiting: dict[str, Any] = dict(event.get("Data") or {})
-        instance = _instance(event)
+        given = event.get("Data")
+        waiting: dict[str, Any] = dict(given) if isinstance(given, dict) else {}
         try:
             answer = entry(event, context)
         except Exception:
-            if instance:
-                values = step_values(waiting, False, started, time.time())
-                emit(instance, values, {"Outcome": "failed", "Step": "is_complete"})
+            _safely(lambda: _failed(event, waiting, started, "is_complete"))
             raise
-        if instance and answer.get("IsComplete"):
-            data = waiting | dict(answer.get("Data") or {})
-            values = step_values(data, True, started, time.time())
-            if waiting.get("Phase") == "snapshot":  # found available at this call's start, then applied
-                values[SNAPSHOT_WAIT] = round(max(0.0, started - float(data.get("StartedAt") or started)), 3)
-            if str(data.get("SnapshotId") or NONE) != NONE:
-                try:
-                    values[MANUAL_SNAPSHOTS] = count_manual_snapshots(_rds_client())
-                except Exception as exc:  # the count is a warning sign only; never fail a finished deploy
-                    log.warning("could not count the manual snapshots: %s: %s", type(exc).__name__, exc)
-            emit(instance, values, {"Outcome": "succeeded", "Step": "is_complete"})
+        _safely(lambda: _succeeded(event, waiting, answer, started))
         return answer
 
     return measured  # type: ignore[return-value]
+
+
+def _failed(event: dict[str, Any], waiting: dict[str, Any], started: float, step: str) -> None:
+    instance = _instance(event)
+    if instance:
+        emit(instance, step_values(waiting, False, started, time.time()), {"Outcome": "failed", "Step": step})
+
+
+def _succeeded(event: dict[str, Any], waiting: dict[str, Any], answer: dict[str, Any], started: float) -> None:
+    instance = _instance(event)
+    if not instance or not answer.get("IsComplete"):
+        return
+    data = waiting | dict(answer.get("Data") or {})
+    values = step_values(data, True, started, time.time())
+    if waiting.get("Phase") == "snapshot":  # found available at this call's start, then applied
+        values[SNAPSHOT_WAIT] = round(max(0.0, started - float(data.get("StartedAt") or started)), 3)
+    if str(data.get("SnapshotId") or NONE) != NONE:
+        try:
+            values[MANUAL_SNAPSHOTS] = count_manual_snapshots(_rds_client())
+        except Exception as exc:  # the count is a warning sign only; never fail a finished deploy
+            log.warning("could not count the manual snapshots: %s: %s", type(exc).__name__, exc)
+    emit(instance, values, {"Outcome": "succeeded", "Step": "is_complete"})

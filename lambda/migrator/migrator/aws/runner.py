@@ -111,6 +111,7 @@ def deployment_from(environ: Mapping[str, str], secrets: Any) -> Any:
         bundle=bundle,
         sslrootcert=ca_bundle(bundle),
         extra_conninfo=connection_parameters(_idle_timeout(environ)),
+        idle_in_transaction_timeout=f"{_idle_timeout(environ)}s",  # the engine sets it again after RESET ALL
     )
 
 
