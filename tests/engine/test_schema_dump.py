@@ -115,7 +115,15 @@ def test_a_killed_dump_leaves_a_scratch_database_that_the_next_dump_drops(
     with psycopg.connect(pg_admin, autocommit=True) as holder:
         holder.execute(f"CREATE DATABASE {live}".encode())
         holder.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (0x6D696764, live))
-        time.sleep(1)  # the killed client's backend notices the closed socket
+        # its backends notice the closed sockets (the replay within the 2 s check interval); its lock goes too
+        gone = (
+            "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = %(db)s)"
+            " AND NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = %(class)s"
+            " AND objid = hashtext(%(db)s)::oid)"
+        )
+        while holder.execute(gone, {"db": left, "class": 0x6D696764}).fetchone() != (True,):
+            assert time.monotonic() < deadline + 30
+            time.sleep(0.1)
         (migrations_dir / f"{NEXT}_slow.sql").unlink()
         dump_schema(migrations_dir, tmp_path / "b.sql", pg_admin)
         remaining = _scratch_databases(pg_admin) - before

@@ -42,6 +42,7 @@ from migrator.report import (
     verify_lines,
     verify_to_json,
 )
+from migrator.tls import with_tls_defaults
 
 PROG = "python -m migrator"
 EXIT_STATUSES = """\
@@ -318,7 +319,9 @@ def _emit(args: argparse.Namespace, payload: Any, lines: list[str]) -> None:
 
 
 def _connect(args: argparse.Namespace) -> tuple[psycopg.Connection, str]:
-    url = _database_url(args)
+    url, warning = with_tls_defaults(_database_url(args), project_root())
+    if warning:
+        say(warning, sys.stderr)
     try:
         return connect(url, _limits(args)), redact(url)
     except psycopg.errors.InvalidParameterValue as exc:

@@ -109,7 +109,7 @@ def drop_leftovers(admin: psycopg.Connection) -> list[str]:
 
 
 @contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
+def scratch_database(admin_url: str, owner: str | None = None) -> Iterator[str]:
     """A database of our own on `admin_url`'s server for the length of the block, dropped afterwards.
 
     Its lock is held on the admin connection, which stays open for the block: a run killed midway
@@ -120,7 +120,8 @@ def scratch_database(admin_url: str) -> Iterator[str]:
         drop_leftovers(admin)
         admin.execute(_LOCK, (_LOCK_CLASS, name))
         try:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            owned = sql.SQL(" OWNER {}").format(sql.Identifier(owner)) if owner else sql.SQL("")
+            admin.execute(sql.SQL("CREATE DATABASE {}{}").format(sql.Identifier(name), owned))
         except psycopg.errors.InsufficientPrivilege:
             raise MigratorError(
                 f"cannot create a scratch database on {redact(admin_url)}: the role lacks CREATEDB",
@@ -159,9 +160,13 @@ def render(migrations_dir: Path, server_url: str | None = None) -> str:
     inputs = engine.load_inputs(options)
     if not inputs.migrations:
         raise MigratorError(f"{migrations_dir}: no migrations to build schema.sql from")
+    # On the embedded server the migrations run as its owner role, not the superuser (as RDS runs them); a
+    # --database-url runs them as whoever it names.
+    local = None if server_url else default_server()
     admin = server_url or default_server().ensure_running()
-    with scratch_database(admin) as scratch:
-        with connect(scratch, SessionLimits()) as conn:
+    owner = local.ensure_owner_role() if local else None
+    with scratch_database(admin, owner) as scratch:
+        with connect(make_conninfo(scratch, user=owner) if owner else scratch, SessionLimits()) as conn:
             engine.apply(conn, inputs, options)
         dumped, version = _pg_dump(scratch)
     first, last = inputs.migrations[0].version, inputs.migrations[-1].version

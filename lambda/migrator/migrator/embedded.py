@@ -20,6 +20,7 @@ import grp
 import hashlib
 import os
 import pwd
+import secrets
 import shutil
 import stat
 import subprocess
@@ -34,7 +35,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from migrator.connect import pin_search_path
 from migrator.errors import MigratorError
+from migrator.roles import ensure_owner_role
 
 PORT = 5432
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; keep room for "/.s.PGSQL.5432"
@@ -166,8 +169,9 @@ class EmbeddedPostgres:
             shutil.rmtree(folder, ignore_errors=True)
         return stopped
 
-    def conninfo(self, dbname: str = "postgres") -> str:
-        return make_conninfo(host=str(self.socket_dir), port=str(self.port), user="postgres", dbname=dbname)
+    def conninfo(self, dbname: str = "postgres", user: str = "postgres") -> str:
+        """The superuser's by default (fixtures, scratch databases); `user=LOCAL_OWNER` for migrations."""
+        return make_conninfo(host=str(self.socket_dir), port=str(self.port), user=user, dbname=dbname)
 
     def ensure_running(self) -> str:
         """Initialise and start the server if needed; return its conninfo. Safe to call concurrently."""
@@ -180,13 +184,32 @@ class EmbeddedPostgres:
                 self._start()
         return self.conninfo()
 
-    def ensure_database(self, dbname: str) -> str:
-        """Start the server if needed and create `dbname` in it if missing; return its conninfo."""
+    def ensure_owner_role(self) -> str:
+        """The local stand-in for RDS's migration role: it logs in, owns the application database, and is no
+        superuser, so migrations run with the rights they will have on RDS. Returns its name."""
         with psycopg.connect(self.ensure_running(), autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
-            if not exists:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-        return self.conninfo(dbname)
+            pin_search_path(conn)
+            if not conn.execute("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s", (LOCAL_OWNER,)).fetchone():
+                with suppress(psycopg.errors.DuplicateObject):  # a concurrent start created it
+                    conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(LOCAL_OWNER)))
+        return LOCAL_OWNER
+
+    def ensure_database(self, dbname: str) -> str:
+        """Start the server if needed, create `dbname` owned by LOCAL_OWNER, or hand over one created earlier by
+        the superuser (before this role existed); return the owner's conninfo (trust on the private socket)."""
+        owner = self.ensure_owner_role()
+        with psycopg.connect(self.conninfo(), autocommit=True) as conn:
+            pin_search_path(conn)
+            row = conn.execute(
+                "SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_catalog.pg_database WHERE datname = %s", (dbname,)
+            ).fetchone()
+            if row is None:
+                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(*map(sql.Identifier, (dbname, owner))))
+        if row is not None and row[0] != owner:
+            with psycopg.connect(self.conninfo(dbname), autocommit=True) as conn:
+                pin_search_path(conn)
+                ensure_owner_role(conn, owner, secrets.token_urlsafe(24), dbname)  # the password is never used
+        return self.conninfo(dbname, user=owner)
 
     def is_running(self) -> bool:
         if not (self.data_dir / "postmaster.pid").exists():
@@ -282,6 +305,7 @@ def project_root() -> Path:
 
 
 LOCAL_DATABASE = "aalap_vma"
+LOCAL_OWNER = "aalap_vma_owner"  # owns LOCAL_DATABASE and dump's scratch databases; not a superuser, as on RDS
 
 
 def default_server() -> EmbeddedPostgres:
