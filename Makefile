@@ -96,8 +96,8 @@ bench: setup
 	PYTHONPATH=. $(PY) bench/bench_cdk.py
 	PYTHONPATH=. $(PY) bench/bench_scale.py
 
-reliability: setup   # the full fault campaign: 40 SIGKILLs (make test runs 6); KILL_SEED=... to replay one
-	KILL_TRIALS=$${KILL_TRIALS:-40} $(PY) -m pytest -q -s tests/reliability
+reliability: setup   # the full fault campaign: 40 SIGKILLs, 20 server crashes (make test runs 6 and 3); KILL_SEED, CRASH_SEED replay one
+	KILL_TRIALS=$${KILL_TRIALS:-40} CRASH_TRIALS=$${CRASH_TRIALS:-20} $(PY) -m pytest -q -s tests/reliability
 
 synth: setup
 	cdk synth --quiet

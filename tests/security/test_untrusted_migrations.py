@@ -15,6 +15,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from migrator.connect import SessionLimits, connect
+from migrator.errors import MigratorError
 from migrator.roles import ensure_owner_role
 from tests.engine.helpers import cli, write
 from tests.pg import superuser_view
@@ -121,3 +122,38 @@ def test_files_still_see_the_databases_search_path(poisoned: tuple[str, Path], d
     assert cli(capsys, role_url, folder, None, "apply")[0] == 0
     with psycopg.connect(role_url) as conn:
         assert conn.execute("SELECT p FROM public.seen_path").fetchone() == ("public, pg_catalog",)
+
+
+@pytest.mark.parametrize(
+    ("setting", "shown"),
+    [
+        ("CONNECTION LIMIT 0", "CONNECTION LIMIT 0"),
+        ("SET default_transaction_read_only = on", "default_transaction_read_only = on"),
+    ],
+)
+def test_a_batch_that_locks_everybody_out_is_rolled_back(
+    db: str, tmp_path: Path, capsys: Capture, setting: str, shown: str
+) -> None:
+    write(tmp_path, "001_first.sql", "CREATE TABLE first_table (id int);\n")
+    write(
+        tmp_path,
+        "002_lockout.sql",
+        f"DO $$ BEGIN EXECUTE format('ALTER DATABASE %I {setting}', current_database()); END $$;\n",
+    )
+    status, _, err = cli(capsys, db, tmp_path, None, "apply")
+    assert status == 1, err
+    assert f"this batch was rolled back: the database has {shown}" in err
+    with psycopg.connect(db) as conn:  # still possible: nothing of the batch stayed
+        assert conn.execute("SELECT count(*) FROM pg_tables WHERE tablename = 'first_table'").fetchone() == (0,)
+
+
+def test_the_hand_over_refuses_a_read_only_database_with_the_statement_that_undoes_it(
+    pg_admin: str, db: str, role_name: str
+) -> None:
+    name = str(conninfo_to_dict(db)["dbname"])
+    with psycopg.connect(pg_admin, autocommit=True) as superuser:
+        superuser.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on'.encode())
+    with pytest.raises(MigratorError) as refused:
+        hand_over(db, role_name)
+    assert "the database was not handed over: the database has default_transaction_read_only = on" in str(refused.value)
+    assert f'ALTER DATABASE "{name}" RESET default_transaction_read_only' in refused.value.hint

@@ -16,6 +16,7 @@ from migrator.errors import BudgetExhausted, MigrationFailed, MigratorError
 from migrator.execute import FileEvent, FileWork, run_files, run_statements
 from migrator.files import Migration
 from migrator.history import VIA_MIGRATION, VIA_SCHEMA, NewRow
+from migrator.lockout import refuse_lockouts
 from migrator.plan import Plan
 from migrator.sqlsplit import Statement
 
@@ -194,6 +195,7 @@ def _transactional_batch(
             for m, s in zip(files, seconds, strict=True)
         ]
         _record(conn, rows, applied_by, batch, before)
+        refuse_lockouts(conn, "this batch was rolled back")
     return rows
 
 
@@ -206,6 +208,7 @@ def _standalone(conn: psycopg.Connection, migration: Migration, applied_by: str,
         with conn.transaction():
             history.ensure_table(conn)  # the file may have dropped it: the next run then sees rows missing
             _record(conn, [row], applied_by, batch, before)
+            refuse_lockouts(conn, f"{migration.filename} was not recorded as applied")
     except MigratorError as exc:
         exc.hint = f"{migration.filename} ran outside a transaction and stays applied, unrecorded; {exc.hint}"
         raise

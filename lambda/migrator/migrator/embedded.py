@@ -223,6 +223,10 @@ class EmbeddedPostgres:
         self._run([_server_tool("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w"])
         return True
 
+    def crash(self) -> None:
+        """An immediate stop: no checkpoint, so the next start runs crash recovery (the reliability tests' crash)."""
+        self._run([_server_tool("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "immediate", "-w"])
+
     def _initdb(self) -> None:
         self._own_dir(self.data_dir, 0o700)
         self._run(

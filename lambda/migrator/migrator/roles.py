@@ -24,6 +24,7 @@ from psycopg import sql
 from migrator import history
 from migrator.catalog import OWNED_KINDS, kinds_sql
 from migrator.errors import MigratorError
+from migrator.lockout import refuse_lockouts
 
 _KIND = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "f": "FOREIGN TABLE", "S": "SEQUENCE"}
 
@@ -96,6 +97,7 @@ def ensure_owner_role(
 ) -> None:
     """Create or update `role` and make it the owner of `database`, `schema` and everything in it."""
     ident = sql.Identifier(role)
+    refuse_lockouts(conn, "the database was not handed over")
     with conn.transaction():
         _login_role(conn, role, password, "migration")
         conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(ident))  # the admin may hand objects over
