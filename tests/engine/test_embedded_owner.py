@@ -42,7 +42,7 @@ def test_an_older_superuser_database_is_handed_to_the_owner_role_and_migrated_as
         "CREATE TABLE IF NOT EXISTS early (id int);\nALTER TABLE early ADD COLUMN note text;\n",
     )
     write(tmp_path, "002_reset.sql", "RESET ROLE;\nCREATE TABLE later (id int);\n")
-    write(tmp_path, "003_trusted.sql", "CREATE EXTENSION IF NOT EXISTS pgcrypto;\n")  # a trusted extension: the owner may
+    write(tmp_path, "003_trusted.sql", "CREATE EXTENSION IF NOT EXISTS pgcrypto;\n")  # trusted: an owner may
     status, _, err = cli(capsys, url, tmp_path, None, "apply")
     assert status == 0, err
     with psycopg.connect(server.conninfo("app")) as superuser:
