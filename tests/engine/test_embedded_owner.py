@@ -24,7 +24,7 @@ def server(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
     started = EmbeddedPostgres(tmp_path / "pg", port=54329)
     started.ensure_running()
     yield started
-    started.remove()
+    started.remove_data()  # not the binaries: the suite's own server runs on them
 
 
 def test_an_older_superuser_database_is_handed_to_the_owner_role_and_migrated_as_it(

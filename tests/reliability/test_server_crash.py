@@ -29,7 +29,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgre
     started = EmbeddedPostgres(tmp_path_factory.mktemp("crash") / "pg", port=54331, settings=DURABLE)
     started.ensure_running()
     yield started
-    started.remove()
+    started.remove_data()  # not the binaries: the suite's own server runs on them
 
 
 def test_a_server_crash_mid_batch_leaves_before_or_after(server: EmbeddedPostgres, tmp_path: Path) -> None:

@@ -99,6 +99,7 @@ def test_sigint_mid_run_says_what_committed(db: str, tmp_path: Path) -> None:
             lambda: bool(
                 watcher.execute(
                     "SELECT 1 FROM pg_stat_activity WHERE application_name = 'migrator' AND query LIKE '%pg_sleep%'"
+                    " AND datname = current_database()"  # this test's run, not another worker's
                 ).fetchone()
             )
         )

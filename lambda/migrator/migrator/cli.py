@@ -351,7 +351,11 @@ def _apply(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.In
     stream = sys.stderr if args.json else sys.stdout
     options = replace(_options(args), on_file=progress.reporter(lambda line: say(line, stream)))
     outcome = engine.apply(conn, inputs, options)
-    after = engine.inspect(conn, inputs, options)  # what the database is now, not what it was
+    try:
+        after = engine.inspect(conn, inputs, options)  # what the database is now, not what it was
+    except KeyboardInterrupt:
+        done = ", ".join(outcome.result.recorded_by_schema + outcome.result.applied) or "nothing to apply"
+        raise MigratorError(f"interrupted after the apply had finished ({done}); only this report is missing") from None
     _emit(
         args,
         applied_to_json(after, target, outcome.result),

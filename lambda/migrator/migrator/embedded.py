@@ -164,8 +164,15 @@ class EmbeddedPostgres:
 
     def remove(self) -> bool:
         """Stop the server and delete its files, and the copy of the binaries if one was made (`make clean-db`)."""
+        stopped = self.remove_data()
+        shutil.rmtree(private_install(Path(_tool("initdb")).parent.parent), ignore_errors=True)
+        return stopped
+
+    def remove_data(self) -> bool:
+        """Stop the server and delete its data only: other servers of this checkout may run on the same copy of
+        the binaries (a test's own server beside the suite's)."""
         stopped = self.stop()
-        for folder in {self.home, self.root, private_install(Path(_tool("initdb")).parent.parent)}:
+        for folder in {self.home, self.root}:
             shutil.rmtree(folder, ignore_errors=True)
         return stopped
 
