@@ -96,6 +96,12 @@ def read_lock(path: Path) -> list[Pin]:
     return pins
 
 
+def dist_info_pin(folder: Path) -> tuple[str, str]:
+    """(name, version) of an installed distribution, from its `name-version.dist-info` folder's name."""
+    name, version = folder.name.removesuffix(".dist-info").rsplit("-", 1)
+    return canonicalize_name(name), version
+
+
 def header_command(path: Path) -> str:
     lines = path.read_text().splitlines()
     return lines[1].strip(" #") if len(lines) > 1 else ""

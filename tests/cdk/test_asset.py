@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from stacks.bundle import DEPLOYED_ENTRY_POINTS, MIGRATIONS_DIR, PACKAGE_DIR, SCHEMA_FILE, describe_bundle
+from stacks.bundling import LOCK
 from tests.support.localstack import PythonNotFound, find_python
+from tools.locks import dist_info_pin, read_lock
 
 MAX_ZIPPED_BYTES = 10 * 1024 * 1024
 # The laptop tools: the command lines, the embedded-server manager, remote operations, the schema dump.
@@ -69,6 +71,12 @@ def test_asset_ships_what_the_handler_and_runner_import_and_no_laptop_tool(asset
     assert not shipped & {f"migrator/{name}" for name in LAPTOP_ONLY}
     # Exactly the import closure, as an independent reader of imports finds it: nothing they do not import.
     assert shipped == entry_points_closure(PACKAGE_DIR)
+
+
+def test_the_asset_ships_exactly_the_lambda_lock(asset: Path) -> None:
+    """Every distribution in the asset is pinned, with hashes, by locks/lambda.txt, and every pin is shipped."""
+    shipped = {dist_info_pin(info) for info in asset.glob("*.dist-info")}
+    assert shipped == {(pin.name, str(pin.version)) for pin in read_lock(LOCK)}
 
 
 def test_the_shipped_package_imports_in_a_clean_interpreter(asset: Path) -> None:

@@ -19,8 +19,10 @@ from migrator.aws import handler
 from tests.aws import CREDENTIALS, Aws, aws_environment, client
 from tests.e2e.template_model import CUSTOM_RESOURCE_TYPE, stack_model
 from tests.e2e.templates import Assembly
+from tests.support.localstack import REQUIREMENTS as LOCK
 from tests.support.localstack import TIER as LOCALSTACK
 from tests.support.localstack import LocalStack
+from tools.locks import dist_info_pin, read_lock
 
 
 def test_each_service_reaches_botocore_through_its_own_endpoint_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -100,3 +102,13 @@ def test_localstack_community_cloudformation_completes_our_custom_resource_witho
     events = cloudformation.describe_stack_events(StackName=name)["StackEvents"]
     reasons = [e.get("ResourceStatusReason", "") for e in events if e["LogicalResourceId"] == model.resource_id]
     assert any("not supported but was deployed as a fallback" in r for r in reasons), reasons
+
+
+def test_the_localstack_venv_holds_exactly_its_lock(localstack: LocalStack) -> None:
+    """Every distribution pip installed there is pinned, with hashes, by locks/localstack.txt (pip itself, from
+    the interpreter's own venv module, aside)."""
+    site = localstack.venv.python.parent.parent / "lib"
+    installed = {dist_info_pin(info) for info in site.glob("python3.*/site-packages/*.dist-info")}
+    pinned = {(pin.name, str(pin.version)) for pin in read_lock(LOCK)}
+    assert {name for name, _ in installed - pinned} <= {"pip"}
+    assert pinned <= installed
