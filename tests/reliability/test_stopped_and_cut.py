@@ -26,6 +26,12 @@ IDLE_S = 2
 WORK_S = 2  # what the file still does after taking its lock: the server finishes it, then idles
 
 
+def _interruptible() -> None:
+    """In the child: SIGINT as a terminal gives it. A job started in the background (`make test &`, some CI
+    runners) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait_for(condition: object, timeout: float = 20.0) -> float:
     """Seconds until `condition()` held (polled every 20 ms); fails the test after `timeout`."""
     started = time.monotonic()
@@ -92,7 +98,11 @@ def test_sigint_mid_run_says_what_committed(db: str, tmp_path: Path) -> None:
         "-- migrate:no-transaction\nCREATE TABLE second_table (id int);\nSELECT pg_sleep(20);\n",
     )
     process = subprocess.Popen(
-        migrator_argv(db, tmp_path, "apply"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        migrator_argv(db, tmp_path, "apply"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_interruptible,
     )
     with psycopg.connect(db, autocommit=True) as watcher:
         _wait_for(
@@ -116,7 +126,9 @@ def test_sigint_during_start_up_prints_no_traceback(tmp_path: Path) -> None:
     write(tmp_path, "001_first.sql", "CREATE TABLE first_table (id int);\n")
     for delay in (0.1, 0.2, 0.4):  # after the interpreter itself started (its first ~30 ms are its own)
         argv = migrator_argv("postgresql://nobody@127.0.0.1:9/x?connect_timeout=5", tmp_path, "status")
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_interruptible
+        )
         time.sleep(delay)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)

@@ -1,11 +1,7 @@
 """Applies the project's SQL migrations to one PostgreSQL database, all or nothing.
 
-The engine (everything importable from here) talks only to PostgreSQL; the AWS
-layers (`migrator.aws`) and the command line (`migrator.cli`) are thin shells
-over it, so the Lambda custom resource and a laptop run the same code.
+The engine talks only to PostgreSQL; the AWS layers (`migrator.aws`) and the command line
+(`migrator.cli`) are thin shells over it, so the Lambda custom resource and a laptop run the same
+code. Importing the package itself imports nothing: `python -m migrator` imports its modules inside
+`__main__`, where a Ctrl-C while they load is answered with one line instead of a traceback.
 """
-
-from migrator.errors import InvalidInput, MigratorError
-from migrator.files import Migration, load_migrations, load_schema_file
-
-__all__ = ["InvalidInput", "Migration", "MigratorError", "load_migrations", "load_schema_file"]
