@@ -24,6 +24,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from migrator.aws.codebuild import PIPELINE_TIMEOUT_MINUTES
+from migrator.aws.naming import ENV_INSTANCE, ENV_ROLE_SECRET_ARN, ENV_SECRET_ARN, ENV_SSLROOTCERT
 from migrator.aws.snapshots import PREFIX as SNAPSHOT_PREFIX
 from stacks.bundle import CA_BUNDLE_IN_LAMBDA, MigrationBundle
 from stacks.bundling import migration_code
@@ -154,10 +155,10 @@ class SchemaMigration(Construct):
         self.app_secret = app_role_secret(self, key)
         self.app_secret.attach(instance)  # host, port, engine join the application's secret
         environment = {
-            "MIGRATOR_SECRET_ARN": secret.secret_arn,
-            "MIGRATOR_INSTANCE": instance.instance_identifier,
-            "MIGRATOR_ROLE_SECRET_ARN": self.role_secret.secret_arn,
-            "MIGRATOR_SSLROOTCERT": CA_BUNDLE_IN_LAMBDA,  # verify-full: the asset ships the RDS CA bundle
+            ENV_SECRET_ARN: secret.secret_arn,
+            ENV_INSTANCE: instance.instance_identifier,
+            ENV_ROLE_SECRET_ARN: self.role_secret.secret_arn,
+            ENV_SSLROOTCERT: CA_BUNDLE_IN_LAMBDA,  # verify-full: the asset ships the RDS CA bundle
         }
         self.on_event = self._function("OnEvent", code, "on_event", cdk.Duration.minutes(3), environment)
         self.is_complete = self._function("IsComplete", code, "is_complete", cdk.Duration.minutes(15), environment)

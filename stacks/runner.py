@@ -32,6 +32,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from migrator.aws.codebuild import PIPELINE
+from migrator.aws.naming import ENV_IDLE_TIMEOUT, ENV_INSTANCE, ENV_ROLE_SECRET_ARN, ENV_SECRET_ARN
 from stacks.bundling import LAMBDA_PYTHON
 from stacks.config import MigrationTimeLimits
 from stacks.database import PORT
@@ -206,10 +207,10 @@ class MigrationRunner(Construct):
     def _variables(instance: rds.DatabaseInstanceBase, secrets: list[secretsmanager.ISecret]) -> dict[str, str]:
         master, role = secrets
         return {
-            "MIGRATOR_SECRET_ARN": master.secret_arn,
-            "MIGRATOR_ROLE_SECRET_ARN": role.secret_arn,
-            "MIGRATOR_INSTANCE": instance.instance_identifier,
-            "MIGRATOR_IDLE_TIMEOUT": str(IDLE_TIMEOUT_SECONDS),
+            ENV_SECRET_ARN: master.secret_arn,
+            ENV_ROLE_SECRET_ARN: role.secret_arn,
+            ENV_INSTANCE: instance.instance_identifier,
+            ENV_IDLE_TIMEOUT: str(IDLE_TIMEOUT_SECONDS),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
 

@@ -110,10 +110,6 @@ def _where(conn: psycopg.Connection) -> tuple[str, str] | None:
     return None  # a foreign public.schema_migrations (golang-migrate, dbmate, Rails) is not ours: left alone
 
 
-def exists(conn: psycopg.Connection) -> bool:
-    return _where(conn) is not None
-
-
 def _comment(conn: psycopg.Connection) -> tuple[str, str]:
     row = conn.execute(_COMMENT_SQL).fetchone()
     assert row is not None

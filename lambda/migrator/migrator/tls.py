@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 from psycopg import conninfo as pg_conninfo
 
+from migrator.aws.naming import ENV_SSLROOTCERT
 from migrator.errors import InvalidInput
 
 RDS_SUFFIXES = (".rds.amazonaws.com", ".rds.amazonaws.com.cn")
@@ -26,7 +27,7 @@ def _is_local(host: str) -> bool:
 
 
 def known_ca(project_root: Path) -> str | None:
-    for candidate in (os.environ.get("MIGRATOR_SSLROOTCERT"), os.environ.get("PGSSLROOTCERT")):
+    for candidate in (os.environ.get(ENV_SSLROOTCERT), os.environ.get("PGSSLROOTCERT")):
         if candidate and Path(candidate).is_file():
             return candidate
     bundle = project_root / LOCAL_BUNDLE

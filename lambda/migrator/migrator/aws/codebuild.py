@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from migrator.aws.naming import ENV_DEADLINE, ENV_REQUEST
 from migrator.aws.step_data import NONE, StepData
 from migrator.errors import MigratorError, PendingInPipeline, RunnerFailed
 from migrator.files import Migration
@@ -28,9 +29,8 @@ log = logging.getLogger("migrator")
 PREFIX = "migrator-runner:"  # the runner's final line starts with it (migrator.aws.runner prints it)
 RUNNER_MARKER = "-- migrate:runner=codebuild"
 PIPELINE = "pipeline"  # cdk.json runner: migrations run before the change set, the custom resource only verifies
-REQUEST_VARIABLE = "MIGRATOR_REQUEST"
+REQUEST_VARIABLE = ENV_REQUEST
 RUNNING = "IN_PROGRESS"
-FAILED_STATUSES = ("FAILED", "FAULT", "TIMED_OUT", "STOPPED")
 MIN_BUILD_MINUTES = 5  # CodeBuild's shortest timeoutInMinutes
 MAX_BUILD_MINUTES = 2160  # CodeBuild's longest: 36 hours
 PIPELINE_TIMEOUT_MINUTES = 480  # pipeline mode's build timeout unless cdk.json says pipelineTimeoutMinutes
@@ -140,7 +140,7 @@ class Project:
 
     def start(self, request: str, deadline: float, timeout_minutes: int, source: str | None = None) -> Build:
         """`source` (bucket/key of an asset zip) replaces the project's: pipeline mode runs the new asset."""
-        variables = {REQUEST_VARIABLE: request, "MIGRATOR_DEADLINE": f"{deadline:.0f}"}
+        variables = {REQUEST_VARIABLE: request, ENV_DEADLINE: f"{deadline:.0f}"}
         overrides: dict[str, Any] = {"sourceTypeOverride": "S3", "sourceLocationOverride": source} if source else {}
         response = self.client.start_build(
             projectName=self.name,

@@ -19,7 +19,15 @@ from typing import Any
 
 from migrator.aws import codebuild, metrics
 from migrator.aws.deploy import Bundle, Deployment, Request, is_fresh
-from migrator.aws.naming import CA_BUNDLE_IN_ASSET, env_of
+from migrator.aws.naming import (
+    CA_BUNDLE_IN_ASSET,
+    ENV_BUNDLE_ROOT,
+    ENV_INSTANCE,
+    ENV_ROLE_SECRET_ARN,
+    ENV_SECRET_ARN,
+    ENV_SSLROOTCERT,
+    env_of,
+)
 from migrator.aws.step_data import NONE, StepData, answer, from_event
 from migrator.errors import DeployFailed, MigratorError, OutOfOrder
 from migrator.files import load_migrations
@@ -34,7 +42,7 @@ MAX_REASON = 1000  # CloudFormation's whole response must stay under 4 KB
 
 def bundle_from_environment() -> Bundle:
     """The asset's root: the folder holding the package (MIGRATOR_BUNDLE_ROOT in tests and the runner's checks)."""
-    return Bundle(Path(os.environ.get("MIGRATOR_BUNDLE_ROOT") or Path(__file__).resolve().parents[2]))
+    return Bundle(Path(os.environ.get(ENV_BUNDLE_ROOT) or Path(__file__).resolve().parents[2]))
 
 
 def _clients() -> tuple[Any, Any]:
@@ -45,7 +53,7 @@ def _clients() -> tuple[Any, Any]:
 
 def ca_bundle(bundle: Bundle) -> str:
     """verify-full always: the RDS CA bundle ships in the asset; MIGRATOR_SSLROOTCERT names it (or a test CA)."""
-    given = os.environ.get("MIGRATOR_SSLROOTCERT") or str(bundle.root / CA_BUNDLE_IN_ASSET)
+    given = os.environ.get(ENV_SSLROOTCERT) or str(bundle.root / CA_BUNDLE_IN_ASSET)
     if not Path(given).is_file():
         raise MigratorError(
             f"the CA bundle {given} is missing, so the database's certificate cannot be checked",
@@ -87,9 +95,9 @@ def _matching_asset(props: dict[str, Any], bundle: Bundle) -> None:
 def _deployment(props: dict[str, Any]) -> Deployment:
     """Properties come from the custom resource; the function's environment fills in for direct calls."""
     props = {
-        "SecretArn": os.environ.get("MIGRATOR_SECRET_ARN"),
-        "InstanceIdentifier": os.environ.get("MIGRATOR_INSTANCE"),
-        "MigratorSecretArn": os.environ.get("MIGRATOR_ROLE_SECRET_ARN"),
+        "SecretArn": os.environ.get(ENV_SECRET_ARN),
+        "InstanceIdentifier": os.environ.get(ENV_INSTANCE),
+        "MigratorSecretArn": os.environ.get(ENV_ROLE_SECRET_ARN),
     } | {k: v for k, v in props.items() if v}
     bundle = bundle_from_environment()
     _matching_asset(props, bundle)

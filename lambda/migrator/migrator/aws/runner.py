@@ -37,6 +37,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from migrator.aws.codebuild import PREFIX
+from migrator.aws.naming import (
+    ENV_DEADLINE,
+    ENV_IDLE_TIMEOUT,
+    ENV_INSTANCE,
+    ENV_LOCK_TIMEOUT,
+    ENV_ROLE_SECRET_ARN,
+    ENV_SECRET_ARN,
+)
 from migrator.errors import InvalidInput, MigratorError
 
 MIN_RUN_S = 60  # less than this before the deadline: refuse to start (a queued build that started too late)
@@ -78,17 +86,17 @@ def _required(environ: Mapping[str, str], name: str) -> str:
 
 
 def _deadline(environ: Mapping[str, str]) -> float:
-    raw = _required(environ, "MIGRATOR_DEADLINE")
+    raw = _required(environ, ENV_DEADLINE)
     try:
         return float(raw)
     except ValueError:
-        raise InvalidInput(f"MIGRATOR_DEADLINE must be epoch seconds, got {raw!r}") from None
+        raise InvalidInput(f"{ENV_DEADLINE} must be epoch seconds, got {raw!r}") from None
 
 
 def _idle_timeout(environ: Mapping[str, str]) -> int:
-    raw = environ.get("MIGRATOR_IDLE_TIMEOUT") or str(DEFAULT_IDLE_TIMEOUT_S)
+    raw = environ.get(ENV_IDLE_TIMEOUT) or str(DEFAULT_IDLE_TIMEOUT_S)
     if not raw.isdigit() or int(raw) < 1:
-        raise InvalidInput(f"MIGRATOR_IDLE_TIMEOUT must be whole seconds, got {raw!r}")
+        raise InvalidInput(f"{ENV_IDLE_TIMEOUT} must be whole seconds, got {raw!r}")
     return int(raw)
 
 
@@ -98,10 +106,10 @@ def deployment_from(environ: Mapping[str, str], secrets: Any) -> Any:
     from migrator.aws.handler import bundle_from_environment, ca_bundle
 
     props = {
-        "SecretArn": _required(environ, "MIGRATOR_SECRET_ARN"),
-        "InstanceIdentifier": environ.get("MIGRATOR_INSTANCE") or "database",
-        "MigratorSecretArn": environ.get("MIGRATOR_ROLE_SECRET_ARN"),
-        "LockTimeout": environ.get("MIGRATOR_LOCK_TIMEOUT"),  # unset: the engine's default
+        "SecretArn": _required(environ, ENV_SECRET_ARN),
+        "InstanceIdentifier": environ.get(ENV_INSTANCE) or "database",
+        "MigratorSecretArn": environ.get(ENV_ROLE_SECRET_ARN),
+        "LockTimeout": environ.get(ENV_LOCK_TIMEOUT),  # unset: the engine's default
     }
     bundle = bundle_from_environment()
     return Deployment(
