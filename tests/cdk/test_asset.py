@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from migrator.files import listing
 from stacks.bundle import DEPLOYED_ENTRY_POINTS, MIGRATIONS_DIR, PACKAGE_DIR, SCHEMA_FILE, describe_bundle
 from stacks.bundling import LOCK
 from tests.support.localstack import PythonNotFound, find_python
@@ -188,3 +189,9 @@ def test_asset_ships_the_rds_ca_bundle_valid_for_90_days_more(asset: Path) -> No
     assert all(c.not_valid_after_utc > soon for c in certificates)
     assert all("Amazon RDS" in c.subject.rfc4514_string() for c in certificates)
     assert (asset / "certs" / "rds-ca-bundle.pem").stat().st_mode & 0o444 == 0o444, "Lambda must be able to read it"
+
+
+def test_the_handlers_listing_is_the_one_the_template_carries() -> None:
+    """on_event compares the template's Migrations with files.listing of its asset: the same strings, or every
+    deploy would be refused."""
+    assert list(describe_bundle().migrations) == listing(MIGRATIONS_DIR)

@@ -143,6 +143,14 @@ def _migration(directory: Path, entry: os.DirEntry[str]) -> Migration:
     )
 
 
+def listing(directory: Path) -> list[str]:
+    """`name@checksum` (12 hex digits) of each migration in version order, as the CDK app lists them in the
+    custom resource: read and checksummed, not split, so a handler can compare cheaply before it plans."""
+    named = [(MIGRATION_NAME.match(path.name), path) for path in directory.glob("*.sql")]
+    ordered = sorted((int(match["version"]), path) for match, path in named if match)
+    return [f"{path.name}@{checksum(_lf(_read(path)))[:12]}" for _, path in ordered]
+
+
 def load_migrations(directory: Path) -> list[Migration]:
     """All migrations of `directory`, ordered by version; any doubt is InvalidInput."""
     if not directory.is_dir():

@@ -30,7 +30,7 @@ from migrator.aws.naming import (
 )
 from migrator.aws.step_data import NONE, StepData, answer, from_event
 from migrator.errors import DeployFailed, MigratorError, OutOfOrder
-from migrator.files import load_migrations
+from migrator.files import listing
 
 log = logging.getLogger("migrator")
 log.setLevel(logging.INFO)
@@ -81,7 +81,7 @@ def _matching_asset(props: dict[str, Any], bundle: Bundle) -> None:
     listed = props.get("Migrations")
     if listed is None:
         return  # a direct invocation (status, tests) names none
-    shipped = [f"{m.filename}@{m.checksum[:12]}" for m in load_migrations(bundle.options.migrations_dir)]
+    shipped = listing(bundle.options.migrations_dir)
     if not isinstance(listed, list) or [str(name) for name in listed] != shipped:
         newest = str(listed[-1]) if isinstance(listed, list) and listed else "none"
         raise MigratorError(
@@ -100,7 +100,6 @@ def _deployment(props: dict[str, Any]) -> Deployment:
         "MigratorSecretArn": os.environ.get(ENV_ROLE_SECRET_ARN),
     } | {k: v for k, v in props.items() if v}
     bundle = bundle_from_environment()
-    _matching_asset(props, bundle)
     rds, secrets = _clients()
     return Deployment(
         request=Request.from_properties(props), rds=rds, secrets=secrets, bundle=bundle, sslrootcert=ca_bundle(bundle)
@@ -163,6 +162,7 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if not props:
             raise MigratorError(f"malformed event: a {request} without ResourceProperties; nothing was done")
         codebuild.stop_stale_builds(props)  # a rollback leaves none applying
+        _matching_asset(props, bundle_from_environment())  # once per request: is_complete follows the same one
         deployment = _deployment(props)
         plan = deployment.prepare()
     except OutOfOrder as exc:  # the bundle brings a version the database lacks: a real deploy, never skipped
