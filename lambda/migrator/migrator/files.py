@@ -85,6 +85,13 @@ class Migration:
     text: str = field(repr=False)
     checksum: str
     statements: list[Statement] = field(repr=False, compare=False)
+    # Read once from the first line when the file is loaded (not a copy of the whole text at every look).
+    no_transaction: bool = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        end = self.text.find("\n")
+        first = self.text if end < 0 else self.text[:end]
+        object.__setattr__(self, "no_transaction", first.strip() == NO_TRANSACTION_MARK)
 
     @property
     def number(self) -> int:
@@ -93,10 +100,6 @@ class Migration:
     @property
     def filename(self) -> str:
         return self.path.name
-
-    @property
-    def no_transaction(self) -> bool:
-        return self.text.split("\n", 1)[0].strip() == NO_TRANSACTION_MARK
 
 
 def parse_statements(text: str, path: Path) -> list[Statement]:
