@@ -15,7 +15,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from migrator.aws.naming import stack_name
+from migrator.aws.contract import stack_name
 from migrator.errors import MigratorError
 from stacks.bundle import CaBundleError, describe_bundle
 from stacks.config import ConfigError, parse_app_config

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-from migrator.aws.naming import CA_BUNDLE_IN_ASSET
+from migrator.aws.contract import CA_BUNDLE_IN_ASSET
 from migrator.files import load_migrations
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -23,10 +23,9 @@ import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_lambda as lambda_
 
-from migrator.aws.naming import CA_BUNDLE_IN_ASSET
+from migrator.aws.contract import CA_BUNDLE_IN_ASSET, LAMBDA_PYTHON
 from stacks.bundle import PROJECT_ROOT, MigrationBundle
 
-LAMBDA_PYTHON = "3.14"
 LAMBDA_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64")
 LOCK = PROJECT_ROOT / "locks" / "lambda.txt"  # from requirements-lambda.txt: `make lock`
 COMPLETE = ".complete"

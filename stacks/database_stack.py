@@ -18,7 +18,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from migrator.aws.naming import OUTPUT_FUNCTION, OUTPUT_INSTANCE, stack_name
+from migrator.aws.contract import OUTPUT_FUNCTION, OUTPUT_INSTANCE, stack_name
 from stacks.config import EnvironmentConfig
 from stacks.database import DATABASE_NAME, Database
 from stacks.migration import MigrationSettings, SchemaMigration

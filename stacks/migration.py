@@ -23,12 +23,25 @@ from aws_cdk import custom_resources as cr
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from migrator.aws.codebuild import PIPELINE_TIMEOUT_MINUTES
-from migrator.aws.naming import ENV_INSTANCE, ENV_ROLE_SECRET_ARN, ENV_SECRET_ARN, ENV_SSLROOTCERT
+from migrator.aws.budget import (
+    IS_COMPLETE_TIMEOUT_S,
+    ON_EVENT_TIMEOUT_S,
+    PIPELINE_TIMEOUT_MINUTES,
+    TimeLimits,
+    time_limits,
+)
+from migrator.aws.contract import (
+    ENV_INSTANCE,
+    ENV_ROLE_SECRET_ARN,
+    ENV_SECRET_ARN,
+    ENV_SSLROOTCERT,
+    LAMBDA_PYTHON,
+    RUNNER_LAMBDA,
+    StepProperties,
+)
 from migrator.aws.snapshots import PREFIX as SNAPSHOT_PREFIX
 from stacks.bundle import CA_BUNDLE_IN_LAMBDA, MigrationBundle
 from stacks.bundling import migration_code
-from stacks.config import MigrationTimeLimits, migration_time_limits
 from stacks.database import DATABASE_NAME, PORT
 from stacks.nag import suppress_snapshot_listing
 from stacks.network import ISOLATED
@@ -36,7 +49,7 @@ from stacks.runner import MigrationRunner
 
 MIGRATION_ROLE = "aalap_migrator"
 APP_ROLE = "aalap_app"
-RUNTIME = lambda_.Runtime.PYTHON_3_14
+RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, "PYTHON_" + LAMBDA_PYTHON.replace(".", "_"))  # CDK's own
 
 
 @dataclass(frozen=True)
@@ -45,12 +58,12 @@ class MigrationSettings:
     deploy_token: str | None  # None: run only when the bundle changes (-c migrate=on-change)
     snapshot_retention: int
     timeout_minutes: int  # the whole budget (cdk.json migrationTimeoutMinutes); limits derive from it
-    runner: str = "lambda"  # cdk.json runner: "codebuild" sends every migrating deploy to the CodeBuild runner
+    runner: str = RUNNER_LAMBDA  # cdk.json runner: "codebuild" sends every migrating deploy to the CodeBuild runner
     pipeline_timeout_minutes: int = PIPELINE_TIMEOUT_MINUTES  # runner "pipeline": the operator command's build timeout
 
     @property
-    def time_limits(self) -> MigrationTimeLimits:
-        return migration_time_limits(self.timeout_minutes)
+    def time_limits(self) -> TimeLimits:
+        return time_limits(self.timeout_minutes)
 
 
 def migration_role_secret(scope: Construct, key: kms.IKey | None = None) -> secretsmanager.Secret:
@@ -160,8 +173,12 @@ class SchemaMigration(Construct):
             ENV_ROLE_SECRET_ARN: self.role_secret.secret_arn,
             ENV_SSLROOTCERT: CA_BUNDLE_IN_LAMBDA,  # verify-full: the asset ships the RDS CA bundle
         }
-        self.on_event = self._function("OnEvent", code, "on_event", cdk.Duration.minutes(3), environment)
-        self.is_complete = self._function("IsComplete", code, "is_complete", cdk.Duration.minutes(15), environment)
+        self.on_event = self._function(
+            "OnEvent", code, "on_event", cdk.Duration.seconds(ON_EVENT_TIMEOUT_S), environment
+        )
+        self.is_complete = self._function(
+            "IsComplete", code, "is_complete", cdk.Duration.seconds(IS_COMPLETE_TIMEOUT_S), environment
+        )
         # Each function holds what its calls need (tests/iam records them and evaluates this policy):
         # both read the three secrets (the hand-over sets both roles' passwords) and may take the snapshot
         # (on_event; is_complete when the instance was busy); both prune (is_complete after applying;
@@ -183,18 +200,6 @@ class SchemaMigration(Construct):
                 level=cdk.aws_stepfunctions.LogLevel.ALL,
             ),
         )
-        properties = {
-            "SecretArn": secret.secret_arn,
-            "MigratorSecretArn": self.role_secret.secret_arn,
-            "AppSecretArn": self.app_secret.secret_arn,
-            "InstanceIdentifier": instance.instance_identifier,
-            "SnapshotRetention": str(settings.snapshot_retention),
-            "TakeSnapshots": "true",
-            "Fingerprint": settings.bundle.fingerprint,
-            "NewestVersion": settings.bundle.newest_version,
-            "Migrations": list(settings.bundle.migrations),
-            "MigrationTimeoutSeconds": str(limits.handler_budget_seconds),
-        }
         self.runner = MigrationRunner(
             self,
             "Runner",
@@ -207,17 +212,28 @@ class SchemaMigration(Construct):
             limits=limits,
             runner=settings.runner,
         )
-        properties |= self.runner.properties(settings.runner, settings.pipeline_timeout_minutes)
+        properties = StepProperties(
+            secret_arn=secret.secret_arn,
+            migrator_secret_arn=self.role_secret.secret_arn,
+            app_secret_arn=self.app_secret.secret_arn,
+            instance=instance.instance_identifier,
+            snapshot_retention=settings.snapshot_retention,
+            take_snapshots=True,
+            fingerprint=settings.bundle.fingerprint,
+            newest_version=settings.bundle.newest_version,
+            migrations=tuple(settings.bundle.migrations),
+            timeout_seconds=limits.handler_budget_seconds,
+            deploy_token=settings.deploy_token or "",
+            **self.runner.properties(settings.runner, settings.pipeline_timeout_minutes),
+        )
         self.runner.grant_control(self.on_event, runs=False)  # stops builds of earlier requests
         self.runner.grant_control(self.is_complete, runs=True)  # starts and polls this request's build
-        if settings.deploy_token:
-            properties["DeployToken"] = settings.deploy_token
         self.resource = cdk.CustomResource(
             self,
             "Resource",
             service_token=provider.service_token,
             resource_type="Custom::SchemaMigration",
-            properties=properties,
+            properties=properties.render(),
             service_timeout=cdk.Duration.seconds(limits.service_timeout_seconds),
         )
         self.resource.node.add_dependency(instance)

@@ -23,7 +23,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from migrator.aws import metrics as emf
-from migrator.aws.naming import stack_name
+from migrator.aws.contract import stack_name
 from stacks.config import EnvironmentConfig
 
 FIVE_MINUTES = cdk.Duration.minutes(5)

@@ -18,7 +18,7 @@ anything CloudFormation can).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypedDict
 
 import aws_cdk as cdk
 from aws_cdk import aws_codebuild as codebuild
@@ -31,10 +31,16 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from migrator.aws.codebuild import PIPELINE
-from migrator.aws.naming import ENV_IDLE_TIMEOUT, ENV_INSTANCE, ENV_ROLE_SECRET_ARN, ENV_SECRET_ARN
-from stacks.bundling import LAMBDA_PYTHON
-from stacks.config import MigrationTimeLimits
+from migrator.aws.budget import IDLE_TIMEOUT_S, QUEUED_TIMEOUT_MINUTES, TimeLimits
+from migrator.aws.contract import (
+    ENV_IDLE_TIMEOUT,
+    ENV_INSTANCE,
+    ENV_ROLE_SECRET_ARN,
+    ENV_SECRET_ARN,
+    LAMBDA_PYTHON,
+    RUNNER_LAMBDA,
+    RUNNER_PIPELINE,
+)
 from stacks.database import PORT
 from stacks.nag import ARN_PARTITION
 from stacks.network import ISOLATED
@@ -45,8 +51,6 @@ IMAGE = "aws/codebuild/amazonlinux-aarch64-standard:4.0"
 IMAGE_PYTHONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 ARCHITECTURE = "aarch64"
 COMPUTE = "BUILD_GENERAL1_SMALL"
-IDLE_TIMEOUT_SECONDS = 60  # the server ends a runner session silent this long (MIGRATOR_IDLE_TIMEOUT)
-QUEUED_TIMEOUT_MINUTES = 5  # CodeBuild's minimum; a build queued longer would start too late anyway
 
 
 def buildspec(python: str = LAMBDA_PYTHON) -> dict[str, object]:
@@ -67,6 +71,16 @@ def buildspec(python: str = LAMBDA_PYTHON) -> dict[str, object]:
     }
 
 
+class RunnerProperties(TypedDict):
+    """The StepProperties fields the runner decides."""
+
+    runner: str
+    runner_project: str
+    build_timeout_seconds: int
+    runner_timeout_seconds: int
+    pipeline_timeout_minutes: int | None
+
+
 class MigrationRunner(Construct):
     def __init__(
         self,
@@ -79,8 +93,8 @@ class MigrationRunner(Construct):
         secrets: list[secretsmanager.ISecret],
         function_security_group: ec2.SecurityGroup,
         endpoints: list[ec2.InterfaceVpcEndpoint],
-        limits: MigrationTimeLimits,
-        runner: str = "lambda",
+        limits: TimeLimits,
+        runner: str = RUNNER_LAMBDA,
     ) -> None:
         super().__init__(scope, construct_id)
         if LAMBDA_PYTHON not in IMAGE_PYTHONS:
@@ -123,7 +137,7 @@ class MigrationRunner(Construct):
         )
         # Pipeline mode runs the next deploy's asset before the change set replaces this policy: any asset zip of
         # the bootstrap bucket (CDK names them <sha256>.zip); otherwise this deploy's object only.
-        key = "*.zip" if runner == PIPELINE else location.object_key
+        key = "*.zip" if runner == RUNNER_PIPELINE else location.object_key
         asset_object = f"arn:{stack.partition}:s3:::{location.bucket_name}/{key}"
         subnets = vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED).subnet_ids
         policy = iam.Policy(
@@ -201,7 +215,7 @@ class MigrationRunner(Construct):
         )
         self.project.node.add_dependency(policy)  # no build before it may read its source and write its log
         self.project_arn = stack.format_arn(service="codebuild", resource="project", resource_name=self.project.ref)
-        _suppress(policy, self.project, any_asset=runner == PIPELINE)
+        _suppress(policy, self.project, any_asset=runner == RUNNER_PIPELINE)
 
     @staticmethod
     def _variables(instance: rds.DatabaseInstanceBase, secrets: list[secretsmanager.ISecret]) -> dict[str, str]:
@@ -210,22 +224,20 @@ class MigrationRunner(Construct):
             ENV_SECRET_ARN: master.secret_arn,
             ENV_ROLE_SECRET_ARN: role.secret_arn,
             ENV_INSTANCE: instance.instance_identifier,
-            ENV_IDLE_TIMEOUT: str(IDLE_TIMEOUT_SECONDS),
+            ENV_IDLE_TIMEOUT: str(IDLE_TIMEOUT_S),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
 
-    def properties(self, runner: str, pipeline_minutes: int) -> dict[str, str]:
-        """What the custom resource tells the handler about the runner (the limits come from migration_time_limits);
-        in pipeline mode also the operator command's build timeout, which it reads from the change set."""
-        properties = {
-            "Runner": runner,
-            "RunnerProject": self.project.ref,
-            "BuildTimeoutSeconds": str(self.limits.build_timeout_seconds),
-            "RunnerTimeoutSeconds": str(self.limits.runner_budget_seconds),
+    def properties(self, runner: str, pipeline_minutes: int) -> RunnerProperties:
+        """The StepProperties fields about the runner (its limits come from the budget); in pipeline mode also the
+        operator command's build timeout, which it reads from the change set."""
+        return {
+            "runner": runner,
+            "runner_project": self.project.ref,
+            "build_timeout_seconds": self.limits.build_timeout_seconds,
+            "runner_timeout_seconds": self.limits.runner_budget_seconds,
+            "pipeline_timeout_minutes": pipeline_minutes if runner == RUNNER_PIPELINE else None,
         }
-        if runner == PIPELINE:
-            properties["PipelineTimeoutMinutes"] = str(pipeline_minutes)
-        return properties
 
     def grant_control(self, function: lambda_.Function, *, runs: bool) -> None:
         """Builds of this project only: `runs` (is_complete) starts, finds and polls them and reads a failed

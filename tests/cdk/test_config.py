@@ -88,7 +88,7 @@ def test_migration_timeout_must_fit_cloudformations_hour(minutes: int) -> None:
 
 
 def test_migration_time_limits_all_derive_from_the_one_budget() -> None:
-    from stacks.config import migration_time_limits
+    from migrator.aws.budget import time_limits as migration_time_limits
 
     limits = migration_time_limits(45)
     assert limits.service_timeout_seconds == 45 * 60

@@ -10,7 +10,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 
-from migrator.aws.naming import stack_name
+from migrator.aws.contract import stack_name
 from stacks.config import ConfigError, parse_app_config
 from tests.cdk.synth import context, only, stack_artifacts
 

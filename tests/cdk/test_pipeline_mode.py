@@ -12,7 +12,7 @@ import yaml
 from aws_cdk.assertions import Template
 
 from migrator.aws import pipeline
-from migrator.aws.codebuild import MAX_BUILD_MINUTES, PIPELINE_TIMEOUT_MINUTES
+from migrator.aws.budget import MAX_BUILD_MINUTES, PIPELINE_TIMEOUT_MINUTES
 from stacks.config import ConfigError, parse_app_config
 from tests.cdk.synth import context, nag_findings, shared_assembly, templates_in, with_environment
 from tests.support.iam import ACCOUNT, Decision, Request, Scope, decide, resolve

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from migrator.aws.codebuild import MIN_BUILD_MINUTES
-from stacks.bundling import LAMBDA_PLATFORMS, LAMBDA_PYTHON
-from stacks.config import MIGRATION_MINUTES_MAX, MIGRATION_MINUTES_MIN, ConfigError, migration_time_limits
+from migrator.aws.budget import MIGRATION_MINUTES_MAX, MIGRATION_MINUTES_MIN, MIN_BUILD_MINUTES
+from migrator.aws.budget import time_limits as migration_time_limits
+from migrator.aws.contract import LAMBDA_PYTHON
+from stacks.bundling import LAMBDA_PLATFORMS
+from stacks.config import ConfigError
 from stacks.runner import ARCHITECTURE, IMAGE
 from tests.cdk.synth import only, resources, synth, with_environment
 from tests.support.cdk_envs import ENVIRONMENTS

@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 
 from migrator.aws import codebuild
+from migrator.files import RUNNER_MARKER
 from tests.e2e.harness import Deployer
 from tests.engine.helpers import catalog, lock_is_free, state
 from tests.support.fake_codebuild import FakeCodeBuild, FakeLogs
 from tests.support.migrations import NEWEST, NEXT, later
 from tests.support.runner import runner_environment
 
-MARKED = f"{codebuild.RUNNER_MARKER}\n"
+MARKED = f"{RUNNER_MARKER}\n"
 POLL_INTERVAL_S = 15  # the waiter's interval (the Provider framework's queryInterval default)
 
 

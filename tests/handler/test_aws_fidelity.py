@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from migrator.aws import deploy, handler
+from migrator.aws import budget, handler
 from migrator.aws.step_data import ATTRIBUTES
 from migrator.errors import DeployFailed
 from tests.aws import Environment
@@ -239,7 +239,7 @@ def test_an_apply_never_runs_past_cloudformations_time_even_with_lambda_time_lef
     aws.add_migration(f"{NEXT}_add_tags.sql", "CREATE TABLE tags (id integer);\n")
     props = aws.properties(TakeSnapshots="false", MigrationTimeoutSeconds="3600")
     started = handler.on_event(event("Update", props), context)
-    late = started["Data"] | {"StartedAt": str(int(time.time()) - 3600 + deploy.ANSWER_MARGIN_S)}
+    late = started["Data"] | {"StartedAt": str(int(time.time()) - 3600 + budget.ANSWER_MARGIN_S)}
     with pytest.raises(DeployFailed, match="too little time left"):
         handler.is_complete(event("Update", props) | started | {"Data": late}, LambdaContext(remaining_ms=900_000))
     assert [v for v, *_ in history(aws.conninfo)][-1] == NEWEST
@@ -268,7 +268,7 @@ def test_an_invalid_timeout_property_fails_with_its_name(aws: Environment, conte
 
 
 def test_a_master_password_rotated_mid_deploy_is_read_again(aws: Environment, pg_admin: str) -> None:
-    deployment = handler._deployment(aws.properties())
+    deployment = handler._deployment(handler._properties(aws.properties()))
     deployment.inspect()  # the secret is read and cached for this invocation
     secret = json.loads(aws.secrets().get_secret_value(SecretId=aws.secret_arn)["SecretString"])
     rotated = "Rotated-Master-Pass-42"

@@ -13,6 +13,7 @@ import pytest
 from migrator.aws import codebuild, handler
 from migrator.aws.step_data import ATTRIBUTES
 from migrator.errors import DeployFailed
+from migrator.files import RUNNER_MARKER
 from tests.aws import Environment, client
 from tests.engine.helpers import lock_is_free, state
 from tests.handler.lifecycle import event, run
@@ -22,7 +23,7 @@ from tests.support.migrations import NEWEST, NEXT, later
 from tests.support.runner import runner_environment
 
 PROJECT_NAME = "aalap-migration-runner"
-MARKED = f"{codebuild.RUNNER_MARKER}\n"
+MARKED = f"{RUNNER_MARKER}\n"
 CODEBUILD_PROPS = {
     "RunnerProject": PROJECT_NAME,
     "MigrationTimeoutSeconds": "3600",
@@ -77,7 +78,7 @@ def test_a_batch_longer_than_the_lambda_budget_completes_through_codebuild(
     assert state(aws.conninfo) == before, "the Lambda cannot do it within its budget"
     aws.add_migration(f"{NEXT}_backfill.sql", MARKED + body)
     data, polls = _deploy(event("Update", aws.properties(**CODEBUILD_PROPS), old=aws.properties()), short_lambda)
-    assert (data["SchemaVersion"], data["Applied"], data["Runner"]) == (NEXT, NEXT, "codebuild")
+    assert (data["SchemaVersion"], data["Applied"], data["RunsIn"]) == (NEXT, NEXT, "codebuild")
     assert data["SnapshotId"].startswith(f"premigrate-{aws.instance}-v{NEWEST}-to-v{NEXT}-")
     assert data["RunnerBuild"].startswith(f"{PROJECT_NAME}:")
     assert all(data[key] for key in ATTRIBUTES)
@@ -94,7 +95,7 @@ def test_the_environment_setting_sends_every_migrating_deploy_to_codebuild(
     _at_newest(aws)
     aws.add_migration(f"{NEXT}_plain.sql", "CREATE TABLE plain (id int);\n")
     data, _ = _deploy(event("Update", aws.properties(Runner="codebuild", **CODEBUILD_PROPS)), LambdaContext())
-    assert (data["SchemaVersion"], data["Runner"], data["RunnerReason"]) == (
+    assert (data["SchemaVersion"], data["RunsIn"], data["RunnerReason"]) == (
         NEXT,
         "codebuild",
         "the environment's runner is codebuild",

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from migrator.aws import codebuild, operations
+from migrator.aws import budget, codebuild, operations
 from migrator.cli import main
 from migrator.errors import DeployFailed
 from tests.aws import Environment
@@ -124,7 +124,7 @@ def test_pipeline_mode_applies_before_the_change_set_and_the_resource_then_verif
     )
     (started,) = builds.started
     assert started["sourceLocationOverride"] == f"{BUCKET}/{key}"  # the next asset, not the deployed one
-    assert started["timeoutInMinutesOverride"] == codebuild.PIPELINE_TIMEOUT_MINUTES
+    assert started["timeoutInMinutesOverride"] == budget.PIPELINE_TIMEOUT_MINUTES
     # the change set runs: its custom resource, on the next asset, finds nothing pending and takes no snapshot
     monkeypatch.setenv("MIGRATOR_BUNDLE_ROOT", str(folder))
     props = deployed.properties(**PIPELINE_PROPS)

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from migrator.aws.naming import OUTPUT_FUNCTION, OUTPUT_INSTANCE, stack_name
+from migrator.aws.contract import OUTPUT_FUNCTION, OUTPUT_INSTANCE, stack_name
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 BUCKET_SUB = "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}"

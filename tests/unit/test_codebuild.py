@@ -7,24 +7,27 @@ import pytest
 
 from migrator.aws.codebuild import (
     PREFIX,
-    RUNNER_MARKER,
     RUNNING,
     Build,
     failure,
     final_line,
-    is_marked,
     pipeline_command,
     request_key,
     route,
 )
+from migrator.aws.contract import StepProperties
 from migrator.errors import MigratorError, PendingInPipeline
-from migrator.files import NO_TRANSACTION_MARK, Migration
+from migrator.files import NO_TRANSACTION_MARK, RUNNER_MARKER, Migration
 from tests.unit.builders import folder, migration, plan_of
 
 PROJECT = {"RunnerProject": "aalap-dev-runner"}
 
 
-# --- is_marked: the marker among the leading comments --------------------------------------------------------------
+def props(raw: dict[str, str]) -> StepProperties:
+    return StepProperties.parse(raw, required=False)
+
+
+# --- runs_in_codebuild: the marker among the leading comments -------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -53,7 +56,7 @@ PROJECT = {"RunnerProject": "aalap-dev-runner"}
     ],
 )
 def test_the_marker_counts_only_on_a_leading_comment_line_of_its_own(text: str, marked: bool) -> None:
-    assert is_marked(migration("001", "a", body=text)) is marked
+    assert migration("001", "a", body=text).runs_in_codebuild is marked
 
 
 # --- route ---------------------------------------------------------------------------------------------------------
@@ -66,19 +69,19 @@ def marked(version: str) -> Migration:
 def test_nothing_to_do_stays_in_the_lambda_whatever_the_runner() -> None:
     done = plan_of(folder("001"), applied_count=1)
     for runner in ("lambda", "codebuild", "pipeline"):
-        assert route({"Runner": runner}, done) == {}
+        assert route(props({"Runner": runner}), done) == {}
 
 
 def test_plain_pending_files_run_in_the_lambda() -> None:
     plan = plan_of(folder("001", "002"), applied_count=1)
-    assert route({}, plan) == {}
-    assert route({"Runner": "lambda"} | PROJECT, plan) == {}
+    assert route(props({}), plan) == {}
+    assert route(props({"Runner": "lambda"} | PROJECT), plan) == {}
 
 
 def test_the_environments_codebuild_runner_moves_every_deploy() -> None:
     plan = plan_of(folder("001", "002"), applied_count=1)
-    assert route({"Runner": "codebuild"} | PROJECT, plan) == {
-        "Runner": "codebuild",
+    assert route(props({"Runner": "codebuild"} | PROJECT), plan) == {
+        "RunsIn": "codebuild",
         "RunnerReason": "the environment's runner is codebuild",
     }
 
@@ -86,35 +89,35 @@ def test_the_environments_codebuild_runner_moves_every_deploy() -> None:
 def test_one_marked_pending_file_moves_the_whole_deploy() -> None:
     files = [*folder("001", "002"), marked("003"), *folder("004")]
     plan = plan_of(files, applied_count=1)
-    assert route({"Runner": "lambda"} | PROJECT, plan) == {
-        "Runner": "codebuild",
+    assert route(props({"Runner": "lambda"} | PROJECT), plan) == {
+        "RunsIn": "codebuild",
         "RunnerReason": f"003_long_003.sql marked {RUNNER_MARKER}",
     }
 
 
 def test_a_marked_file_already_applied_moves_nothing() -> None:
     files = [marked("001"), *folder("002")]
-    assert route(PROJECT, plan_of(files, applied_count=1)) == {}
+    assert route(props(PROJECT), plan_of(files, applied_count=1)) == {}
 
 
 def test_marked_files_recorded_by_the_schema_move_nothing() -> None:
     files = [marked("001"), *folder("002")]
     plan = plan_of(files, schema_version="001")
-    assert route(PROJECT, plan) == {}
+    assert route(props(PROJECT), plan) == {}
 
 
 def test_codebuild_without_a_runner_project_is_refused() -> None:
     plan = plan_of([*folder("001"), marked("002")], applied_count=1)
     with pytest.raises(MigratorError, match=r"must run in CodeBuild \(002_long_002.sql marked .*no runner project"):
-        route({}, plan)
+        route(props({}), plan)
     with pytest.raises(MigratorError, match="environment's runner is codebuild"):
-        route({"Runner": "codebuild", "RunnerProject": ""}, plan_of(folder("001", "002"), applied_count=1))
+        route(props({"Runner": "codebuild", "RunnerProject": ""}), plan_of(folder("001", "002"), applied_count=1))
 
 
 def test_pipeline_mode_refuses_pending_work_naming_the_command() -> None:
     plan = plan_of(folder(*(f"{n:03d}" for n in range(1, 9))), applied_count=1)
     with pytest.raises(PendingInPipeline) as refused:
-        route({"Runner": "pipeline"} | PROJECT, plan, env="staging")
+        route(props({"Runner": "pipeline"} | PROJECT), plan, env="staging")
     message = refused.value.message
     assert message.startswith("pipeline mode: 002_change_002.sql, 003_change_003.sql,")
     assert "006_change_006.sql still pending" in message and "007_change_007.sql" not in message, "five named"
@@ -124,23 +127,23 @@ def test_pipeline_mode_refuses_pending_work_naming_the_command() -> None:
 
 def test_pipeline_mode_lets_a_fresh_database_migrate_in_the_custom_resource() -> None:
     fresh = plan_of(folder("001", "002"))
-    assert route({"Runner": "pipeline"} | PROJECT, fresh, fresh=True) == {}
+    assert route(props({"Runner": "pipeline"} | PROJECT), fresh, fresh=True) == {}
     with_marker = plan_of([*folder("001"), marked("002")])
-    assert route({"Runner": "pipeline"} | PROJECT, with_marker, fresh=True)["Runner"] == "codebuild"
+    assert route(props({"Runner": "pipeline"} | PROJECT), with_marker, fresh=True)["RunsIn"] == "codebuild"
 
 
 # --- request_key ---------------------------------------------------------------------------------------------------
 
 
 def test_the_request_is_cloudformations_request_id() -> None:
-    event = {"RequestId": "7f1c-42", "ResourceProperties": {"DeployToken": "20261127T191500Z"}}
-    assert request_key(event, {"StartedAt": "1800000000"}) == "7f1c-42"
+    event = {"RequestId": "7f1c-42"}
+    assert request_key(event, props({"DeployToken": "20261127T191500Z"}), {"StartedAt": "1800000000"}) == "7f1c-42"
 
 
 def test_without_a_request_id_the_token_and_start_time_identify_it() -> None:
-    event = {"ResourceProperties": {"DeployToken": "20261127T191500Z"}}
-    assert request_key(event, {"StartedAt": "1800000000"}) == "20261127T191500Z@1800000000"
-    assert request_key({"RequestId": ""}, {}) == "manual@0"
+    key = request_key({}, props({"DeployToken": "20261127T191500Z"}), {"StartedAt": "1800000000"})
+    assert key == "20261127T191500Z@1800000000"
+    assert request_key({"RequestId": ""}, props({}), {}) == "manual@0"
 
 
 # --- Build.of ------------------------------------------------------------------------------------------------------

@@ -9,14 +9,15 @@ from typing import Any
 
 import pytest
 
+from migrator.aws.budget import ANSWER_MARGIN_S
+from migrator.aws.contract import MAX_SERVICE_TIMEOUT_S as DEFAULT_TIMEOUT_S
+from migrator.aws.contract import StepProperties
 from migrator.aws.deploy import (
-    ANSWER_MARGIN_S,
-    DEFAULT_TIMEOUT_S,
     Bundle,
     Deployment,
-    Request,
     cloudformation_deadline,
     is_fresh,
+    properties,
     snapshot_tags,
 )
 from migrator.aws.step_data import StepData
@@ -29,11 +30,11 @@ ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-master-AbCdEf"
 BASE = {"SecretArn": ARN, "InstanceIdentifier": "aalap-dev-db"}
 
 
-def request(**props: Any) -> Request:
-    return Request.from_properties(BASE | props)
+def request(**props: Any) -> StepProperties:
+    return properties(BASE | props, {})
 
 
-# --- Request.from_properties ---------------------------------------------------------------------------------------
+# --- properties: the custom resource's, parsed ------------------------------------------------------------------------
 
 
 def test_only_the_secret_and_the_instance_are_required() -> None:
@@ -41,8 +42,8 @@ def test_only_the_secret_and_the_instance_are_required() -> None:
     assert (given.secret_arn, given.instance) == (ARN, "aalap-dev-db")
     assert given.snapshot_retention == 3
     assert given.take_snapshots is True
-    assert given.stamp == "manual"
-    assert given.lock_timeout == DEFAULT_LOCK_TIMEOUT
+    assert given.stamp("manual") == "manual"
+    assert given.lock_timeout is None, f"the engine's default ({DEFAULT_LOCK_TIMEOUT}) applies"
     assert given.timeout_seconds == DEFAULT_TIMEOUT_S
     assert given.migrator_secret_arn is None and given.app_secret_arn is None
 
@@ -59,7 +60,7 @@ def test_only_the_secret_and_the_instance_are_required() -> None:
 )
 def test_missing_or_empty_required_properties_are_named(props: dict[str, Any], named: str) -> None:
     with pytest.raises(MigratorError) as refused:
-        Request.from_properties(props)
+        properties(props, {})
     assert refused.value.message == f"custom resource properties lack {named}"
 
 
@@ -75,7 +76,7 @@ def test_a_migration_timeout_out_of_range_or_not_whole_seconds_is_refused(given:
     assert repr(given) in refused.value.message
 
 
-@pytest.mark.parametrize("given", ["x", "-1", "0", "2.5", ""])
+@pytest.mark.parametrize("given", ["x", "-1", "0", "2.5"])
 def test_a_snapshot_retention_that_is_not_a_whole_number_of_at_least_one_is_refused(given: str) -> None:
     with pytest.raises(MigratorError, match=r"SnapshotRetention must be a whole number of at least 1, got '"):
         request(SnapshotRetention=given)
@@ -83,10 +84,16 @@ def test_a_snapshot_retention_that_is_not_a_whole_number_of_at_least_one_is_refu
 
 @pytest.mark.parametrize(
     ("given", "taken"),
-    [("true", True), ("True", True), ("TRUE", True), (True, True), ("false", False), (False, False), ("no", False)],
+    [("true", True), ("True", True), ("TRUE", True), (True, True), ("false", False), (False, False), ("", True)],
 )
-def test_snapshots_are_taken_only_when_the_property_says_true(given: object, taken: bool) -> None:
+def test_snapshots_are_taken_unless_the_property_says_false(given: object, taken: bool) -> None:
     assert request(TakeSnapshots=given).take_snapshots is taken
+
+
+@pytest.mark.parametrize("given", ["no", "0", "yes please"])
+def test_a_take_snapshots_that_is_neither_true_nor_false_is_refused_rather_than_read_as_false(given: str) -> None:
+    with pytest.raises(MigratorError, match=rf"TakeSnapshots must be true or false, got '{given}'"):
+        request(TakeSnapshots=given)
 
 
 @pytest.mark.parametrize(
@@ -99,7 +106,7 @@ def test_snapshots_are_taken_only_when_the_property_says_true(given: object, tak
     ],
 )
 def test_the_stamp_is_the_deploy_token_else_the_fingerprints_head(props: dict[str, str], stamp: str) -> None:
-    assert request(**props).stamp == stamp
+    assert request(**props).stamp("manual") == stamp
 
 
 def test_optional_properties_are_typed_and_empty_ones_are_absent() -> None:
@@ -113,7 +120,7 @@ def test_optional_properties_are_typed_and_empty_ones_are_absent() -> None:
     assert given.lock_timeout == "15s"
     assert (given.migrator_secret_arn, given.app_secret_arn) == (ARN + "-migrator", ARN + "-app")
     blank = request(LockTimeout="", MigratorSecretArn="", AppSecretArn="")
-    assert blank.lock_timeout == DEFAULT_LOCK_TIMEOUT
+    assert blank.lock_timeout is None
     assert blank.migrator_secret_arn is None and blank.app_secret_arn is None
 
 

@@ -67,14 +67,16 @@ def test_is_complete_without_step_data_applies_nothing(data: Any) -> None:
 
 def test_a_migrations_list_that_disagrees_with_the_asset_is_refused(asset: Path) -> None:
     shipped = [f"{m.filename}@{m.checksum[:12]}" for m in load_migrations(asset / "migrations")]
-    for listed in (shipped[:-1], [*shipped, "999_extra.sql@000000000000"], "not a list"):
+    for listed in (shipped[:-1], [*shipped, "999_extra.sql@000000000000"]):
         event = {"RequestType": "Update", "ResourceProperties": PROPS | {"Migrations": listed}}
         reason = _reason(handler.on_event, event)
         assert "the template and the asset come from different synths" in reason
+    event = {"RequestType": "Update", "ResourceProperties": PROPS | {"Migrations": "not a list"}}
+    assert _reason(handler.on_event, event).startswith("Migrations must be a list of file names")
 
 
 def test_the_metrics_wrapper_keeps_the_steps_own_failure() -> None:
     """Properties the metrics cannot read (a list) must not turn the step's reason into the wrapper's error."""
     event = {"RequestType": "Update", "ResourceProperties": PROPS | {"Migrations": "not a list"}, "Data": ["odd"]}
-    assert "different synths" in _reason(handler.on_event, event)
+    assert "Migrations must be a list" in _reason(handler.on_event, event)
     assert "malformed event" in _reason(handler.is_complete, event)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from migrator.aws.codebuild import PIPELINE_TIMEOUT_MINUTES
+from migrator.aws.budget import PIPELINE_TIMEOUT_MINUTES
 from migrator.aws.pipeline import Next, next_deploy, pseudo_parameters, resolve_intrinsics
 from migrator.errors import InvalidInput, MigratorError
 

@@ -22,9 +22,9 @@ def test_attributes_given_are_kept_and_empty_ones_become_none() -> None:
 
 
 def test_extra_keys_are_kept_only_when_they_say_something() -> None:
-    answered = answer({"Phase": "apply", "StartedAt": "1800000000", "Runner": "", "RunnerReason": ""})
+    answered = answer({"Phase": "apply", "StartedAt": "1800000000", "RunsIn": "", "RunnerReason": ""})
     assert answered["Phase"] == "apply" and answered["StartedAt"] == "1800000000"
-    assert "Runner" not in answered and "RunnerReason" not in answered
+    assert "RunsIn" not in answered and "RunnerReason" not in answered
 
 
 def test_answer_leaves_its_argument_alone() -> None:

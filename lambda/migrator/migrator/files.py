@@ -12,7 +12,8 @@ from migrator.errors import InvalidInput, SplitError
 from migrator.sqlsplit import Statement, split_statements
 
 MIGRATION_NAME = re.compile(r"^(?P<version>[0-9]{3,})_(?P<name>[a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
-NO_TRANSACTION_MARK = "-- migrate:no-transaction"
+NO_TRANSACTION_MARK = "-- migrate:no-transaction"  # the first line only
+RUNNER_MARKER = "-- migrate:runner=codebuild"  # any line of the leading comments
 SCHEMA_VERSION = re.compile(r"^--\s*schema-version:\s*(?P<version>[0-9]{3,})\s*$", re.MULTILINE)
 _BOM = "\ufeff"
 _TRANSACTION_CONTROL = re.compile(
@@ -85,13 +86,15 @@ class Migration:
     text: str = field(repr=False)
     checksum: str
     statements: list[Statement] = field(repr=False, compare=False)
-    # Read once from the first line when the file is loaded (not a copy of the whole text at every look).
+    # The header's markers, read once when the file is loaded (`header`), never by copying the whole text.
     no_transaction: bool = field(init=False, compare=False)
+    runs_in_codebuild: bool = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         end = self.text.find("\n")
-        first = self.text if end < 0 else self.text[:end]
+        first = self.text[: len(self.text) if end < 0 else end]
         object.__setattr__(self, "no_transaction", first.strip() == NO_TRANSACTION_MARK)
+        object.__setattr__(self, "runs_in_codebuild", RUNNER_MARKER in header(self.text))
 
     @property
     def number(self) -> int:
@@ -100,6 +103,23 @@ class Migration:
     @property
     def filename(self) -> str:
         return self.path.name
+
+
+def header(text: str) -> list[str]:
+    """The file's leading comment lines, stripped, up to its first statement (blank lines do not end them)."""
+    lines: list[str] = []
+    start = 1 if text.startswith("\ufeff") else 0  # loaded files have none; text handed in directly may
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        line = text[start:end].strip()
+        start = end + 1
+        if not line:
+            continue
+        if not line.startswith("--"):
+            break
+        lines.append(line)
+    return lines
 
 
 def parse_statements(text: str, path: Path) -> list[Statement]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 from psycopg import conninfo as pg_conninfo
 
-from migrator.aws.naming import ENV_SSLROOTCERT
+from migrator.aws.contract import ENV_SSLROOTCERT
 from migrator.errors import InvalidInput
 
 RDS_SUFFIXES = (".rds.amazonaws.com", ".rds.amazonaws.com.cn")

@@ -13,60 +13,42 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from migrator.aws.naming import ENV_DEADLINE, ENV_REQUEST
+from migrator.aws import budget
+from migrator.aws.contract import ENV_DEADLINE, ENV_REQUEST, RUNNER_CODEBUILD, RUNNER_PIPELINE, StepProperties
 from migrator.aws.step_data import NONE, StepData
 from migrator.errors import MigratorError, PendingInPipeline, RunnerFailed
-from migrator.files import Migration
-from migrator.plan import Plan
+from migrator.files import RUNNER_MARKER
+
+if TYPE_CHECKING:
+    from migrator.aws.deploy import Deployment
+    from migrator.plan import Plan
 
 log = logging.getLogger("migrator")
 PREFIX = "migrator-runner:"  # the runner's final line starts with it (migrator.aws.runner prints it)
-RUNNER_MARKER = "-- migrate:runner=codebuild"
-PIPELINE = "pipeline"  # cdk.json runner: migrations run before the change set, the custom resource only verifies
 REQUEST_VARIABLE = ENV_REQUEST
 RUNNING = "IN_PROGRESS"
-MIN_BUILD_MINUTES = 5  # CodeBuild's shortest timeoutInMinutes
-MAX_BUILD_MINUTES = 2160  # CodeBuild's longest: 36 hours
-PIPELINE_TIMEOUT_MINUTES = 480  # pipeline mode's build timeout unless cdk.json says pipelineTimeoutMinutes
-QUEUED_TIMEOUT_MINUTES = 5  # a build still queued after this is dropped by CodeBuild (it would start too late)
-RUNNER_MARGIN_S = 60  # the runner's deadline ends this long before the build's timeout (rollback, log upload)
 SEARCH_BUILDS = 100  # newest builds searched for this request's (one BatchGetBuilds call)
 LOG_LINES = 15
-
-
-def is_marked(migration: Migration) -> bool:
-    """The marker may stand on any line of the file's leading comments (the first may be no-transaction's);
-    blank lines between those comments do not end them, the first statement does."""
-    for line in migration.text.lstrip("\ufeff").splitlines():
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if not stripped.startswith("--"):
-            return False
-        if stripped == RUNNER_MARKER:
-            return True
-    return False
 
 
 def pipeline_command(env: str | None) -> str:
     return f"python -m migrator --env {env or 'ENV'} apply --change-set NAME"
 
 
-def route(props: Mapping[str, Any], plan: Plan, fresh: bool = False, env: str | None = None) -> StepData:
-    """{"Runner": "codebuild", ...} when this deploy must run in CodeBuild, {} for the Lambda.
+def route(props: StepProperties, plan: Plan, fresh: bool = False, env: str | None = None) -> StepData:
+    """{"RunsIn": "codebuild", ...} when this deploy must run in CodeBuild, {} for the Lambda.
 
     In pipeline mode nothing may be pending by now (the operator command applied it before the change
     set ran), except on a fresh database: its first deploy creates it, so nothing could run earlier.
     """
     if plan.is_noop:
         return {}
-    if str(props.get("Runner") or "") == PIPELINE and not fresh:
+    if props.runner == RUNNER_PIPELINE and not fresh:
         pending = ", ".join(m.filename for m in plan.to_apply[:5])
         raise PendingInPipeline(
             f"pipeline mode: {pending} still pending when the change set ran; nothing was applied and the stack"
@@ -74,25 +56,24 @@ def route(props: Mapping[str, Any], plan: Plan, fresh: bool = False, env: str | 
             hint=f"apply them first: prepare the change set, run `{pipeline_command(env)}`, then execute it"
             " (README: pipeline mode)",
         )
-    marked = [m.filename for m in plan.to_apply if is_marked(m)]
-    if str(props.get("Runner") or "lambda") != "codebuild" and not marked:
+    marked = [m.filename for m in plan.to_apply if m.runs_in_codebuild]
+    if props.runner != RUNNER_CODEBUILD and not marked:
         return {}
     why = f"{', '.join(marked[:5])} marked {RUNNER_MARKER}" if marked else "the environment's runner is codebuild"
-    if not props.get("RunnerProject"):
+    if not props.runner_project:
         raise MigratorError(
             f"this deploy must run in CodeBuild ({why}), but the stack has no runner project; nothing was applied",
             hint="deploy the stack version that creates the runner (stacks/runner.py) or remove the marker",
         )
-    return {"Runner": "codebuild", "RunnerReason": why}
+    return {"RunsIn": RUNNER_CODEBUILD, "RunnerReason": why}
 
 
-def request_key(event: Mapping[str, Any], data: StepData) -> str:
+def request_key(event: Mapping[str, Any], props: StepProperties, data: StepData) -> str:
     """One CloudFormation request: its RequestId (every is_complete call carries it), else start time and token."""
     given = str(event.get("RequestId") or "")
     if given:
         return given
-    props = event.get("ResourceProperties") or {}
-    return f"{props.get('DeployToken') or 'manual'}@{data.get('StartedAt') or '0'}"
+    return f"{props.deploy_token or 'manual'}@{data.get('StartedAt') or '0'}"
 
 
 @dataclass(frozen=True)
@@ -146,7 +127,7 @@ class Project:
             projectName=self.name,
             environmentVariablesOverride=[{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in variables.items()],
             timeoutInMinutesOverride=timeout_minutes,
-            queuedTimeoutInMinutesOverride=QUEUED_TIMEOUT_MINUTES,
+            queuedTimeoutInMinutesOverride=budget.QUEUED_TIMEOUT_MINUTES,
             idempotencyToken=hashlib.sha256(request.encode()).hexdigest()[:32],
             **overrides,
         )
@@ -168,10 +149,10 @@ def _clients() -> tuple[Any, Any]:
     return boto3.client("codebuild"), boto3.client("logs")
 
 
-def stop_stale_builds(props: Mapping[str, Any], codebuild: Any = None) -> list[str]:
+def stop_stale_builds(props: StepProperties, codebuild: Any = None) -> list[str]:
     """At the start of every request: builds of earlier requests still running are stopped. Never raises
     (a Delete or a rollback must not fail over housekeeping); the runner's own deadline bounds them anyway."""
-    name = props.get("RunnerProject")
+    name = props.runner_project
     if not name:
         return []
     try:
@@ -194,10 +175,10 @@ def _since(plan: Plan, from_version: str) -> list[str]:
 class Step:
     """One is_complete call on the CodeBuild path."""
 
-    deployment: Any  # migrator.aws.deploy.Deployment (not imported: keeps this module free of psycopg)
+    deployment: Deployment
     project: Project
     logs: Any
-    props: Mapping[str, Any]
+    props: StepProperties
     data: StepData
     request: str
 
@@ -218,17 +199,15 @@ class Step:
     def _start(self) -> Build:
         now = time.time()
         started = float(self.data.get("StartedAt") or now)
-        build_end = started + int(self.props.get("BuildTimeoutSeconds") or 0)
-        minutes = math.floor((build_end - now) / 60)
-        if minutes < MIN_BUILD_MINUTES:
+        window = budget.build_window(started, self.props.build_timeout_seconds, self.props.runner_timeout_seconds, now)
+        if window.minutes < budget.MIN_BUILD_MINUTES:
+            left = started + self.props.build_timeout_seconds - now
             raise MigratorError(
-                f"too little time left to start the CodeBuild runner ({max(0, build_end - now):.0f}s; a build needs at"
-                f" least {MIN_BUILD_MINUTES} min); nothing was applied",
+                f"too little time left to start the CodeBuild runner ({max(0, left):.0f}s; a build needs at"
+                f" least {budget.MIN_BUILD_MINUTES} min); nothing was applied",
                 hint="deploy again (the snapshot is kept and reused), or raise migrationTimeoutMinutes",
             )
-        runner_end = started + int(self.props.get("RunnerTimeoutSeconds") or 0)
-        deadline = min(runner_end, now + minutes * 60 - RUNNER_MARGIN_S)
-        return self.project.start(self.request, deadline, minutes)
+        return self.project.start(self.request, window.deadline, window.minutes)
 
     def _succeeded(self, build: Build) -> StepData:
         plan = self.deployment.inspect()
@@ -282,16 +261,16 @@ def failure(build: Build, lines: list[str], committed: str) -> RunnerFailed:
     )
 
 
-def poll(deployment: Any, event: Mapping[str, Any], data: StepData, clients: Any = None) -> StepData | None:
+def poll(deployment: Deployment, event: Mapping[str, Any], data: StepData, clients: Any = None) -> StepData | None:
     """The handler's entry: one poll of this request's runner build."""
-    props = event.get("ResourceProperties") or {}
+    props = deployment.request
     codebuild, logs = clients or _clients()
     step = Step(
         deployment=deployment,
-        project=Project(codebuild, str(props["RunnerProject"])),
+        project=Project(codebuild, str(props.runner_project)),
         logs=logs,
         props=props,
         data=data,
-        request=request_key(event, data),
+        request=request_key(event, props, data),
     )
     return step.poll()

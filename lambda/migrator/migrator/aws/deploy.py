@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -17,19 +18,29 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from migrator import engine
+from migrator.aws import budget
+from migrator.aws.contract import (
+    CA_BUNDLE_IN_ASSET,
+    ENV_BUNDLE_ROOT,
+    ENV_INSTANCE,
+    ENV_LOCK_TIMEOUT,
+    ENV_ROLE_SECRET_ARN,
+    ENV_SECRET_ARN,
+    ENV_SSLROOTCERT,
+    KEYS,
+    ContractError,
+    StepProperties,
+)
 from migrator.aws.secrets import conninfo_from_secret, read_secret, role_credentials
+from migrator.aws.session_bounds import runner_connection
 from migrator.aws.snapshots import WAITING_STATES, Snapshots, snapshot_id, version_tags
 from migrator.aws.step_data import NONE, StepData
 from migrator.connect import DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT, DEFAULT_LOCK_TIMEOUT, SessionLimits, connect
-from migrator.errors import AuthenticationFailed, MigratorError, SnapshotError
+from migrator.errors import AuthenticationFailed, InvalidInput, MigratorError, SnapshotError
 from migrator.plan import Plan
 from migrator.roles import ensure_app_role, ensure_owner_role
 
 log = logging.getLogger("migrator")
-SAFETY_MARGIN_MS = 30_000  # stop our own work this long before Lambda would kill us
-ANSWER_MARGIN_S = 120  # the framework needs this long, after the last apply, to answer CloudFormation
-MIN_APPLY_S = 60  # less than this left after a snapshot wait: fail clearly instead of starting
-DEFAULT_TIMEOUT_S = 3600  # CloudFormation's ServiceTimeout when a template does not say
 
 
 @dataclass(frozen=True)
@@ -43,43 +54,39 @@ class Bundle:
         return engine.Options(self.root / "migrations", self.root / "schema.sql", applied_by="cdk-deploy")
 
 
-@dataclass(frozen=True)
-class Request:
-    """The custom resource's properties, typed and checked."""
+def bundle_from_environment(environ: Mapping[str, str]) -> Bundle:
+    """The asset's root: the folder holding the package (MIGRATOR_BUNDLE_ROOT in tests and the runner's checks)."""
+    return Bundle(Path(environ.get(ENV_BUNDLE_ROOT) or Path(__file__).resolve().parents[2]))
 
-    secret_arn: str
-    instance: str
-    snapshot_retention: int
-    take_snapshots: bool
-    stamp: str
-    lock_timeout: str
-    migrator_secret_arn: str | None = None  # the role migrations run as; None: the master user
-    timeout_seconds: int = DEFAULT_TIMEOUT_S  # CloudFormation's ServiceTimeout for the whole step
-    app_secret_arn: str | None = None  # the application's role (data rights only); None: none managed
 
-    @classmethod
-    def from_properties(cls, props: dict[str, Any]) -> Request:
-        missing = [k for k in ("SecretArn", "InstanceIdentifier") if not props.get(k)]
-        if missing:
-            raise MigratorError(f"custom resource properties lack {', '.join(missing)}")
-        given = props.get("MigrationTimeoutSeconds")
-        timeout = str(DEFAULT_TIMEOUT_S if given is None or given == "" else given)
-        if not timeout.isdigit() or not 60 <= int(timeout) <= DEFAULT_TIMEOUT_S:
-            raise MigratorError(f"MigrationTimeoutSeconds must be 60-3600, got {timeout!r}")
-        retention = str(props.get("SnapshotRetention", 3))
-        if not retention.isdigit() or int(retention) < 1:
-            raise MigratorError(f"SnapshotRetention must be a whole number of at least 1, got {retention!r}")
-        return cls(
-            secret_arn=str(props["SecretArn"]),
-            instance=str(props["InstanceIdentifier"]),
-            snapshot_retention=int(retention),
-            take_snapshots=str(props.get("TakeSnapshots", "true")).lower() == "true",
-            stamp=str(props.get("DeployToken") or props.get("Fingerprint", "")[:12] or "manual"),
-            lock_timeout=str(props.get("LockTimeout") or DEFAULT_LOCK_TIMEOUT),
-            migrator_secret_arn=str(props["MigratorSecretArn"]) if props.get("MigratorSecretArn") else None,
-            timeout_seconds=int(timeout),
-            app_secret_arn=str(props["AppSecretArn"]) if props.get("AppSecretArn") else None,
+def ca_bundle(bundle: Bundle, environ: Mapping[str, str]) -> str:
+    """verify-full always: the RDS CA bundle ships in the asset; MIGRATOR_SSLROOTCERT names it (or a test CA)."""
+    given = environ.get(ENV_SSLROOTCERT) or str(bundle.root / CA_BUNDLE_IN_ASSET)
+    if not Path(given).is_file():
+        raise MigratorError(
+            f"the CA bundle {given} is missing, so the database's certificate cannot be checked",
+            hint="the asset ships certs/rds-ca-bundle.pem; set MIGRATOR_SSLROOTCERT to a CA bundle file",
         )
+    return given
+
+
+# Where the functions' and the runner's environment stands in for a property the event does not carry.
+_FROM_ENVIRONMENT = {
+    "secret_arn": ENV_SECRET_ARN,
+    "instance": ENV_INSTANCE,
+    "migrator_secret_arn": ENV_ROLE_SECRET_ARN,
+    "lock_timeout": ENV_LOCK_TIMEOUT,
+}
+
+
+def properties(raw: Mapping[str, Any], environ: Mapping[str, str]) -> StepProperties:
+    """The step's properties: the event's, with the environment filling in what a direct call leaves out."""
+    merged = {KEYS[name]: environ.get(variable) for name, variable in _FROM_ENVIRONMENT.items()}
+    merged |= {key: value for key, value in raw.items() if value is not None and value != ""}
+    try:
+        return StepProperties.parse(merged)
+    except ContractError as exc:
+        raise InvalidInput(str(exc), hint="the template and the functions' environment set these") from None
 
 
 def is_fresh(plan: Plan) -> bool:
@@ -92,15 +99,16 @@ def snapshot_tags(data: StepData) -> dict[str, str]:
     return version_tags(data.get("FromVersion"), data.get("ToVersion"))
 
 
-def cloudformation_deadline(data: StepData, request: Request) -> float:
+def cloudformation_deadline(data: StepData, request: StepProperties) -> float:
     """Epoch seconds by which our work must end so that CloudFormation hears an answer in time."""
-    started = float(data.get("StartedAt") or time.time())
-    return started + request.timeout_seconds - ANSWER_MARGIN_S
+    return budget.cloudformation_deadline(float(data.get("StartedAt") or time.time()), request.timeout_seconds)
 
 
 @dataclass(frozen=True)
 class Deployment:
-    request: Request
+    """One deploy's database work, built the same way by the handler and the runner (`from_environment`)."""
+
+    request: StepProperties
     rds: Any
     secrets: Any
     bundle: Bundle
@@ -110,6 +118,52 @@ class Deployment:
     extra_conninfo: tuple[tuple[str, str], ...] = ()
     # how long the server lets an engine session idle inside a transaction (a frozen client's locks)
     idle_in_transaction_timeout: str = DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT
+
+    @classmethod
+    def from_environment(
+        cls,
+        raw: Mapping[str, Any],
+        environ: Mapping[str, str],
+        *,
+        rds: Any,
+        secrets: Any,
+        runner_idle_timeout_s: int | None = None,
+    ) -> Deployment:
+        """The functions' (event properties, environment) and the runner's (environment only, no RDS client:
+        the step took the snapshot before starting it; with its session bounds) deployment."""
+        return cls.create(
+            properties(raw, environ), environ, rds=rds, secrets=secrets, runner_idle_timeout_s=runner_idle_timeout_s
+        )
+
+    @classmethod
+    def create(
+        cls,
+        props: StepProperties,
+        environ: Mapping[str, str],
+        *,
+        rds: Any,
+        secrets: Any,
+        runner_idle_timeout_s: int | None = None,
+    ) -> Deployment:
+        """The one constructor: the asset and its CA bundle from the environment, the runner's bounds if given."""
+        bundle = bundle_from_environment(environ)
+        if runner_idle_timeout_s is None:
+            return cls(
+                props,
+                rds=rds,
+                secrets=secrets,
+                bundle=bundle,
+                sslrootcert=ca_bundle(bundle, environ),
+            )
+        return cls(
+            props,
+            rds=rds,
+            secrets=secrets,
+            bundle=bundle,
+            sslrootcert=ca_bundle(bundle, environ),
+            extra_conninfo=runner_connection(runner_idle_timeout_s),
+            idle_in_transaction_timeout=f"{runner_idle_timeout_s}s",  # the engine sets it again after RESET ALL
+        )
 
     @cached_property
     def _admin_conninfo(self) -> str:
@@ -143,7 +197,7 @@ class Deployment:
     def _connect(self, statement_timeout_ms: int, attempts: int, as_admin: bool = False) -> psycopg.Connection:
         """Connect; a password rotated since the secret was read is re-read once, and the role re-handed over."""
         limits = SessionLimits(
-            self.request.lock_timeout,
+            self.request.lock_timeout or DEFAULT_LOCK_TIMEOUT,
             f"{max(1000, statement_timeout_ms)}ms",
             idle_in_transaction_timeout=self.idle_in_transaction_timeout,
         )
@@ -202,7 +256,7 @@ class Deployment:
         if is_fresh(plan) or not self.request.take_snapshots:
             return {**data, "Phase": "apply"}  # a fresh database has nothing to lose
         ident = snapshot_id(
-            self.request.instance, plan.current_version, plan.target_version or NONE, self.request.stamp
+            self.request.instance, plan.current_version, plan.target_version or NONE, self.request.stamp("manual")
         )
         status = self._ensure_snapshot(ident, data)
         log.info("pre-migration snapshot %s: %s", ident, status)
@@ -222,7 +276,7 @@ class Deployment:
         status = self._ensure_snapshot(ident, data)
         if status in WAITING_STATES:
             left = cloudformation_deadline(data, self.request) - time.time()
-            if left < MIN_APPLY_S:
+            if left < budget.MIN_APPLY_S:
                 raise SnapshotError(
                     f"pre-migration snapshot {ident} is still {status} and the migration step's time"
                     f" ({self.request.timeout_seconds // 60} min) runs out; nothing was applied",
@@ -239,9 +293,9 @@ class Deployment:
 
     def apply(self, remaining_ms: int, data: StepData) -> StepData:
         """Apply within this invocation's time and CloudFormation's, whichever ends first."""
-        cloudformation_ms = (cloudformation_deadline(data, self.request) - time.time()) * 1000
-        budget_ms = int(min(remaining_ms - SAFETY_MARGIN_MS, cloudformation_ms))
-        if budget_ms < 5_000:
+        cloudformation_left = cloudformation_deadline(data, self.request) - time.time()
+        budget_ms = budget.lambda_apply_ms(remaining_ms, cloudformation_left)
+        if budget_ms < budget.MIN_LAMBDA_APPLY_S * 1000:
             raise MigratorError(
                 "too little time left to migrate safely; nothing was applied",
                 hint="deploy again (a new deploy starts with a full budget), or raise migrationTimeoutMinutes",

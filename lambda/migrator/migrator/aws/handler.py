@@ -14,20 +14,11 @@ from __future__ import annotations
 import logging
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from migrator.aws import codebuild, metrics
-from migrator.aws.deploy import Bundle, Deployment, Request, is_fresh
-from migrator.aws.naming import (
-    CA_BUNDLE_IN_ASSET,
-    ENV_BUNDLE_ROOT,
-    ENV_INSTANCE,
-    ENV_ROLE_SECRET_ARN,
-    ENV_SECRET_ARN,
-    ENV_SSLROOTCERT,
-    env_of,
-)
+from migrator.aws.contract import KEYS, RUNNER_CODEBUILD, ContractError, StepProperties, env_of
+from migrator.aws.deploy import Bundle, Deployment, bundle_from_environment, is_fresh, properties
 from migrator.aws.step_data import NONE, StepData, answer, from_event
 from migrator.errors import DeployFailed, MigratorError, OutOfOrder
 from migrator.files import listing
@@ -40,26 +31,10 @@ for _noisy in ("botocore", "boto3", "urllib3"):
 MAX_REASON = 1000  # CloudFormation's whole response must stay under 4 KB
 
 
-def bundle_from_environment() -> Bundle:
-    """The asset's root: the folder holding the package (MIGRATOR_BUNDLE_ROOT in tests and the runner's checks)."""
-    return Bundle(Path(os.environ.get(ENV_BUNDLE_ROOT) or Path(__file__).resolve().parents[2]))
-
-
 def _clients() -> tuple[Any, Any]:
     import boto3  # imported on first use: keeps the module's cold import small
 
     return boto3.client("rds"), boto3.client("secretsmanager")
-
-
-def ca_bundle(bundle: Bundle) -> str:
-    """verify-full always: the RDS CA bundle ships in the asset; MIGRATOR_SSLROOTCERT names it (or a test CA)."""
-    given = os.environ.get(ENV_SSLROOTCERT) or str(bundle.root / CA_BUNDLE_IN_ASSET)
-    if not Path(given).is_file():
-        raise MigratorError(
-            f"the CA bundle {given} is missing, so the database's certificate cannot be checked",
-            hint="the asset ships certs/rds-ca-bundle.pem; set MIGRATOR_SSLROOTCERT to a CA bundle file",
-        )
-    return given
 
 
 REQUEST_TYPES = ("Create", "Update", "Delete")
@@ -76,40 +51,35 @@ def _object(event: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
-def _matching_asset(props: dict[str, Any], bundle: Bundle) -> None:
+def _matching_asset(props: StepProperties, bundle: Bundle) -> None:
     """The template lists the migrations it was synthesized with; the function must ship exactly those."""
-    listed = props.get("Migrations")
+    listed = props.migrations
     if listed is None:
         return  # a direct invocation (status, tests) names none
     shipped = listing(bundle.options.migrations_dir)
-    if not isinstance(listed, list) or [str(name) for name in listed] != shipped:
-        newest = str(listed[-1]) if isinstance(listed, list) and listed else "none"
+    if list(listed) != shipped:
         raise MigratorError(
-            f"the template lists {len(listed) if isinstance(listed, list) else 'no list of'} migrations (newest"
-            f" {newest}) but this function's asset holds {len(shipped)} (newest {shipped[-1] if shipped else 'none'}):"
-            " the template and the asset come from different synths; nothing was done",
+            f"the template lists {len(listed)} migrations (newest {listed[-1] if listed else 'none'}) but this"
+            f" function's asset holds {len(shipped)} (newest {shipped[-1] if shipped else 'none'}): the template and"
+            " the asset come from different synths; nothing was done",
             hint="deploy template and asset together with one `cdk deploy` of one synth",
         )
 
 
-def _deployment(props: dict[str, Any]) -> Deployment:
-    """Properties come from the custom resource; the function's environment fills in for direct calls."""
-    props = {
-        "SecretArn": os.environ.get(ENV_SECRET_ARN),
-        "InstanceIdentifier": os.environ.get(ENV_INSTANCE),
-        "MigratorSecretArn": os.environ.get(ENV_ROLE_SECRET_ARN),
-    } | {k: v for k, v in props.items() if v}
-    bundle = bundle_from_environment()
+def _deployment(props: StepProperties) -> Deployment:
     rds, secrets = _clients()
-    return Deployment(
-        request=Request.from_properties(props), rds=rds, secrets=secrets, bundle=bundle, sslrootcert=ca_bundle(bundle)
-    )
+    return Deployment.create(props, os.environ, rds=rds, secrets=secrets)
+
+
+def _properties(raw: dict[str, Any]) -> StepProperties:
+    """Properties come from the custom resource; the function's environment fills in for direct calls."""
+    return properties(raw, os.environ)
 
 
 def _physical_id(event: dict[str, Any]) -> str:
     """Stable for the resource's life: a new id would make CloudFormation send a Delete for the old one."""
     props = event.get("ResourceProperties")
-    instance = props.get("InstanceIdentifier") if isinstance(props, dict) else None
+    instance = props.get(KEYS["instance"]) if isinstance(props, dict) else None
     return str(event.get("PhysicalResourceId") or f"schema-migrations-{instance or 'database'}")
 
 
@@ -129,11 +99,13 @@ def is_backward(event: dict[str, Any]) -> bool:
     """
     if event.get("RequestType") != "Update":
         return False
-    new, old = (value if isinstance(value, dict) else {} for value in map(event.get, _PROPERTIES))
-    new_token, old_token = str(new.get("DeployToken", "")), str(old.get("DeployToken", ""))
-    if new_token and old_token and new_token != old_token:
-        return new_token < old_token
-    new_version, old_version = str(new.get("NewestVersion", "")), str(old.get("NewestVersion", ""))
+    try:
+        new, old = (StepProperties.parse(_object(event, key), required=False) for key in _PROPERTIES)
+    except (ContractError, MigratorError):
+        return False  # malformed properties: the plan's own checks say so
+    if new.deploy_token and old.deploy_token and new.deploy_token != old.deploy_token:
+        return new.deploy_token < old.deploy_token
+    new_version, old_version = new.newest_version, old.newest_version
     return new_version.isdigit() and old_version.isdigit() and int(new_version) < int(old_version)
 
 
@@ -158,11 +130,12 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     backward = is_backward(event)
     log.info("%s %s%s", request, physical, " (older template than the deployed one)" if backward else "")
     try:
-        props = _object(event, "ResourceProperties")
-        if not props:
+        raw = _object(event, "ResourceProperties")
+        if not raw:
             raise MigratorError(f"malformed event: a {request} without ResourceProperties; nothing was done")
+        props = _properties(raw)
         codebuild.stop_stale_builds(props)  # a rollback leaves none applying
-        _matching_asset(props, bundle_from_environment())  # once per request: is_complete follows the same one
+        _matching_asset(props, bundle_from_environment(os.environ))  # once per request: is_complete follows this one
         deployment = _deployment(props)
         plan = deployment.prepare()
     except OutOfOrder as exc:  # the bundle brings a version the database lacks: a real deploy, never skipped
@@ -173,7 +146,7 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise _fail(exc) from None
     try:
         env = env_of(str(event.get("StackId") or ""))
-        runner = codebuild.route(event["ResourceProperties"], plan, fresh=is_fresh(plan), env=env)
+        runner = codebuild.route(deployment.request, plan, fresh=is_fresh(plan), env=env)
         data: StepData = {**deployment.start(plan, started_at=time.time()), **runner}
     except Exception as exc:
         raise _fail(exc) from None
@@ -184,8 +157,7 @@ def _delete(event: dict[str, Any], physical: str) -> dict[str, Any]:
     """A Delete never fails and never touches the database: a failed Delete leaves a stack nobody can remove."""
     note = "delete keeps the database"
     try:
-        props = event.get("ResourceProperties")
-        codebuild.stop_stale_builds(props if isinstance(props, dict) else {})  # none left applying
+        codebuild.stop_stale_builds(StepProperties.parse(_object(event, "ResourceProperties"), required=False))
     except Exception as exc:
         note += f"; stopping a runner build failed ({type(exc).__name__}: {exc})"
         log.warning(note)
@@ -203,10 +175,10 @@ def is_complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if data.get("Phase") == "done":
         return {"IsComplete": True, "Data": answer(data)}
     try:
-        deployment = _deployment(_object(event, "ResourceProperties"))
+        deployment = _deployment(_properties(_object(event, "ResourceProperties")))
         if data.get("Phase") == "snapshot" and not deployment.snapshot_ready(data):
             return {"IsComplete": False}
-        if data.get("Runner") == "codebuild":
+        if data.get("RunsIn") == RUNNER_CODEBUILD:
             done = codebuild.poll(deployment, event, data)
             if done is None:
                 return {"IsComplete": False}
@@ -228,7 +200,7 @@ def status(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from migrator.report import survey_to_json
 
     try:
-        deployment = _deployment(event.get("ResourceProperties") or {})
+        deployment = _deployment(_properties(_object(event, "ResourceProperties")))
         survey = deployment.survey()
     except MigratorError as exc:
         return {"ok": False, "error": str(exc)}

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from migrator.aws.contract import KEYS
 from migrator.aws.step_data import NONE
 
 log = logging.getLogger("migrator")
@@ -101,7 +102,7 @@ def _instance(event: dict[str, Any]) -> str | None:
     if event.get("Action") or event.get("RequestType") not in ("Create", "Update"):
         return None  # the status action, a Delete: not a migration step
     props = event.get("ResourceProperties")
-    instance = props.get("InstanceIdentifier") if isinstance(props, dict) else None
+    instance = props.get(KEYS["instance"]) if isinstance(props, dict) else None
     return str(instance) if instance else None
 
 

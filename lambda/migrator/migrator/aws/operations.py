@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from migrator.aws.naming import OUTPUT_FUNCTION, OUTPUT_INSTANCE, stack_name
+from migrator.aws.contract import OUTPUT_FUNCTION, OUTPUT_INSTANCE, stack_name
 from migrator.aws.snapshots import FROM_TAG, TO_TAG, Snapshots
 from migrator.errors import InvalidInput, MigratorError
 

@@ -26,13 +26,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from migrator.aws import codebuild
-from migrator.aws.naming import stack_name
+from migrator.aws import budget, codebuild
+from migrator.aws.contract import KEYS, RUNNER_PIPELINE, ContractError, StepProperties, stack_name
 from migrator.aws.operations import Aws, Deployed, remote_status, resolve
 from migrator.aws.snapshots import WAITING_STATES, Snapshots, snapshot_id, version_tags
 from migrator.errors import InvalidInput, MigratorError, SnapshotError
 
-SECONDS_BEFORE_TIMEOUT = codebuild.RUNNER_MARGIN_S  # the runner's deadline ends this long before its build's
 _SUB = re.compile(r"\$\{([^}!]+)\}")
 
 
@@ -85,26 +84,32 @@ def pseudo_parameters(stack_id: str) -> dict[str, str]:
 def next_deploy(template: Mapping[str, Any], pseudo: Mapping[str, str]) -> Next:
     """What the change set's template says about the migration step and its runner."""
     resources: Mapping[str, Any] = template.get("Resources") or {}
-    step = next(
-        (r.get("Properties") or {} for r in resources.values() if "RunnerProject" in (r.get("Properties") or {})),
+    project_key = KEYS["runner_project"]
+    raw = next(
+        (r.get("Properties") or {} for r in resources.values() if project_key in (r.get("Properties") or {})),
         None,
     )
-    if step is None:
+    if raw is None:
         raise MigratorError("the change set's template has no migration step with a runner project")
-    project = step["RunnerProject"]
+    project = raw[project_key]
     logical = project.get("Ref") if isinstance(project, Mapping) else None
     if not logical or logical not in resources:
-        raise MigratorError(f"the migration step's RunnerProject is not a Ref to the template's project: {project}")
+        raise MigratorError(f"the migration step's {project_key} is not a Ref to the template's project: {project}")
     source = resources[logical]["Properties"]["Source"]["Location"]
+    literal = {key: value for key, value in raw.items() if isinstance(value, str | list)}  # not Refs and Joins
+    try:
+        step = StepProperties.parse(literal, required=False)
+    except ContractError as exc:
+        raise MigratorError(f"the change set's migration step: {exc}") from None
     return Next(
         project_logical_id=str(logical),
         source=resolve_intrinsics(source, pseudo),
-        newest_version=str(step.get("NewestVersion") or ""),
-        stamp=str(step.get("DeployToken") or str(step.get("Fingerprint") or "")[:12] or "pipeline"),
-        snapshot_retention=int(step.get("SnapshotRetention") or 3),
-        take_snapshots=str(step.get("TakeSnapshots", "true")).lower() == "true",
-        timeout_minutes=int(step.get("PipelineTimeoutMinutes") or codebuild.PIPELINE_TIMEOUT_MINUTES),
-        runner=str(step.get("Runner") or "lambda"),
+        newest_version=step.newest_version,
+        stamp=step.stamp("pipeline"),
+        snapshot_retention=step.snapshot_retention,
+        take_snapshots=step.take_snapshots,
+        timeout_minutes=step.pipeline_timeout_minutes or budget.PIPELINE_TIMEOUT_MINUTES,
+        runner=step.runner,
     )
 
 
@@ -146,7 +151,7 @@ class Operator:
         if not _behind(current, upcoming.newest_version):
             return 0, f"{deployed.instance} is at version {current}: nothing to apply before change set {change_set}"
         self.say(f"{deployed.instance}: version {current} -> {upcoming.newest_version} (change set {change_set})")
-        if upcoming.runner != codebuild.PIPELINE:
+        if upcoming.runner != RUNNER_PIPELINE:
             self.say(f"note: the change set's runner is {upcoming.runner}, not pipeline; applying before it anyway")
         self._snapshot(deployed, upcoming, current)
         project = codebuild.Project(self.aws.client("codebuild"), _physical(cfn, stack, upcoming.project_logical_id))
@@ -187,7 +192,7 @@ class Operator:
                 f"CodeBuild runner {others[0]} of another deploy is still running; nothing was started",
                 hint=f"wait for it, or stop it (aws codebuild stop-build --id {others[0]}) and run this again",
             )
-        deadline = time.time() + upcoming.timeout_minutes * 60 - SECONDS_BEFORE_TIMEOUT
+        deadline = budget.pipeline_deadline(time.time(), upcoming.timeout_minutes)
         build = project.start(request, deadline, upcoming.timeout_minutes, source=upcoming.source)
         self.say(f"started the CodeBuild runner {build.id} on {upcoming.source} ({upcoming.timeout_minutes} min)")
         return build
@@ -249,7 +254,7 @@ def _physical(cfn: Any, stack: str, logical: str) -> str:
 
 def _behind(current: str | None, newest: str) -> bool:
     if not newest.isdigit():
-        raise MigratorError(f"the change set's migration step has no NewestVersion ({newest!r})")
+        raise MigratorError(f"the change set's migration step has no {KEYS['newest_version']} ({newest!r})")
     return current is None or not current.isdigit() or int(current) < int(newest)
 
 

@@ -34,48 +34,17 @@ import sys
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from migrator.aws.budget import IDLE_TIMEOUT_S, MIN_RUN_S
 from migrator.aws.codebuild import PREFIX
-from migrator.aws.naming import (
-    ENV_DEADLINE,
-    ENV_IDLE_TIMEOUT,
-    ENV_INSTANCE,
-    ENV_LOCK_TIMEOUT,
-    ENV_ROLE_SECRET_ARN,
-    ENV_SECRET_ARN,
-)
+from migrator.aws.contract import ENV_DEADLINE, ENV_IDLE_TIMEOUT, ENV_INSTANCE, ENV_SECRET_ARN, KEYS
 from migrator.errors import InvalidInput, MigratorError
 
-MIN_RUN_S = 60  # less than this before the deadline: refuse to start (a queued build that started too late)
-DEFAULT_IDLE_TIMEOUT_S = 60
-# Client side (libpq): a server that stops answering is noticed within idle + interval x count seconds.
-KEEPALIVES = {"keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10", "keepalives_count": "3"}
+if TYPE_CHECKING:
+    from migrator.aws.deploy import Deployment
 
 log = logging.getLogger("migrator")
-
-
-def session_options(idle_timeout_s: int) -> str:
-    """Server-side bounds, as startup options so that the engine's per-file RESET ALL keeps them.
-
-    tcp_keepalives_* and tcp_user_timeout make the server drop a client whose host vanished;
-    idle_session_timeout and idle_in_transaction_session_timeout end a client that is alive at the TCP
-    level but silent (a frozen process): the runner never idles longer than a lock poll between steps.
-    """
-    idle = f"{idle_timeout_s * 1000}"
-    settings = {
-        "tcp_keepalives_idle": "30",
-        "tcp_keepalives_interval": "10",
-        "tcp_keepalives_count": "3",
-        "tcp_user_timeout": "60000",
-        "idle_in_transaction_session_timeout": idle,
-        "idle_session_timeout": idle,
-    }
-    return " ".join(f"-c {name}={value}" for name, value in settings.items())
-
-
-def connection_parameters(idle_timeout_s: int) -> tuple[tuple[str, str], ...]:
-    return (*KEEPALIVES.items(), ("options", session_options(idle_timeout_s)))
 
 
 def _required(environ: Mapping[str, str], name: str) -> str:
@@ -94,32 +63,20 @@ def _deadline(environ: Mapping[str, str]) -> float:
 
 
 def _idle_timeout(environ: Mapping[str, str]) -> int:
-    raw = environ.get(ENV_IDLE_TIMEOUT) or str(DEFAULT_IDLE_TIMEOUT_S)
+    raw = environ.get(ENV_IDLE_TIMEOUT) or str(IDLE_TIMEOUT_S)
     if not raw.isdigit() or int(raw) < 1:
         raise InvalidInput(f"{ENV_IDLE_TIMEOUT} must be whole seconds, got {raw!r}")
     return int(raw)
 
 
-def deployment_from(environ: Mapping[str, str], secrets: Any) -> Any:
-    """The same Deployment the handler builds, from the environment, with the runner's session bounds."""
-    from migrator.aws.deploy import Deployment, Request
-    from migrator.aws.handler import bundle_from_environment, ca_bundle
+def deployment_from(environ: Mapping[str, str], secrets: Any) -> Deployment:
+    """The handler's Deployment, from the environment alone, with the runner's session bounds."""
+    from migrator.aws.deploy import Deployment
 
-    props = {
-        "SecretArn": _required(environ, ENV_SECRET_ARN),
-        "InstanceIdentifier": environ.get(ENV_INSTANCE) or "database",
-        "MigratorSecretArn": environ.get(ENV_ROLE_SECRET_ARN),
-        "LockTimeout": environ.get(ENV_LOCK_TIMEOUT),  # unset: the engine's default
-    }
-    bundle = bundle_from_environment()
-    return Deployment(
-        Request.from_properties(props),
-        rds=None,  # the runner takes no snapshot: the migration step took it before starting the build
-        secrets=secrets,
-        bundle=bundle,
-        sslrootcert=ca_bundle(bundle),
-        extra_conninfo=connection_parameters(_idle_timeout(environ)),
-        idle_in_transaction_timeout=f"{_idle_timeout(environ)}s",  # the engine sets it again after RESET ALL
+    _required(environ, ENV_SECRET_ARN)
+    given = {KEYS["instance"]: environ.get(ENV_INSTANCE) or "database"}
+    return Deployment.from_environment(
+        given, environ, rds=None, secrets=secrets, runner_idle_timeout_s=_idle_timeout(environ)
     )
 
 

@@ -23,7 +23,7 @@ class StepData(TypedDict, total=False):
     Pruned: str
     PruneError: str
     Note: str
-    Runner: str  # "codebuild" when this request runs in the CodeBuild runner
+    RunsIn: str  # "codebuild" when this request runs in the CodeBuild runner
     RunnerReason: str
     RunnerBuild: str
 

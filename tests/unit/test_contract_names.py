@@ -1,10 +1,10 @@
-"""Stack names (migrator.aws.naming): the environment a stack name or ARN belongs to."""
+"""Stack names (migrator.aws.contract): the environment a stack name or ARN belongs to."""
 
 from __future__ import annotations
 
 import pytest
 
-from migrator.aws.naming import env_of, stack_name
+from migrator.aws.contract import env_of, stack_name
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod", "pr-42"])
