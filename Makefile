@@ -11,7 +11,7 @@ CA_BUNDLE := .local/rds-ca-bundle.pem
 # The project-local Node 22 (npm package `node`) comes first, for the CDK CLI and for jsii.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup setup-py setup-run lock run psql schema test test-engine e2e reliability lint bench synth stop clean-db clean
+.PHONY: setup setup-py setup-run lock run psql schema test unit quick test-engine e2e reliability lint bench synth stop clean-db clean
 
 setup: setup-py $(NODE_STAMP) $(CA_BUNDLE)
 
@@ -69,8 +69,10 @@ schema: setup-run   # schema.sql from the migrations (replayed on a scratch data
 test: setup lint
 	$(PY) -m pytest -n 2 -q
 
-.PHONY: unit
-unit: setup   # the fast tier: no test marked slow, no e2e (LocalStack); no lint. CI runs `make test`
+unit: setup-py   # the pure tier, seconds: no database, no AWS emulator, no synth. CI runs `make test`
+	$(PY) -m pytest -q tests/unit tests/test_contract.py tests/test_docs.py
+
+quick: setup   # the fast tier while you work: no test marked slow, no e2e (LocalStack); no lint
 	$(PY) -m pytest -n 2 -q -m 'not slow' --ignore=tests/e2e
 
 test-engine: setup-py
@@ -92,7 +94,9 @@ lint: setup-py
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.renovate .github/renovate.json
 
 bench: setup
-	PYTHONPATH=. $(PY) bench/bench_engine.py
+	PYTHONPATH=. $(PY) bench/bench_engine.py --path deploy --record docs/performance.md
+	PYTHONPATH=. $(PY) bench/bench_engine.py --path cli --record docs/performance.md
+	PYTHONPATH=. $(PY) bench/bench_engine.py --path deploy --count 10 --record docs/performance.md
 	PYTHONPATH=. $(PY) bench/bench_cdk.py
 	PYTHONPATH=. $(PY) bench/bench_scale.py
 

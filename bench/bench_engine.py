@@ -17,7 +17,9 @@ engine time over psql time of its four runs; it reports the median and quartiles
 medians of each side's wall time, of its own CPU time (the client process) and of its server backend's
 CPU time (from /proc, for a server on this machine: `BackendCpu`). Then it times a no-op `apply`
 against 1,000 applied migrations inside one process (process start excluded).
-Usage: PYTHONPATH=. .venv/bin/python bench/bench_engine.py [--rounds 10] [--count 1000]
+`--path deploy` times the deploy step's apply (bench/deploy_step.py: the Deployment the functions build,
+apply_within under the Lambda's budget) instead of the command line.
+Usage: PYTHONPATH=. .venv/bin/python bench/bench_engine.py [--rounds 10] [--count 1000] [--path cli|deploy]
 """
 
 from __future__ import annotations
@@ -137,7 +139,13 @@ def time_command(argv: list[str], url: str) -> Sample:
     return Sample(wall=wall, cpu=own, server_cpu=backend.seconds)
 
 
-def engine_run(url: str, migrations: Path) -> Sample:
+DEPLOY_STEP = Path(__file__).with_name("deploy_step.py")
+
+
+def engine_run(url: str, migrations: Path, path: str = "cli") -> Sample:
+    """The command line (`apply`), or the deploy step's apply under its deadline (`deploy`), as a process."""
+    if path == "deploy":  # the asset's layout: migrations/ under the root
+        return time_command([sys.executable, str(DEPLOY_STEP), url, str(migrations.parent)], url)
     return time_command(migrator_argv(url, migrations, "apply"), url)
 
 
@@ -148,7 +156,7 @@ def psql_run(url: str, combined: Path) -> Sample:
 
 
 def measure_round(
-    admin: str, migrations: Path, combined: Path, engine_first: bool
+    admin: str, migrations: Path, combined: Path, engine_first: bool, path: str = "cli"
 ) -> tuple[list[Sample], list[Sample]]:
     """Two runs of each side in ABBA order (engine, psql, psql, engine, or the mirror), each on a fresh
     database after `settle`, after an unmeasured warm-up: a slowdown of the shared host that grows or fades
@@ -161,12 +169,12 @@ def measure_round(
     for side in order:
         with scratch_database(admin, "bench") as url:
             settle(admin)
-            samples[side].append(engine_run(url, migrations) if side == "engine" else psql_run(url, combined))
+            samples[side].append(engine_run(url, migrations, path) if side == "engine" else psql_run(url, combined))
     return samples["engine"], samples["psql"]
 
 
 def noop_apply_seconds(url: str, migrations: Path, repeats: int = 7) -> float:
-    options = engine.Options(migrations_dir=migrations, schema_file=None, use_schema=False)
+    options = engine.Options(migrations_dir=migrations, schema_file=None)
     samples = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -186,24 +194,57 @@ def _side(label: str, samples: list[Sample]) -> str:
     return f"  {label} median {median(s.wall for s in samples):.3f} s (its own CPU {own:.3f} s{server})"
 
 
-def report(count: int, rounds: int, engine: list[Sample], psql: list[Sample], ratios: list[float]) -> None:
+LABELS = {
+    "cli": "engine (python -m migrator --no-schema apply):",
+    "deploy": "engine (the deploy step's apply_within):    ",
+}
+
+
+def report(
+    count: int, rounds: int, engine: list[Sample], psql: list[Sample], ratios: list[float], path: str = "cli"
+) -> list[str]:
     median = statistics.median
-    print(f"{count} migrations, {rounds} ABBA rounds ({len(engine)} runs a side), fresh database each run")
-    print(_side("engine (python -m migrator --no-schema apply):", engine))
-    print(_side("psql -X -1 -f (same SQL, one file):           ", psql))
+    lines = [f"{count} migrations, {rounds} ABBA rounds ({len(engine)} runs a side), fresh database each run"]
+    lines.append(_side(LABELS[path], engine))
+    lines.append(_side("psql -X -1 -f (same SQL, one file):           ", psql))
     quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
-    print(
-        f"  median ratio engine/psql per round: {median(ratios):.2f}x (target <= 1.2x);"
+    lines.append(
+        f"  median ratio engine/psql per round: {median(ratios):.2f}x (target <= 1.1x at 1,000, <= 2x at 10);"
         f" quartiles {quartiles[0]:.2f}-{quartiles[2]:.2f}; ratio of the medians"
         f" {median(s.wall for s in engine) / median(s.wall for s in psql):.2f}x"
     )
-    print(f"  rounds: {', '.join(f'{r:.2f}' for r in ratios)}")
+    lines.append(f"  rounds: {', '.join(f'{r:.2f}' for r in ratios)}")
+    return lines
+
+
+def record(page: Path, path: str, count: int, lines: list[str]) -> None:
+    """Replace this benchmark's block in `page` (between its markers) with today's lines: the figures the docs
+    show are the benchmark's own output, never copied by hand."""
+    start, end = f"<!-- bench_engine path={path} count={count} -->", "<!-- /bench_engine -->"
+    text = page.read_text()
+    if start not in text:
+        raise SystemExit(f"{page} has no {start} block to record into")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    block = "\n".join(
+        [
+            start,
+            f"Measured {time.strftime('%Y-%m-%d')} by `bench/bench_engine.py --path {path} --count {count}`:",
+            "```",
+            *lines,
+            "```",
+            end,
+        ]
+    )
+    page.write_text(head + block + tail)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=10)  # even: each side goes first as often
     parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--path", choices=sorted(LABELS), default="cli", help="which engine entry is timed")
+    parser.add_argument("--record", type=Path, help="write the result into this page's block (docs/performance.md)")
     args = parser.parse_args()
     admin = admin_conninfo()
     package = Path(migrator.__file__).parent
@@ -215,15 +256,22 @@ def main() -> None:
         psql_samples: list[Sample] = []
         ratios: list[float] = []
         for round_no in range(args.rounds):
-            engine_pair, psql_pair = measure_round(admin, migrations, combined, engine_first=round_no % 2 == 0)
+            engine_pair, psql_pair = measure_round(
+                admin, migrations, combined, engine_first=round_no % 2 == 0, path=args.path
+            )
             engine_samples += engine_pair
             psql_samples += psql_pair
             ratios.append(sum(s.wall for s in engine_pair) / sum(s.wall for s in psql_pair))
         with scratch_database(admin, "bench") as url:
             engine_run(url, migrations)
             noop = noop_apply_seconds(url, migrations)
-    report(args.count, args.rounds, engine_samples, psql_samples, ratios)
-    print(f"  no-op apply against {args.count} applied, in-process: median {noop * 1000:.0f} ms (target < 500 ms)")
+    lines = report(args.count, args.rounds, engine_samples, psql_samples, ratios, args.path)
+    lines.append(
+        f"  no-op apply against {args.count} applied, in-process: median {noop * 1000:.0f} ms (target < 500 ms)"
+    )
+    print("\n".join(lines))
+    if args.record is not None:
+        record(args.record, args.path, args.count, lines)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ def run_cli(url: str, migrations: Path, command: str, schema: bool = False) -> t
 
 
 def engine_seconds(url: str, migrations: Path, command: str, schema: bool = False) -> float:
-    options = engine.Options(migrations, PROJECT / "schema.sql" if schema else None, use_schema=schema)
+    options = engine.Options(migrations, PROJECT / "schema.sql" if schema else None)
     started = time.perf_counter()
     inputs = engine.load_inputs(options)
     with connect(url, SessionLimits()) as conn:

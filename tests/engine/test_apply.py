@@ -8,6 +8,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from migrator import engine
+from migrator.connect import SessionLimits, connect
+from migrator.errors import MigrationFailed
 from tests.engine.helpers import catalog, cli, history, run_sql, state, status_json, write
 from tests.support.migrations import AFTER_SCHEMA, NAMES, NEXT, VERSIONS, later
 
@@ -188,6 +191,23 @@ def test_failure_after_a_committed_no_transaction_batch_says_what_was_committed(
     assert f"{later(2)}_broken.sql:1: SQLSTATE 22012" in err
     assert f"earlier batches were committed before this one (versions {NEXT})" in err
     assert [(v, via) for v, _, via in history(at_newest)][-1] == (NEXT, "migration")
+
+
+def test_a_partial_apply_error_carries_what_committed_for_api_callers(
+    at_newest: str, migrations_dir: Path, schema_file: Path
+) -> None:
+    """The handler and the runner read what stays applied from the error, not from its hint's wording."""
+    write(
+        migrations_dir,
+        f"{NEXT}_concurrent.sql",
+        "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY i ON users (name);\n",
+    )
+    write(migrations_dir, f"{later(2)}_broken.sql", "SELECT 1/0;\n")
+    options = engine.Options(migrations_dir, schema_file)
+    with connect(at_newest, SessionLimits()) as conn, pytest.raises(MigrationFailed) as failed:
+        engine.apply(conn, engine.load_inputs(options), options)
+    assert failed.value.committed == (NEXT,)
+    assert failed.value.failure.file == f"{later(2)}_broken.sql"
 
 
 def test_statement_timeout_fails_cleanly_and_applies_nothing(

@@ -269,14 +269,14 @@ def test_an_invalid_timeout_property_fails_with_its_name(aws: Environment, conte
 
 def test_a_master_password_rotated_mid_deploy_is_read_again(aws: Environment, pg_admin: str) -> None:
     deployment = handler._deployment(handler._properties(aws.properties()))
-    deployment.inspect()  # the secret is read and cached for this invocation
+    deployment.plan()  # the secret is read and cached for this invocation
     secret = json.loads(aws.secrets().get_secret_value(SecretId=aws.secret_arn)["SecretString"])
     rotated = "Rotated-Master-Pass-42"
     with psycopg.connect(pg_admin, autocommit=True) as admin:
         admin.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(MASTER_USER), sql.Literal(rotated)))
     try:
         aws.secrets().put_secret_value(SecretId=aws.secret_arn, SecretString=json.dumps(secret | {"password": rotated}))
-        assert deployment.inspect().pending, "connected with the rotated password"
+        assert deployment.plan().pending, "connected with the rotated password"
     finally:
         with psycopg.connect(pg_admin, autocommit=True) as admin:
             admin.execute(

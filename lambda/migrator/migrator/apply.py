@@ -107,11 +107,13 @@ def fresh_session_sql(conn: psycopg.Connection) -> tuple[bytes, ...]:
 
 @dataclass(frozen=True)
 class Batch:
-    """What every file of one batch runs with: the fresh-session reset, the deadline guard, an observer."""
+    """What every file of one batch runs with: the fresh-session reset, the deadline (and its guard for files
+    outside a transaction, which go one statement at a time), an observer."""
 
     fresh_session: tuple[bytes, ...]
     guard: Guard
     on_file: FileEvent | None = None
+    deadline: float | None = None
 
 
 def _run_file(conn: psycopg.Connection, path: Path, statements: list[Statement], in_tx: bool, batch: Batch) -> None:
@@ -154,18 +156,11 @@ def _record(conn: psycopg.Connection, rows: list[NewRow], applied_by: str, batch
     history.check_written(conn, before, (row.version for row in rows))
 
 
-def _timed_file(conn: psycopg.Connection, path: Path, statements: list[Statement], batch: Batch) -> float:
-    start = time.perf_counter()
-    _run_file(conn, path, statements, True, batch)
-    return time.perf_counter() - start
-
-
 def _transactional_batch(
     conn: psycopg.Connection, plan: Plan, files: list[Migration], first: bool, applied_by: str, batch: Batch
 ) -> list[NewRow]:
-    """One transaction: the files pipelined one after another (see `run_files`), then their history rows.
-
-    Under a deadline, statement by statement instead, each checked against it before it starts."""
+    """One transaction: the files pipelined one after another (see `run_files`, which keeps the deadline), then
+    their history rows. The command line, the Lambda and the CodeBuild runner all take this one path."""
     work: list[FileWork] = [(m.path, m.statements) for m in files]
     schema = plan.load_schema if first else None
     if schema is not None:
@@ -173,10 +168,7 @@ def _transactional_batch(
     with conn.transaction():
         history.ensure_table(conn)
         before = history.versions(conn)
-        if batch.guard is None:
-            seconds = run_files(conn, work, batch.fresh_session, batch.on_file)
-        else:
-            seconds = [_timed_file(conn, path, list(statements), batch) for path, statements in work]
+        seconds = run_files(conn, work, batch.fresh_session, batch.on_file, batch.deadline)
         rows: list[NewRow] = []
         if schema is not None:
             ms = round(seconds.pop(0) * 1000)
@@ -216,8 +208,9 @@ def _standalone(conn: psycopg.Connection, migration: Migration, applied_by: str,
 
 
 def _with_progress(exc: MigratorError, result: ApplyResult) -> MigratorError:
-    if result.applied or result.recorded_by_schema:
-        done = ", ".join(result.recorded_by_schema + result.applied)
+    exc.committed = (*result.recorded_by_schema, *result.applied)
+    if exc.committed:
+        done = ", ".join(exc.committed)
         exc.hint = f"earlier batches were committed before this one (versions {done}); {exc.hint}"
     return exc
 
@@ -266,7 +259,7 @@ def apply_plan(
         batches.insert(0, [])  # schema.sql always loads in a transaction of its own
     for index, files in enumerate(batches):
         bound_session(conn, deadline)
-        batch = Batch(fresh_session=fresh_session_sql(conn), guard=guard, on_file=on_file)
+        batch = Batch(fresh_session=fresh_session_sql(conn), guard=guard, on_file=on_file, deadline=deadline)
         try:
             if files and files[0].no_transaction:
                 rows = _standalone(conn, files[0], applied_by, batch)

@@ -308,7 +308,6 @@ def _options(args: argparse.Namespace) -> engine.Options:
     return engine.Options(
         migrations_dir=args.migrations_dir,
         schema_file=None if args.no_schema else args.schema_file,
-        use_schema=not args.no_schema,
         allow_out_of_order=args.allow_out_of_order,
         lock_wait_seconds=args.lock_wait,
     )
@@ -329,13 +328,13 @@ def _connect(args: argparse.Namespace) -> tuple[psycopg.Connection, str]:
 
 
 def _status(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:
-    survey = engine.inspect(conn, inputs, _options(args))
+    survey = engine.survey(conn, inputs, _options(args))
     _emit(args, survey_to_json(survey, target), survey_lines(survey, target))
     return exit_code(survey) if args.exit_code else 0
 
 
 def _plan(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:
-    survey = engine.inspect(conn, inputs, _options(args))
+    survey = engine.survey(conn, inputs, _options(args))
     payload = survey_to_json(survey, target)
     if survey.plan is not None:
         payload |= plan_to_json(survey.plan, target) | {"versions": payload["versions"]}
@@ -352,7 +351,7 @@ def _apply(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.In
     options = replace(_options(args), on_file=progress.reporter(lambda line: say(line, stream)))
     outcome = engine.apply(conn, inputs, options)
     try:
-        after = engine.inspect(conn, inputs, options)  # what the database is now, not what it was
+        after = engine.survey(conn, inputs, options)  # what the database is now, not what it was
     except KeyboardInterrupt:
         done = ", ".join(outcome.result.recorded_by_schema + outcome.result.applied) or "nothing to apply"
         raise MigratorError(f"interrupted after the apply had finished ({done}); only this report is missing") from None

@@ -156,7 +156,7 @@ class Written:
 
 def render(migrations_dir: Path, server_url: str | None = None) -> str:
     """schema.sql as the migrations in `migrations_dir` build it."""
-    options = engine.Options(migrations_dir, None, use_schema=False, applied_by="migrator dump")
+    options = engine.Options(migrations_dir, None, applied_by="migrator dump")
     inputs = engine.load_inputs(options)
     if not inputs.migrations:
         raise MigratorError(f"{migrations_dir}: no migrations to build schema.sql from")

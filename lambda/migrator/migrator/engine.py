@@ -21,7 +21,8 @@ from migrator.execute import FileEvent
 from migrator.files import Migration, SchemaFile, load_migrations, load_schema_file
 from migrator.lock import DEFAULT_WAIT_S, migration_lock
 from migrator.numbering import check_folder
-from migrator.plan import Plan, VersionState, make_plan, survey
+from migrator.plan import Plan, VersionState, make_plan
+from migrator.plan import survey as version_states
 from migrator.verify import verify
 
 
@@ -36,8 +37,7 @@ def default_applied_by() -> str:
 @dataclass(frozen=True)
 class Options:
     migrations_dir: Path
-    schema_file: Path | None
-    use_schema: bool = True
+    schema_file: Path | None  # None: no schema.sql (--no-schema); every migration replays
     allow_out_of_order: bool = False
     lock_wait_seconds: float = DEFAULT_WAIT_S
     applied_by: str = field(default_factory=default_applied_by)
@@ -56,7 +56,7 @@ def load_inputs(options: Options) -> Inputs:
     check_folder(options.migrations_dir)  # one width of version numbers, before versions are compared
     migrations = load_migrations(options.migrations_dir)
     schema = None
-    if options.use_schema and options.schema_file is not None:
+    if options.schema_file is not None:
         schema = load_schema_file(options.schema_file)
         if schema.number not in {m.number for m in migrations}:
             raise InvalidInput(
@@ -91,10 +91,10 @@ class Survey:
         return self.applied[-1].version if self.applied else None
 
 
-def inspect(conn: psycopg.Connection, inputs: Inputs, options: Options) -> Survey:
+def survey(conn: psycopg.Connection, inputs: Inputs, options: Options) -> Survey:
     """What `status` shows: never raises for drift, order or an unknown database, it reports them."""
     applied = history.read(conn)
-    states = survey(inputs.migrations, applied, options.allow_out_of_order)
+    states = version_states(inputs.migrations, applied, options.allow_out_of_order)
     try:
         return Survey(states=states, applied=applied, plan=plan(conn, inputs, options, applied), refusal=None)
     except (ChecksumDrift, OutOfOrder, ForeignDatabase) as exc:

@@ -28,6 +28,8 @@ class MigratorError(Exception):
         super().__init__(message)
         self.message = printable(message)
         self.hint = hint
+        # Versions earlier batches of the same run committed before this failure (apply sets it): what stays.
+        self.committed: tuple[str, ...] = ()
 
     @property
     def hint(self) -> str:

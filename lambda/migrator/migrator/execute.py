@@ -14,7 +14,7 @@ import psycopg
 from psycopg import pq
 from psycopg.errors import error_from_result
 
-from migrator.errors import MigrationFailed, MigratorError, StatementFailure
+from migrator.errors import BudgetExhausted, MigrationFailed, MigratorError, StatementFailure
 from migrator.sqlsplit import Statement
 
 _MARK = "-- migrate:no-transaction"
@@ -79,6 +79,7 @@ FileWork = tuple[Path, Sequence[Statement]]
 # Statements sent and not yet answered before the sender waits for answers: memory stays bounded for
 # a huge file, and the server always has work queued while this process prepares the next file.
 IN_FLIGHT_HIGH, IN_FLIGHT_LOW = 2000, 500
+_DEADLINE_SLACK_S = 1.0  # a statement_timeout this close to the deadline is the deadline's (set from it)
 _LOOK_EVERY = 64  # statements of one file between looks at the answers that have arrived
 _SYNC = pq.ExecStatus.PIPELINE_SYNC
 _FATAL = pq.ExecStatus.FATAL_ERROR
@@ -86,7 +87,11 @@ _COPY = (pq.ExecStatus.COPY_IN, pq.ExecStatus.COPY_OUT, pq.ExecStatus.COPY_BOTH)
 
 
 def run_files(
-    conn: psycopg.Connection, files: Sequence[FileWork], prelude: Sequence[bytes] = (), on_file: FileEvent | None = None
+    conn: psycopg.Connection,
+    files: Sequence[FileWork],
+    prelude: Sequence[bytes] = (),
+    on_file: FileEvent | None = None,
+    deadline: float | None = None,
 ) -> list[float]:
     """Run files, each after `prelude` (the fresh-session reset), in the open transaction; their seconds.
 
@@ -97,8 +102,11 @@ def run_files(
     first error names its file, line and column, later files are not sent, and the caller rolls back.
     A file starts (`on_file`) when the server begins it, when the previous file's Sync is answered, and
     is done when its own Sync is: its seconds are the server's, as `psql -f` of that file would see.
+
+    `deadline` (time.monotonic) bounds the whole run: no statement is sent after it, and a statement still
+    running when it passes is cancelled; BudgetExhausted names where the run stopped, and the caller rolls back.
     """
-    run = _Pipeline(conn, files, on_file)
+    run = _Pipeline(conn, files, on_file, deadline)
     try:
         run.send(prelude)
         run.wait_until(lambda: not run.slots)
@@ -109,20 +117,44 @@ def run_files(
         if run.selector is not None:
             run.selector.close()  # its file descriptor, once per batch
     run.pgconn.exit_pipeline_mode()
+    stopped = run.stopped_at()
+    if stopped is not None:
+        raise _out_of_time(files, *stopped)
     if run.failure is not None:
         index, statement, result = run.failure
         path = files[index][0]
         error = error_from_result(result, encoding=conn.info.encoding)
+        if error.sqlstate == "57014" and deadline is not None and time.monotonic() >= deadline - _DEADLINE_SLACK_S:
+            raise _out_of_time(files, index, statement, True)  # the server's statement_timeout came first
         if statement is None:  # only the session reset went out: the engine's own statements failed
             raise MigratorError(f"{path.name}: resetting the session before the file failed: {error}")
         raise MigrationFailed(failure_of(path, statement, error), rolled_back=True)
     return [done - started for started, done in zip(run.started, run.finished, strict=True)]
 
 
+def _out_of_time(files: Sequence[FileWork], index: int, statement: Statement | None, running: bool) -> BudgetExhausted:
+    path = files[index][0]
+    where = f"{path.name}:{statement.line}" if statement is not None else path.name
+    return BudgetExhausted(
+        f"time budget exhausted {'at' if running else 'before'} {where}"
+        f"{' (the statement was cancelled)' if running else ''}; the open batch was rolled back",
+        hint="the batch is too long for one run (one Lambda invocation): split it, mark a file"
+        " '-- migrate:runner=codebuild', or run it with `python -m migrator apply` from a host that can reach"
+        " the database",
+    )
+
+
 class _Pipeline:
     """The bookkeeping of `run_files`: what each answer belongs to, and when each file began and ended."""
 
-    def __init__(self, conn: psycopg.Connection, files: Sequence[FileWork], on_file: FileEvent | None) -> None:
+    def __init__(
+        self, conn: psycopg.Connection, files: Sequence[FileWork], on_file: FileEvent | None, deadline: float | None
+    ) -> None:
+        self.conn = conn
+        self.deadline = deadline
+        # The first statement the deadline kept from being sent: (file, statement, False).
+        self.expired: tuple[int, Statement | None, bool] | None = None
+        self.cancelled = False  # a statement running at the deadline was cancelled
         self.pgconn = conn.pgconn
         self.files = files
         self.on_file = on_file
@@ -140,7 +172,7 @@ class _Pipeline:
     def send(self, prelude: Sequence[bytes]) -> None:
         send, slots = self.pgconn.send_query_params, self.slots
         for index, (_path, statements) in enumerate(self.files):
-            if self.failure is not None:
+            if self.failure is not None or self._expire_before(index, statements[0] if statements else None):
                 return
             self.sent = index + 1
             self._start_due()
@@ -149,6 +181,10 @@ class _Pipeline:
                 slots.append((index, None))
             self.unanswered += len(prelude)
             for number, statement in enumerate(statements, 1):
+                if self._expire_before(index, statement):
+                    self.pgconn.pipeline_sync()  # what was sent drains (the running statement is cancelled)
+                    slots.append(index)
+                    return
                 send(statement.sql.encode("utf-8"), None)
                 slots.append((index, statement))
                 self.unanswered += 1
@@ -180,7 +216,37 @@ class _Pipeline:
                 self.selector.register(pgconn.socket, selectors.EVENT_READ)
             events = selectors.EVENT_READ | (selectors.EVENT_WRITE if unsent else 0)
             self.selector.modify(pgconn.socket, events)
-            self.selector.select()
+            if not self.selector.select(self._until_deadline()):
+                self._cancel_running()
+
+    def _until_deadline(self) -> float | None:
+        """How long a wait may last: until the deadline, then (once the running statement is cancelled) unbounded."""
+        if self.deadline is None or self.cancelled:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
+
+    def _expire_before(self, index: int, statement: Statement | None) -> bool:
+        if self.deadline is None or time.monotonic() < self.deadline:
+            return False
+        if self.expired is None:
+            self.expired = (index, statement, False)
+        self._cancel_running()
+        return True
+
+    def _cancel_running(self) -> None:
+        """Past the deadline with answers outstanding: cancel the statement the server runs (the pipeline then
+        skips the rest), once; the server's statement_timeout is the backstop if the cancel is lost. The server
+        sends a pipeline's answers only at a Sync, so which statement ran is known from the error it returns."""
+        if self.deadline is None or time.monotonic() < self.deadline or self.cancelled or not self.unanswered:
+            return
+        self.cancelled = True
+        self.conn.cancel_safe(timeout=10.0)
+
+    def stopped_at(self) -> tuple[int, Statement | None, bool] | None:
+        """Where the deadline stopped the run, if it did: the cancelled statement, else the first one not sent."""
+        if self.cancelled and self.failure is not None:
+            return self.failure[0], self.failure[1], True
+        return self.expired
 
     def _take(self) -> None:
         pgconn, slots = self.pgconn, self.slots
@@ -210,7 +276,7 @@ class _Pipeline:
     def _start_due(self) -> None:
         """The next file starts when the one before it has finished and it has been sent."""
         index = len(self.started)
-        if index == len(self.finished) and index < self.sent and self.failure is None:
+        if index == len(self.finished) and index < self.sent and self.failure is None and self.stopped_at() is None:
             self.started.append(time.perf_counter())
             if self.on_file is not None:
                 self.on_file("start", self.files[index][0], None)
@@ -220,7 +286,7 @@ class _Pipeline:
             return
         self.finished.append(time.perf_counter())
         if self.on_file is not None:
-            failed = self.failure is not None and self.failure[0] == index
+            failed = any(stop is not None and stop[0] == index for stop in (self.failure, self.stopped_at()))
             self.on_file("failed" if failed else "done", self.files[index][0], self.finished[-1] - self.started[-1])
         self._start_due()
 

@@ -210,7 +210,7 @@ class Step:
         return self.project.start(self.request, window.deadline, window.minutes)
 
     def _succeeded(self, build: Build) -> StepData:
-        plan = self.deployment.inspect()
+        plan = self.deployment.plan()
         if not plan.is_noop:
             pending = ", ".join(m.filename for m in plan.to_apply[:5])
             raise RunnerFailed(
@@ -223,7 +223,7 @@ class Step:
 
     def _committed(self) -> str:
         try:
-            applied = _since(self.deployment.inspect(), self.data.get("FromVersion", NONE))
+            applied = _since(self.deployment.plan(), self.data.get("FromVersion", NONE))
         except Exception as exc:
             return f"unknown (cannot read the history: {type(exc).__name__})"
         return ", ".join(applied) if applied else "nothing (the batch rolled back)"

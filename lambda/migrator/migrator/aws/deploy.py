@@ -51,7 +51,8 @@ class Bundle:
 
     @property
     def options(self) -> engine.Options:
-        return engine.Options(self.root / "migrations", self.root / "schema.sql", applied_by="cdk-deploy")
+        schema = self.root / "schema.sql"  # every asset ships one; a bundle without it replays every migration
+        return engine.Options(self.root / "migrations", schema if schema.exists() else None, applied_by="cdk-deploy")
 
 
 def bundle_from_environment(environ: Mapping[str, str]) -> Bundle:
@@ -222,7 +223,7 @@ class Deployment:
             if self._app_role is not None:
                 ensure_app_role(admin, *self._app_role, database, owner=user)
 
-    def inspect(self) -> Plan:
+    def plan(self) -> Plan:
         inputs = engine.load_inputs(self.bundle.options)
         with self._connect(60_000, attempts=5) as conn:
             return engine.plan(conn, inputs, self.bundle.options)
@@ -231,12 +232,12 @@ class Deployment:
         """Every version's state, even when apply would refuse (drift, order): what `status` shows."""
         inputs = engine.load_inputs(self.bundle.options)
         with self._connect(60_000, attempts=5) as conn:
-            return engine.inspect(conn, inputs, self.bundle.options)
+            return engine.survey(conn, inputs, self.bundle.options)
 
     def prepare(self) -> Plan:
         """What this deploy would do, after handing the database to the migration role."""
         self.hand_over()
-        return self.inspect()
+        return self.plan()
 
     def start(self, plan: Plan, started_at: float) -> StepData:
         """Decide what this deploy does; start the snapshot if one is needed. Returns the handler's Data."""
