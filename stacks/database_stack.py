@@ -53,7 +53,12 @@ class DatabaseStack(cdk.Stack):
             secret=self.database.secret,
             endpoints=network.endpoints,
             key=self.key,
-            settings=replace(migration, runner=config.runner, pipeline_timeout_minutes=config.pipeline_timeout_minutes),
+            settings=replace(
+                migration,
+                runner=config.runner,
+                pipeline_timeout_minutes=config.pipeline_timeout_minutes,
+                lock=config.lock,
+            ),
         )
         instance = self.database.instance.node.default_child
         assert isinstance(instance, cdk.CfnResource)

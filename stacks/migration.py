@@ -9,7 +9,7 @@ timeout, so a deploy never hangs for the default hour.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
@@ -42,6 +42,7 @@ from migrator.aws.contract import (
 from migrator.aws.snapshots import PREFIX as SNAPSHOT_PREFIX
 from stacks.bundle import CA_BUNDLE_IN_LAMBDA, MigrationBundle
 from stacks.bundling import migration_code
+from stacks.config import LockSettings
 from stacks.database import DATABASE_NAME, PORT
 from stacks.nag import suppress_snapshot_listing
 from stacks.network import ISOLATED
@@ -60,6 +61,7 @@ class MigrationSettings:
     timeout_minutes: int  # the whole budget (cdk.json migrationTimeoutMinutes); limits derive from it
     runner: str = RUNNER_LAMBDA  # cdk.json runner: "codebuild" sends every migrating deploy to the CodeBuild runner
     pipeline_timeout_minutes: int = PIPELINE_TIMEOUT_MINUTES  # runner "pipeline": the operator command's build timeout
+    lock: LockSettings = field(default_factory=LockSettings)  # cdk.json lockTimeout, lockRetryWindow, maxLockHold
 
     @property
     def time_limits(self) -> TimeLimits:
@@ -211,6 +213,7 @@ class SchemaMigration(Construct):
             endpoints=endpoints,
             limits=limits,
             runner=settings.runner,
+            lock=settings.lock,
         )
         properties = StepProperties(
             secret_arn=secret.secret_arn,
@@ -224,6 +227,9 @@ class SchemaMigration(Construct):
             migrations=tuple(settings.bundle.migrations),
             timeout_seconds=limits.handler_budget_seconds,
             deploy_token=settings.deploy_token or "",
+            lock_timeout=settings.lock.timeout,
+            lock_retry_window=settings.lock.retry_window,
+            max_lock_hold=settings.lock.max_hold,
             **self.runner.properties(settings.runner, settings.pipeline_timeout_minutes),
         )
         self.runner.grant_control(self.on_event, runs=False)  # stops builds of earlier requests

@@ -35,12 +35,16 @@ from migrator.aws.budget import IDLE_TIMEOUT_S, QUEUED_TIMEOUT_MINUTES, TimeLimi
 from migrator.aws.contract import (
     ENV_IDLE_TIMEOUT,
     ENV_INSTANCE,
+    ENV_LOCK_RETRY_WINDOW,
+    ENV_LOCK_TIMEOUT,
+    ENV_MAX_LOCK_HOLD,
     ENV_ROLE_SECRET_ARN,
     ENV_SECRET_ARN,
     LAMBDA_PYTHON,
     RUNNER_LAMBDA,
     RUNNER_PIPELINE,
 )
+from stacks.config import LockSettings
 from stacks.database import PORT
 from stacks.nag import ARN_PARTITION
 from stacks.network import ISOLATED
@@ -95,6 +99,7 @@ class MigrationRunner(Construct):
         endpoints: list[ec2.InterfaceVpcEndpoint],
         limits: TimeLimits,
         runner: str = RUNNER_LAMBDA,
+        lock: LockSettings | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if LAMBDA_PYTHON not in IMAGE_PYTHONS:
@@ -198,7 +203,7 @@ class MigrationRunner(Construct):
                 privileged_mode=False,
                 environment_variables=[
                     codebuild.CfnProject.EnvironmentVariableProperty(name=name, value=value, type="PLAINTEXT")
-                    for name, value in self._variables(instance, secrets).items()
+                    for name, value in self._variables(instance, secrets, lock).items()
                 ],
             ),
             timeout_in_minutes=limits.build_timeout_minutes,
@@ -218,9 +223,14 @@ class MigrationRunner(Construct):
         _suppress(policy, self.project, any_asset=runner == RUNNER_PIPELINE)
 
     @staticmethod
-    def _variables(instance: rds.DatabaseInstanceBase, secrets: list[secretsmanager.ISecret]) -> dict[str, str]:
+    def _variables(
+        instance: rds.DatabaseInstanceBase, secrets: list[secretsmanager.ISecret], lock: LockSettings | None
+    ) -> dict[str, str]:
         master, role = secrets
-        return {
+        given = lock or LockSettings()
+        limits = {ENV_LOCK_TIMEOUT: given.timeout, ENV_LOCK_RETRY_WINDOW: given.retry_window}
+        limits[ENV_MAX_LOCK_HOLD] = given.max_hold
+        return {k: v for k, v in limits.items() if v} | {
             ENV_SECRET_ARN: master.secret_arn,
             ENV_ROLE_SECRET_ARN: role.secret_arn,
             ENV_INSTANCE: instance.instance_identifier,

@@ -73,6 +73,7 @@ _TEXT = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), min
     migrations=st.none() | st.lists(_TEXT, max_size=4).map(tuple),
     token=st.just("") | _TEXT,
     optional=st.none() | _TEXT,
+    duration=st.none() | st.builds("{}{}".format, st.integers(0, 10_000), st.sampled_from(["ms", "s", "min", "h"])),
     pipeline=st.none() | st.integers(5, 2160),
 )
 def test_what_the_cdk_side_renders_the_runtime_parses_back_unchanged(
@@ -83,6 +84,7 @@ def test_what_the_cdk_side_renders_the_runtime_parses_back_unchanged(
     migrations: tuple[str, ...] | None,
     token: str,
     optional: str | None,
+    duration: str | None,
     pipeline: int | None,
 ) -> None:
     sent = StepProperties(
@@ -95,7 +97,9 @@ def test_what_the_cdk_side_renders_the_runtime_parses_back_unchanged(
         runner=runner,
         migrations=migrations,
         deploy_token=token,
-        lock_timeout=optional,
+        lock_timeout=duration,
+        lock_retry_window=duration,
+        max_lock_hold=duration,
         pipeline_timeout_minutes=pipeline,
     )
     rendered = json.loads(json.dumps(sent.render()))  # what CloudFormation stores and sends back
@@ -111,6 +115,7 @@ def test_what_the_cdk_side_renders_the_runtime_parses_back_unchanged(
         ("Runner", "lambada", "Runner must be one of lambda, codebuild, pipeline, got 'lambada'"),
         ("Migrations", "001_a.sql", "Migrations must be a list of file names"),
         ("MigrationTimeoutSeconds", "7200", "MigrationTimeoutSeconds must be 60-3600, got '7200'"),
+        ("MaxLockHold", "30", "MaxLockHold must be a duration with its unit (500ms, 5s, 15min, 1h), got '30'"),
     ],
 )
 def test_a_malformed_property_is_refused_naming_its_key(key: str, value: str, message: str) -> None:

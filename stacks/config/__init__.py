@@ -9,7 +9,7 @@ on its field), `environment` (the settings and the rules between them), `alarms`
 from stacks.config.alarms import Alarms, OnCall
 from stacks.config.app import ENVIRONMENT_NAMES, MIGRATE_MODES, AppConfig, parse_app_config
 from stacks.config.base import ConfigError
-from stacks.config.environment import EnvironmentConfig, parse_environment
+from stacks.config.environment import EnvironmentConfig, LockSettings, parse_environment
 from stacks.config.instances import estimated_max_connections, instance_memory_gib
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "AppConfig",
     "ConfigError",
     "EnvironmentConfig",
+    "LockSettings",
     "OnCall",
     "estimated_max_connections",
     "instance_memory_gib",

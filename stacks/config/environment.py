@@ -23,6 +23,20 @@ def _matches(pattern: str) -> Any:
     return lambda value: re.fullmatch(pattern, value)
 
 
+def _is_duration(value: str) -> bool:
+    """A duration with its unit, as the migration step reads it (a bare number would be ambiguous)."""
+    return re.fullmatch(r"[0-9]+(\.[0-9]+)?(ms|s|min|h)", value) is not None
+
+
+@dataclass(frozen=True)
+class LockSettings:
+    """How the migration step meets live traffic, as durations with their units; None: the engine's defaults."""
+
+    timeout: str | None = None
+    retry_window: str | None = None
+    max_hold: str | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     name: str
@@ -45,6 +59,10 @@ class EnvironmentConfig:
     allow_database_replacement: bool = setting(bool, None, False)  # lifts the stack policy's deny (a restore)
     # "codebuild": every migrating deploy runs in the CodeBuild runner; "pipeline": before the change set
     runner: str = setting(str, lambda v: v in RUNNERS, RUNNER_LAMBDA)
+    # Live traffic (docs/operations.md): one attempt's lock wait, how long waits are retried, the hold budget.
+    lock_timeout: str = setting(str, _is_duration, "1s")
+    lock_retry_window: str = setting(str, _is_duration, "5min")
+    max_lock_hold: str = setting(str, _is_duration, "10s")  # "0s": no budget
     pipeline_timeout_minutes: int = setting(  # pipeline mode's build timeout (5 min to 36 h)
         int, lambda v: MIN_BUILD_MINUTES <= v <= MAX_BUILD_MINUTES, PIPELINE_TIMEOUT_MINUTES
     )
@@ -59,6 +77,10 @@ class EnvironmentConfig:
     client_cidrs: tuple[str, ...] = field(default=(), metadata={"structured": True})
     on_call: OnCall = field(default=OnCall(), metadata={"structured": True})
     alarms: Alarms | None = field(default=None, metadata={"structured": True})
+
+    @property
+    def lock(self) -> LockSettings:
+        return LockSettings(self.lock_timeout, self.lock_retry_window, self.max_lock_hold)
 
     @property
     def engine_major(self) -> str:

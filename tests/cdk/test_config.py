@@ -38,6 +38,8 @@ def test_one_environment_is_selected_by_name() -> None:
         ({"deletionProtection": False}, "environments.staging.deletionProtection must be true outside dev"),
         ({"vpcId": "vpc-nothex"}, "environments.staging.vpcId has an invalid value"),
         ({"snapshotRetention": 0}, "environments.staging.snapshotRetention has an invalid value 0"),
+        ({"maxLockHold": "30"}, "environments.staging.maxLockHold has an invalid value '30'"),
+        ({"lockTimeout": 1}, "environments.staging.lockTimeout must be a str"),
         ({"instanceClas": "t4g.micro"}, "environments.staging.instanceClas is not a known setting"),
         ({"createVpcEndpoints": False}, "environments.staging.createVpcEndpoints may be false only with vpcId"),
     ],

@@ -11,7 +11,13 @@ from aws_cdk.assertions import Template
 
 from migrator.aws.budget import MIGRATION_MINUTES_MAX, MIGRATION_MINUTES_MIN, MIN_BUILD_MINUTES
 from migrator.aws.budget import time_limits as migration_time_limits
-from migrator.aws.contract import LAMBDA_PYTHON
+from migrator.aws.contract import (
+    ENV_LOCK_RETRY_WINDOW,
+    ENV_LOCK_TIMEOUT,
+    ENV_MAX_LOCK_HOLD,
+    LAMBDA_PYTHON,
+    StepProperties,
+)
 from stacks.bundling import LAMBDA_PLATFORMS
 from stacks.config import ConfigError
 from stacks.runner import ARCHITECTURE, IMAGE
@@ -188,3 +194,15 @@ def test_the_migration_functions_control_builds_of_this_project_only(
 def test_the_environment_setting_reaches_the_handler(tmp_path: Path) -> None:
     template = synth(tmp_path, **with_environment("staging", runner="codebuild"))["staging"]
     assert _props(template, "Custom::SchemaMigration")["Runner"] == "codebuild"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_lock_settings_reach_the_step_and_the_runner_alike(templates: dict[str, Template], env: str) -> None:
+    """cdk.json's lockTimeout, lockRetryWindow and maxLockHold (or their defaults) as the step's properties and
+    as the runner build's environment: a deploy in CodeBuild meets live traffic as the Lambda does."""
+    step = StepProperties.parse(_props(templates[env], "Custom::SchemaMigration"), required=False)
+    (_, project) = only(templates[env], "AWS::CodeBuild::Project")
+    variables = {v["Name"]: v.get("Value") for v in project["Properties"]["Environment"]["EnvironmentVariables"]}
+    given = (step.lock_timeout, step.lock_retry_window, step.max_lock_hold)
+    assert all(given), "each is rendered"
+    assert (variables[ENV_LOCK_TIMEOUT], variables[ENV_LOCK_RETRY_WINDOW], variables[ENV_MAX_LOCK_HOLD]) == given

@@ -9,6 +9,7 @@ import pytest
 from psycopg import sql
 
 from migrator import history as history_sql
+from migrator.connect import DEFAULT_LOCK_TIMEOUT
 from tests.engine.helpers import cli, history, run_sql, status_json, write
 from tests.support.migrations import COUNT, NEWEST, NEXT, later
 
@@ -138,7 +139,7 @@ def test_each_file_starts_with_a_fresh_sessions_settings_and_role(
         seen = conn.execute("SELECT statement_timeout, lock_timeout, search_path, who FROM settings_seen").fetchone()
         user = conn.execute("SELECT current_user::text").fetchone()
     assert user is not None
-    assert seen == ("15min", "5s", '"$user", public', user[0])
+    assert seen == ("15min", DEFAULT_LOCK_TIMEOUT, '"$user", public', user[0])
     assert [v for v, *_ in history(at_newest)][-2:] == [NEXT, later(2)]
 
 

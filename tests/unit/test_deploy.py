@@ -10,8 +10,14 @@ from typing import Any
 import pytest
 
 from migrator.aws.budget import ANSWER_MARGIN_S
+from migrator.aws.contract import (
+    ENV_INSTANCE,
+    ENV_LOCK_RETRY_WINDOW,
+    ENV_MAX_LOCK_HOLD,
+    ENV_SECRET_ARN,
+    StepProperties,
+)
 from migrator.aws.contract import MAX_SERVICE_TIMEOUT_S as DEFAULT_TIMEOUT_S
-from migrator.aws.contract import StepProperties
 from migrator.aws.deploy import (
     Bundle,
     Deployment,
@@ -23,6 +29,7 @@ from migrator.aws.deploy import (
 from migrator.aws.step_data import StepData
 from migrator.connect import DEFAULT_LOCK_TIMEOUT
 from migrator.errors import MigratorError
+from migrator.live import LockPolicy
 from migrator.plan import make_plan
 from tests.unit.builders import folder, gone, plan_of, row
 
@@ -212,3 +219,16 @@ def test_too_little_time_is_refused_before_connecting(remaining_ms: int, started
     data: StepData = {"StartedAt": f"{time.time() - started_ago_s:.0f}"}
     with pytest.raises(MigratorError, match="too little time left to migrate safely; nothing was applied"):
         deployment(MigrationTimeoutSeconds="900").apply(remaining_ms, data)
+
+
+def test_the_lock_policy_comes_from_the_properties_or_the_runners_environment() -> None:
+    def policy(given: StepProperties) -> tuple[float, float | None]:
+        deployment = Deployment(given, rds=None, secrets=None, bundle=Bundle(Path()), sslrootcert="")
+        return deployment.lock_policy.retry_window_s, deployment.lock_policy.max_hold_s
+
+    assert policy(request(LockRetryWindow="2min", MaxLockHold="30s")) == (120.0, 30.0)
+    assert policy(request(MaxLockHold="0s"))[1] is None, "0: no hold budget"
+    defaults = LockPolicy()
+    assert policy(request()) == (defaults.retry_window_s, defaults.max_hold_s)
+    environ = {ENV_SECRET_ARN: ARN, ENV_INSTANCE: "db", ENV_LOCK_RETRY_WINDOW: "90s", ENV_MAX_LOCK_HOLD: "1min"}
+    assert policy(properties({}, environ)) == (90.0, 60.0), "the CodeBuild runner reads them from its environment"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psycopg
@@ -13,12 +13,23 @@ from psycopg import sql
 from migrator import history
 from migrator.connect import pin_search_path
 from migrator.errors import BudgetExhausted, MigrationFailed, MigratorError
-from migrator.execute import FileEvent, FileWork, run_files, run_statements
+from migrator.execute import FileEvent, FileWork, StatementRetry, run_files, run_statements
 from migrator.files import Migration
 from migrator.history import VIA_MIGRATION, VIA_SCHEMA, NewRow
+from migrator.live import (
+    LockPolicy,
+    LockStats,
+    Retrier,
+    budget_for,
+    builds,
+    drop_invalid,
+    invalid_indexes,
+    start_watch,
+)
 from migrator.lockout import refuse_lockouts
 from migrator.plan import Plan
 from migrator.sqlsplit import Statement
+from migrator.watch import Watch
 
 
 @dataclass
@@ -27,6 +38,7 @@ class ApplyResult:
     recorded_by_schema: list[str] = field(default_factory=list)
     schema_loaded: bool = False
     seconds: float = 0.0
+    lock: LockStats = field(default_factory=LockStats)  # lock waits retried, the longest blocking hold
 
 
 def _ms_since(start: float) -> int:
@@ -116,10 +128,19 @@ class Batch:
     deadline: float | None = None
 
 
-def _run_file(conn: psycopg.Connection, path: Path, statements: list[Statement], in_tx: bool, batch: Batch) -> None:
+def _run_file(
+    conn: psycopg.Connection,
+    path: Path,
+    statements: list[Statement],
+    in_tx: bool,
+    batch: Batch,
+    retry: StatementRetry | None = None,
+) -> None:
     def run() -> None:
         try:
-            run_statements(conn, path, statements, in_tx, before_each=batch.guard, prelude=batch.fresh_session)
+            run_statements(
+                conn, path, statements, in_tx, before_each=batch.guard, prelude=batch.fresh_session, retry=retry
+            )
         finally:
             if not in_tx and not conn.broken:  # a no-transaction file's SETs outlive it: the engine's path again
                 pin_search_path(conn)
@@ -137,9 +158,11 @@ def _run_file(conn: psycopg.Connection, path: Path, statements: list[Statement],
     batch.on_file("done", path, time.perf_counter() - started)
 
 
-def _run_migration(conn: psycopg.Connection, migration: Migration, in_transaction: bool, batch: Batch) -> NewRow:
+def _run_migration(
+    conn: psycopg.Connection, migration: Migration, in_transaction: bool, batch: Batch, retry: StatementRetry | None
+) -> NewRow:
     start = time.perf_counter()
-    _run_file(conn, migration.path, migration.statements, in_transaction, batch)
+    _run_file(conn, migration.path, migration.statements, in_transaction, batch, retry)
     return NewRow(
         version=migration.version,
         name=migration.name,
@@ -191,11 +214,19 @@ def _transactional_batch(
     return rows
 
 
-def _standalone(conn: psycopg.Connection, migration: Migration, applied_by: str, batch: Batch) -> list[NewRow]:
+def _standalone(
+    conn: psycopg.Connection, migration: Migration, applied_by: str, batch: Batch, live: Live
+) -> list[NewRow]:
     with conn.transaction():
         history.ensure_table(conn)
         before = history.versions(conn)
-    row = _run_migration(conn, migration, in_transaction=False, batch=batch)
+    invalid_before = invalid_indexes(conn)
+    watch = start_watch(conn, None, live.policy.say)  # blockers of the statements' lock waits
+    try:
+        row = _run_migration(conn, migration, False, batch, live.statement_retry(conn, watch))
+        _settle_invalid(conn, migration, invalid_before, live, batch)
+    finally:
+        watch.stop()
     try:
         with conn.transaction():
             history.ensure_table(conn)  # the file may have dropped it: the next run then sees rows missing
@@ -205,6 +236,65 @@ def _standalone(conn: psycopg.Connection, migration: Migration, applied_by: str,
         exc.hint = f"{migration.filename} ran outside a transaction and stays applied, unrecorded; {exc.hint}"
         raise
     return [row]
+
+
+@dataclass
+class Live:
+    """The run's lock policy, applied to each batch: retries of its lock waits, the watch of its holds."""
+
+    policy: LockPolicy
+    stats: LockStats
+    deadline: float | None
+
+    def transaction(
+        self, conn: psycopg.Connection, attempt: Callable[[], list[NewRow]], headers: list[float | None]
+    ) -> list[NewRow]:
+        budget = budget_for(self.policy, headers)
+        retrier = Retrier(self.policy, self.stats, self.deadline)
+        return retrier.run(lambda _number: attempt(), lambda: start_watch(conn, budget, self.policy.say))
+
+    def statement_retry(self, conn: psycopg.Connection, watch: Watch) -> StatementRetry:
+        """Outside a transaction only the failed statement runs again, after dropping the INVALID index a failed
+        CREATE INDEX CONCURRENTLY of it left (IF NOT EXISTS would skip it, leaving an index that serves nothing)."""
+        retrier = Retrier(self.policy, self.stats, self.deadline)
+
+        def run(send: Callable[[], None], statement: Statement) -> None:
+            def attempt(number: int) -> None:
+                if number > 1:
+                    for qualified, bare in invalid_indexes(conn).items():
+                        if builds(statement, bare):
+                            drop_invalid(conn, qualified)
+                send()
+
+            retrier.run(attempt, lambda: watch, owned=False)
+
+        return run
+
+
+def _settle_invalid(
+    conn: psycopg.Connection, migration: Migration, before: dict[str, str], live: Live, batch: Batch
+) -> None:
+    """After a no-transaction file, no INVALID index it should have built may remain: one it builds is dropped and
+    built again (an earlier cancelled build that IF NOT EXISTS skipped); one it left otherwise fails the run."""
+    for qualified, bare in invalid_indexes(conn).items():
+        statements = [s for s in migration.statements if builds(s, bare)]
+        if statements:
+            if live.policy.say is not None:
+                live.policy.say(f"  index {qualified} is INVALID (an earlier build was cancelled): building it again")
+            drop_invalid(conn, qualified)
+            _run_file(conn, migration.path, statements, False, replace(batch, on_file=None))  # in the file's session
+        elif qualified not in before:
+            raise MigratorError(
+                f"{migration.filename} left index {qualified} INVALID (it serves no query); the file is not recorded"
+                " as applied",
+                hint=f"DROP INDEX CONCURRENTLY {qualified}; then run again",
+            )
+    still = [q for q, bare in invalid_indexes(conn).items() if any(builds(s, bare) for s in migration.statements)]
+    if still:
+        raise MigratorError(
+            f"{migration.filename}: index {', '.join(still)} is still INVALID after building it again",
+            hint=f"DROP INDEX CONCURRENTLY {still[0]}; check the data (a unique index over duplicates?), run again",
+        )
 
 
 def _with_progress(exc: MigratorError, result: ApplyResult) -> MigratorError:
@@ -248,23 +338,33 @@ def apply_plan(
     applied_by: str,
     deadline: float | None = None,
     on_file: FileEvent | None = None,
+    policy: LockPolicy | None = None,
 ) -> ApplyResult:
-    """Apply `plan` on a locked, autocommit connection. Without no-transaction files: one transaction."""
+    """Apply `plan` on a locked, autocommit connection. Without no-transaction files: one transaction.
+    A batch whose lock waits time out runs again within the policy's window (see migrator.live)."""
     _refuse_backslash_strings(conn)
     result = ApplyResult()
+    live = Live(policy or LockPolicy(), result.lock, deadline)
     started = time.perf_counter()
     guard = deadline_guard(deadline)
     batches = plan.batches()
     if plan.load_schema is not None and (not batches or batches[0][0].no_transaction):
         batches.insert(0, [])  # schema.sql always loads in a transaction of its own
     for index, files in enumerate(batches):
-        bound_session(conn, deadline)
-        batch = Batch(fresh_session=fresh_session_sql(conn), guard=guard, on_file=on_file, deadline=deadline)
+
+        def batch_of() -> Batch:  # every attempt sets its limits again, from the time left
+            bound_session(conn, deadline)
+            return Batch(fresh_session=fresh_session_sql(conn), guard=guard, on_file=on_file, deadline=deadline)
+
         try:
             if files and files[0].no_transaction:
-                rows = _standalone(conn, files[0], applied_by, batch)
+                rows = _standalone(conn, files[0], applied_by, batch_of(), live)
             else:
-                rows = _transactional_batch(conn, plan, files, index == 0, applied_by, batch)
+                rows = live.transaction(
+                    conn,
+                    lambda: _transactional_batch(conn, plan, files, index == 0, applied_by, batch_of()),  # noqa: B023
+                    [m.max_lock_hold_s for m in files],
+                )
         except (MigrationFailed, MigratorError) as exc:
             raise _with_progress(exc, result) from None
         except KeyboardInterrupt:

@@ -25,6 +25,7 @@ from migrator.connect import (
 from migrator.durations import postgres_setting, seconds, whole_seconds
 from migrator.embedded import LOCAL_DATABASE, default_server, project_root
 from migrator.errors import InvalidInput, MigratorError, printable
+from migrator.live import DEFAULT_LOCK_RETRY_WINDOW_S, DEFAULT_MAX_LOCK_HOLD_S, LockPolicy
 from migrator.lock import DEFAULT_WAIT_S as LOCK_WAIT_S
 from migrator.output import say
 from migrator.report import (
@@ -91,6 +92,23 @@ def _database_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         default=_default(DEFAULT_LOCK_TIMEOUT, suppress),
         metavar="DURATION",
         help=f"PostgreSQL lock_timeout per statement ({DEFAULT_LOCK_TIMEOUT}); a bare number is seconds, 0 = none",
+    )
+    group.add_argument(
+        "--lock-retry-window",
+        type=seconds,
+        default=_default(DEFAULT_LOCK_RETRY_WINDOW_S, suppress),
+        metavar="DURATION",
+        help=f"a lock wait that times out is retried, with growing pauses, for this long"
+        f" ({DEFAULT_LOCK_RETRY_WINDOW_S:.0f}s); then the run fails naming who held the lock",
+    )
+    group.add_argument(
+        "--max-lock-hold",
+        type=seconds,
+        default=_default(DEFAULT_MAX_LOCK_HOLD_S, suppress),
+        metavar="DURATION",
+        help=f"a batch holding a lock that blocks the application's queries of an existing table longer than"
+        f" this is rolled back ({DEFAULT_MAX_LOCK_HOLD_S:.0f}s); 0 = no limit; a file's"
+        " '-- migrate:max-lock-hold=30min' sanctions more",
     )
     group.add_argument(
         "--statement-timeout",
@@ -310,6 +328,7 @@ def _options(args: argparse.Namespace) -> engine.Options:
         schema_file=None if args.no_schema else args.schema_file,
         allow_out_of_order=args.allow_out_of_order,
         lock_wait_seconds=args.lock_wait,
+        lock_policy=LockPolicy(args.lock_retry_window, args.max_lock_hold or None),
     )
 
 
@@ -348,7 +367,12 @@ def _plan(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inp
 
 def _apply(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:
     stream = sys.stderr if args.json else sys.stdout
-    options = replace(_options(args), on_file=progress.reporter(lambda line: say(line, stream)))
+    options = _options(args)
+    options = replace(
+        options,
+        on_file=progress.reporter(lambda line: say(line, stream)),
+        lock_policy=replace(options.lock_policy, say=lambda line: say(line, stream)),
+    )
     outcome = engine.apply(conn, inputs, options)
     try:
         after = engine.survey(conn, inputs, options)  # what the database is now, not what it was

@@ -23,7 +23,7 @@ ENGINE_SEARCH_PATH = b"SET search_path = pg_catalog, pg_temp"
 
 
 # The session limits' defaults, for the command line, the handler and the runner alike.
-DEFAULT_LOCK_TIMEOUT = "5s"
+DEFAULT_LOCK_TIMEOUT = "1s"  # one attempt's wait: queries of that table queue behind it (see migrator.live)
 DEFAULT_STATEMENT_TIMEOUT = "15min"
 DEFAULT_CONNECT_TIMEOUT_S = 10
 # A stopped client (SIGSTOP, a suspended laptop, a dead bastion session) inside a batch holds its locks until the

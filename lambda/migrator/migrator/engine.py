@@ -19,6 +19,7 @@ from migrator.apply import ApplyResult, apply_plan
 from migrator.errors import ChecksumDrift, ForeignDatabase, InvalidInput, MigratorError, OutOfOrder
 from migrator.execute import FileEvent
 from migrator.files import Migration, SchemaFile, load_migrations, load_schema_file
+from migrator.live import LockPolicy
 from migrator.lock import DEFAULT_WAIT_S, migration_lock
 from migrator.numbering import check_folder
 from migrator.plan import Plan, VersionState, make_plan
@@ -43,6 +44,7 @@ class Options:
     applied_by: str = field(default_factory=default_applied_by)
     deadline: float | None = None  # time.monotonic() after which no further statement starts
     on_file: FileEvent | None = None  # told as each file starts and ends (the CLI's progress lines)
+    lock_policy: LockPolicy = field(default_factory=LockPolicy)  # lock-wait retries and the hold budget
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,9 @@ def apply(conn: psycopg.Connection, inputs: Inputs, options: Options) -> ApplyOu
         the_plan = plan(conn, inputs, options)
         result = ApplyResult()
         if not the_plan.is_noop:
-            result = apply_plan(conn, the_plan, options.applied_by, options.deadline, options.on_file)
+            result = apply_plan(
+                conn, the_plan, options.applied_by, options.deadline, options.on_file, options.lock_policy
+            )
     return ApplyOutcome(the_plan, result)
 
 

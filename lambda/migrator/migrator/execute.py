@@ -300,6 +300,9 @@ class _Pipeline:
             self.pgconn.exit_pipeline_mode()
 
 
+StatementRetry = Callable[[Callable[[], None], Statement], None]  # runs a statement's send, again if it must
+
+
 def run_statements(
     conn: psycopg.Connection,
     path: Path,
@@ -307,6 +310,7 @@ def run_statements(
     in_transaction: bool = True,
     before_each: Callable[[Path, Statement], None] | None = None,
     prelude: Sequence[bytes] = (),
+    retry: StatementRetry | None = None,
 ) -> None:
     """Inside the batch's transaction, statements go out pipelined (without waiting for each answer, which
     psql does), see `run_files`. One at a time outside a transaction (a pipeline would wrap them in an
@@ -320,7 +324,10 @@ def run_statements(
     for statement in statements:
         if before_each is not None:
             before_each(path, statement)
-        _one(conn, path, statement, in_transaction)
+        if retry is None:
+            _one(conn, path, statement, in_transaction)
+        else:
+            retry(lambda s=statement: _one(conn, path, s, in_transaction), statement)  # type: ignore[misc]
 
 
 def _one(conn: psycopg.Connection, path: Path, statement: Statement, in_transaction: bool) -> None:

@@ -8,12 +8,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from migrator.durations import milliseconds
 from migrator.errors import InvalidInput, SplitError
 from migrator.sqlsplit import Statement, split_statements
 
 MIGRATION_NAME = re.compile(r"^(?P<version>[0-9]{3,})_(?P<name>[a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
 NO_TRANSACTION_MARK = "-- migrate:no-transaction"  # the first line only
 RUNNER_MARKER = "-- migrate:runner=codebuild"  # any line of the leading comments
+MAX_LOCK_HOLD_MARK = "-- migrate:max-lock-hold="  # any line of the leading comments: a DURATION, 0 = no limit
 SCHEMA_VERSION = re.compile(r"^--\s*schema-version:\s*(?P<version>[0-9]{3,})\s*$", re.MULTILINE)
 _BOM = "\ufeff"
 _TRANSACTION_CONTROL = re.compile(
@@ -89,12 +91,15 @@ class Migration:
     # The header's markers, read once when the file is loaded (`header`), never by copying the whole text.
     no_transaction: bool = field(init=False, compare=False)
     runs_in_codebuild: bool = field(init=False, compare=False)
+    max_lock_hold_s: float | None = field(init=False, compare=False)  # None: the run's budget applies
 
     def __post_init__(self) -> None:
         end = self.text.find("\n")
         first = self.text[: len(self.text) if end < 0 else end]
         object.__setattr__(self, "no_transaction", first.strip() == NO_TRANSACTION_MARK)
-        object.__setattr__(self, "runs_in_codebuild", RUNNER_MARKER in header(self.text))
+        lines = header(self.text)
+        object.__setattr__(self, "runs_in_codebuild", RUNNER_MARKER in lines)
+        object.__setattr__(self, "max_lock_hold_s", _max_lock_hold(lines, self.path))
 
     @property
     def number(self) -> int:
@@ -120,6 +125,16 @@ def header(text: str) -> list[str]:
             break
         lines.append(line)
     return lines
+
+
+def _max_lock_hold(lines: list[str], path: Path) -> float | None:
+    given = [line.removeprefix(MAX_LOCK_HOLD_MARK) for line in lines if line.startswith(MAX_LOCK_HOLD_MARK)]
+    if not given:
+        return None
+    try:
+        return milliseconds(given[-1]) / 1000
+    except ValueError as exc:
+        raise InvalidInput(f"{path}: {MAX_LOCK_HOLD_MARK}{given[-1]}: {exc}") from None
 
 
 def parse_statements(text: str, path: Path) -> list[Statement]:

@@ -217,6 +217,11 @@ def applied_to_json(after: Survey, target: str, result: ApplyResult) -> dict[str
         "recorded_by_schema_now": result.recorded_by_schema,
         "schema_loaded": result.schema_loaded,
         "seconds": round(result.seconds, 3),
+        "lock": {
+            "retries": result.lock.retries,
+            "waits": result.lock.waits,
+            "longest_hold_s": round(result.lock.longest_hold_s, 3),
+        },
     }
 
 

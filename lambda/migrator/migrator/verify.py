@@ -20,13 +20,45 @@ def live_schema_name(conn: psycopg.Connection) -> str:
     return str(row[0]) if row and row[0] else "public"
 
 
+def unfinished(conn: psycopg.Connection, schema: str) -> list[str]:
+    """What a definition comparison cannot see: an INVALID index (a failed or cancelled CREATE INDEX
+    CONCURRENTLY, which serves no query) and a NOT VALID constraint (existing rows never checked)."""
+    indexes = conn.execute(
+        "SELECT c.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND NOT i.indisvalid"
+        " ORDER BY 1",
+        (schema,),
+    ).fetchall()
+    constraints = conn.execute(
+        "SELECT t.relname, k.conname FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class t ON t.oid = k.conrelid"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = %s AND NOT k.convalidated"
+        " ORDER BY 1, 2",
+        (schema,),
+    ).fetchall()
+    return [
+        *(
+            f"index {name} is INVALID (a failed or cancelled CREATE INDEX CONCURRENTLY; it serves no query):"
+            f" DROP INDEX CONCURRENTLY {name}; then build it again"
+            for (name,) in indexes
+        ),
+        *(
+            f"constraint {table}.{name} is NOT VALID (existing rows were never checked):"
+            f" ALTER TABLE {table} VALIDATE CONSTRAINT {name}"
+            for table, name in constraints
+        ),
+    ]
+
+
 def verify(conn: psycopg.Connection, schema: SchemaFile) -> list[str]:
-    """Differences between schema.sql and the live schema; empty when they match."""
-    live = describe(conn, live_schema_name(conn))
+    """Differences between schema.sql and the live schema, and what the live schema left unfinished; empty when
+    they match."""
+    live_name = live_schema_name(conn)
+    live = describe(conn, live_name)
+    left = unfinished(conn, live_name)
     with conn.transaction(force_rollback=True):
         conn.execute(f"CREATE SCHEMA {SCRATCH}".encode())
         conn.execute(f"SET LOCAL search_path = {SCRATCH}".encode())
         run_statements(conn, schema.path, schema.statements)
         conn.execute(b"SET LOCAL search_path = pg_catalog, pg_temp")  # nothing schema.sql created answers for us
         expected = describe(conn, SCRATCH)
-    return differences(expected, live)
+    return differences(expected, live) + left

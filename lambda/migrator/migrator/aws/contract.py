@@ -8,6 +8,7 @@ environment variable names, the runner modes, the stack and output names and the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -28,6 +29,8 @@ ENV_REQUEST = "MIGRATOR_REQUEST"  # the runner build's request id: how a poll fi
 ENV_DEADLINE = "MIGRATOR_DEADLINE"  # epoch seconds by which the runner must be done
 ENV_LOCK_TIMEOUT = "MIGRATOR_LOCK_TIMEOUT"  # the runner's lock_timeout
 ENV_IDLE_TIMEOUT = "MIGRATOR_IDLE_TIMEOUT"  # seconds a runner session may idle before the server ends it
+ENV_LOCK_RETRY_WINDOW = "MIGRATOR_LOCK_RETRY_WINDOW"  # the runner's lock-wait retry window (a duration)
+ENV_MAX_LOCK_HOLD = "MIGRATOR_MAX_LOCK_HOLD"  # the runner's hold budget (a duration; 0: none)
 
 # Where a migrating deploy runs. A migration marked `-- migrate:runner=codebuild` always goes to CodeBuild;
 # "pipeline": before the change set, by the operator command (the custom resource only verifies).
@@ -82,6 +85,23 @@ def _names(key: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+_DURATION = re.compile(r"[0-9]+(\.[0-9]+)?(ms|s|min|h)")
+
+
+def _duration(key: str, value: Any) -> str:
+    """A duration with its unit (PostgreSQL would read a bare number as milliseconds, this tool as seconds)."""
+    text = str(value).strip()
+    if not _DURATION.fullmatch(text):
+        raise ContractError(f"{key} must be a duration with its unit (500ms, 5s, 15min, 1h), got {str(value)!r}")
+    return text
+
+
+def duration_s(text: str) -> float:
+    """Seconds of a duration `_duration` accepted."""
+    number, unit = re.fullmatch(r"([0-9.]+)([a-z]+)", text).groups()  # type: ignore[union-attr]
+    return float(number) * {"ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0}[unit]
+
+
 def _runner(key: str, value: Any) -> str:
     if value not in RUNNERS:
         raise ContractError(f"{key} must be one of {', '.join(RUNNERS)}, got {str(value)!r}")
@@ -111,7 +131,9 @@ class StepProperties:
     migrations: tuple[str, ...] | None = _key("Migrations", _names)  # the synth's file names, in order
     timeout_seconds: int = _key("MigrationTimeoutSeconds", _whole(60, MAX_SERVICE_TIMEOUT_S), MAX_SERVICE_TIMEOUT_S)
     deploy_token: str = _key("DeployToken", default="")  # the synth's UTC time: every deploy migrates
-    lock_timeout: str | None = _key("LockTimeout")  # None: the engine's default
+    lock_timeout: str | None = _key("LockTimeout", _duration)  # one attempt's lock wait; None: the engine's default
+    lock_retry_window: str | None = _key("LockRetryWindow", _duration)  # None: the engine's default
+    max_lock_hold: str | None = _key("MaxLockHold", _duration)  # "0s": no hold budget; None: the engine's default
     runner: str = _key("Runner", _runner, RUNNER_LAMBDA)
     runner_project: str | None = _key("RunnerProject")  # the CodeBuild project's name
     build_timeout_seconds: int = _key("BuildTimeoutSeconds", _whole(0), 0)  # from on_event's start

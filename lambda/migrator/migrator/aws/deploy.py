@@ -23,13 +23,16 @@ from migrator.aws.contract import (
     CA_BUNDLE_IN_ASSET,
     ENV_BUNDLE_ROOT,
     ENV_INSTANCE,
+    ENV_LOCK_RETRY_WINDOW,
     ENV_LOCK_TIMEOUT,
+    ENV_MAX_LOCK_HOLD,
     ENV_ROLE_SECRET_ARN,
     ENV_SECRET_ARN,
     ENV_SSLROOTCERT,
     KEYS,
     ContractError,
     StepProperties,
+    duration_s,
 )
 from migrator.aws.secrets import conninfo_from_secret, read_secret, role_credentials
 from migrator.aws.session_bounds import runner_connection
@@ -37,6 +40,7 @@ from migrator.aws.snapshots import WAITING_STATES, Snapshots, snapshot_id, versi
 from migrator.aws.step_data import NONE, StepData
 from migrator.connect import DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT, DEFAULT_LOCK_TIMEOUT, SessionLimits, connect
 from migrator.errors import AuthenticationFailed, InvalidInput, MigratorError, SnapshotError
+from migrator.live import LockPolicy
 from migrator.plan import Plan
 from migrator.roles import ensure_app_role, ensure_owner_role
 
@@ -77,6 +81,8 @@ _FROM_ENVIRONMENT = {
     "instance": ENV_INSTANCE,
     "migrator_secret_arn": ENV_ROLE_SECRET_ARN,
     "lock_timeout": ENV_LOCK_TIMEOUT,
+    "lock_retry_window": ENV_LOCK_RETRY_WINDOW,
+    "max_lock_hold": ENV_MAX_LOCK_HOLD,
 }
 
 
@@ -211,6 +217,14 @@ class Deployment:
                 self.hand_over()  # the role's password comes from its secret: set it again
             return connect(self._conninfo(as_admin), limits, attempts=attempts, backoff=2.0)
 
+    @property
+    def lock_policy(self) -> LockPolicy:
+        """The environment's lock-wait retries and hold budget (cdk.json), the engine's defaults where unset."""
+        given, policy = self.request, LockPolicy()
+        window = duration_s(given.lock_retry_window) if given.lock_retry_window else policy.retry_window_s
+        hold = duration_s(given.max_lock_hold) if given.max_lock_hold else policy.max_hold_s
+        return LockPolicy(window, hold or None, say=log.info)
+
     def hand_over(self) -> None:
         """Make the migration role (from its own secret) own the database, and the application's role (from
         its own) read and write its data; idempotent, once per deploy."""
@@ -310,7 +324,12 @@ class Deployment:
         deadline = time.monotonic() + budget_ms / 1000
         with self._connect(budget_ms, attempts=3) as conn:
             remaining_s = deadline - time.monotonic()
-            opts = replace(options, lock_wait_seconds=max(1.0, min(120.0, remaining_s / 3)), deadline=deadline)
+            opts = replace(
+                options,
+                lock_wait_seconds=max(1.0, min(120.0, remaining_s / 3)),
+                deadline=deadline,
+                lock_policy=self.lock_policy,
+            )
             outcome = engine.apply(conn, inputs, opts)
         after = outcome.plan.target_version or NONE
         return {
