@@ -119,9 +119,12 @@ def test_a_table_locked_by_live_traffic_fails_on_lock_timeout_not_queueing(
     with psycopg.connect(db) as traffic:
         traffic.execute("SELECT * FROM users FOR UPDATE")  # an open transaction holding a row-level lock
         traffic.execute("LOCK TABLE users IN ACCESS SHARE MODE")
-        status, _, err = cli(capsys, db, migrations_dir, schema_file, "--lock-timeout", "300ms", "apply")
+        pid = traffic.info.backend_pid
+        status, _, err = cli(
+            capsys, db, migrations_dir, schema_file, "--lock-timeout", "300ms", "--lock-retry-window", "1s", "apply"
+        )
         traffic.rollback()
     assert status == 1
-    assert f"{NEXT}_alter_users.sql:3: SQLSTATE 55P03" in err
-    assert "lock_timeout" in err
+    assert f"{NEXT}_alter_users.sql:3: a lock could not be had in" in err and "(SQLSTATE 55P03)" in err
+    assert f"blocked by pid {pid} (application_name" in err
     assert state(db) == before
