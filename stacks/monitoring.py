@@ -174,6 +174,16 @@ class OnCall(Construct):
                 f"More than {thresholds.connections} connections for 10 minutes: near max_connections",
                 periods=2,
             )
+        if thresholds.lock_retries is not None:
+            self._alarm(
+                "LockRetries",
+                self._emf(emf.LOCK_RETRIES, "Maximum", cdk.Duration.hours(1)),
+                thresholds.lock_retries,
+                cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                f"A deploy retried {thresholds.lock_retries} or more lock waits: live traffic holds the tables"
+                " migrations need (long transactions, reports); the next deploy may run out of its retry window",
+                missing=cloudwatch.TreatMissingData.IGNORE,  # reported only by migrating deploys: keep the state
+            )
         if thresholds.manual_snapshots is not None:
             self._alarm(
                 "ManualSnapshots",
@@ -246,6 +256,12 @@ class OnCall(Construct):
                 title="Migration step: outcomes and migrations applied",
                 left=[self._emf(emf.SUCCEEDED, "Sum"), self._emf(emf.FAILED, "Sum")],
                 right=[self._emf(emf.APPLIED, "Sum")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Live traffic: lock waits retried, longest blocking hold (s)",
+                left=[self._emf(emf.LOCK_RETRIES, "Maximum")],
+                right=[self._emf(emf.LONGEST_LOCK_HOLD, "Maximum")],
                 width=8,
             ),
             cloudwatch.GraphWidget(

@@ -35,6 +35,7 @@ class Alarms:
     freeable_memory_mb: int | None
     connections: int | None  # an absolute count: connectionsPercent of maxConnections
     manual_snapshots: int | None
+    lock_retries: int | None = None  # a deploy that retried this many lock waits: traffic contends with deploys
 
 
 def on_call(name: str, value: Any) -> OnCall:
@@ -68,6 +69,7 @@ _ALARM_KEYS = (
     "connectionsPercent",
     "maxConnections",
     "manualSnapshots",
+    "lockRetries",
 )
 
 
@@ -139,6 +141,7 @@ def parse_alarms(config: Instance, on_call: OnCall, value: Any) -> Alarms | None
         ),
         freeable_memory_mb=_threshold(where, value, "freeableMemoryMb", memory_default, 1, 4 * 1024 * 1024),
         connections=max(1, maximum * percent // 100) if percent and maximum else None,
+        lock_retries=_threshold(where, value, "lockRetries", 10, 1, 10_000),
         manual_snapshots=_threshold(
             where, value, "manualSnapshots", DEFAULT_MANUAL_SNAPSHOT_QUOTA * 8 // 10, 1, 100_000
         ),

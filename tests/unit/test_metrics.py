@@ -44,3 +44,11 @@ def test_the_emf_line_declares_every_value_as_a_metric_of_the_instance() -> None
     assert document[DIMENSION] == "aalap-prod-db" and document["Outcome"] == "succeeded"
     assert {name: document[name] for name in values} == values
     assert isinstance(document["_aws"]["Timestamp"], int)
+
+
+def test_an_apply_reports_its_lock_retries_and_longest_hold() -> None:
+    from migrator.aws.metrics import LOCK_RETRIES, LONGEST_LOCK_HOLD
+
+    values = step_values({"Applied": "009", "LockRetries": "3", "LongestLockHold": "2.5"}, True, 0.0, 1.0)
+    assert (values[LOCK_RETRIES], values[LONGEST_LOCK_HOLD]) == (3.0, 2.5)
+    assert LOCK_RETRIES not in step_values({"Applied": "009"}, True, 0.0, 1.0), "a step that did not apply says none"

@@ -332,10 +332,13 @@ class Deployment:
             )
             outcome = engine.apply(conn, inputs, opts)
         after = outcome.plan.target_version or NONE
+        lock = outcome.result.lock
         return {
             "SchemaVersion": after,
             "ToVersion": after,
             "Applied": ",".join(outcome.result.recorded_by_schema + outcome.result.applied),
+            "LockRetries": str(lock.retries),
+            "LongestLockHold": f"{lock.longest_hold_s:.1f}",
         }
 
     def prune(self) -> tuple[list[str], str | None]:

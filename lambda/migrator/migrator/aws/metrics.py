@@ -38,7 +38,11 @@ SNAPSHOT_WAIT = "SnapshotWait"
 SUCCEEDED = "Succeeded"
 FAILED = "Failed"
 MANUAL_SNAPSHOTS = "ManualSnapshots"
+LOCK_RETRIES = "LockRetries"  # lock waits (55P03) the apply retried: live traffic held a table it needed
+LONGEST_LOCK_HOLD = "LongestLockHold"  # seconds a lock blocking the application was held (see migrator.live)
 UNITS = {
+    LOCK_RETRIES: "Count",
+    LONGEST_LOCK_HOLD: "Seconds",
     DURATION: "Seconds",
     APPLIED: "Count",
     SNAPSHOT_WAIT: "Seconds",
@@ -83,6 +87,10 @@ def step_values(data: dict[str, Any], succeeded: bool, started: float, now: floa
     applied = str(data.get("Applied") or NONE)
     values[APPLIED] = 0 if applied == NONE else len([v for v in applied.split(",") if v])
     values[SUCCEEDED], values[FAILED] = (1, 0) if succeeded else (0, 1)
+    for name in (LOCK_RETRIES, LONGEST_LOCK_HOLD):  # present when this step applied
+        given = str(data.get(name) or "")
+        if given.replace(".", "", 1).isdigit():
+            values[name] = float(given)
     return values
 
 

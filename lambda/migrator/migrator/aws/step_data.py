@@ -26,6 +26,8 @@ class StepData(TypedDict, total=False):
     RunsIn: str  # "codebuild" when this request runs in the CodeBuild runner
     RunnerReason: str
     RunnerBuild: str
+    LockRetries: str  # lock waits retried by this deploy's apply
+    LongestLockHold: str  # seconds: the longest a blocking lock on an existing table was held
 
 
 # Every attribute a template may read with Fn::GetAtt: each answer of a Create or Update carries all
