@@ -224,10 +224,10 @@ def test_statement_timeout_fails_cleanly_and_applies_nothing(
 def test_transaction_control_in_a_file_is_invalid_input(
     db: str, migrations_dir: Path, schema_file: Path, capsys: Capture
 ) -> None:
-    write(migrations_dir, f"{NEXT}_txn.sql", "BEGIN;\nCREATE TABLE x (id int);\nCOMMIT;\n")
+    write(migrations_dir, f"{NEXT}_txn.sql", "CREATE TABLE x (id int);\nCOMMIT;\nCREATE TABLE y (id int);\n")
     status, _, err = cli(capsys, db, migrations_dir, schema_file, "apply")
     assert status == 2
-    assert f"{NEXT}_txn.sql:1: transaction control (BEGIN)" in err
+    assert f"{NEXT}_txn.sql:2: transaction control (COMMIT)" in err
     assert history(db) == [] and catalog(db) == {}
 
 
@@ -237,5 +237,20 @@ def test_the_no_transaction_marker_does_not_allow_transaction_control_and_says_s
     write(migrations_dir, f"{NEXT}_txn.sql", "-- migrate:no-transaction\nBEGIN;\nCREATE TABLE t (id int);\nCOMMIT;\n")
     status, _, err = cli(capsys, at_newest, migrations_dir, schema_file, "apply")
     assert status == 2
-    assert f"{NEXT}_txn.sql:2: transaction control (BEGIN)" in err
-    assert "also without BEGIN/COMMIT" in err
+    assert f"{NEXT}_txn.sql:2: a file marked '-- migrate:no-transaction' is wrapped in BEGIN … COMMIT" in err
+    assert "drop the marker" in err
+
+
+def test_a_wrapped_file_commits_with_its_batch_not_before_it(
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    """Sending the file's COMMIT would commit the files before it in the batch; a later failure rolls back all."""
+    write(migrations_dir, f"{NEXT}_wrapped.sql", "BEGIN;\nCREATE TABLE wrapped_a (id int);\nCOMMIT;\n")
+    write(migrations_dir, f"{later(2)}_broken.sql", "SELECT 1/0;\n")
+    before = state(at_newest)
+    status, _, err = cli(capsys, at_newest, migrations_dir, schema_file, "apply")
+    assert status == 1 and f"{later(2)}_broken.sql:1: SQLSTATE 22012" in err
+    assert state(at_newest) == before, "the wrapped file rolled back with its batch"
+    write(migrations_dir, f"{later(2)}_broken.sql", "SELECT 1;\n")
+    assert cli(capsys, at_newest, migrations_dir, schema_file, "apply")[0] == 0
+    assert "table wrapped_a" in catalog(at_newest)

@@ -29,6 +29,11 @@ TRICKY = {
     "CREATE TABLE f (a$b$c int);\n",
     "006_strings.sql": "INSERT INTO a VALUES (1, E'tab\\there'), (2, 'it''s'), (3, $q$semi;colon$q$);\n"
     "INSERT INTO a VALUES (4, 'multi\nline');\n",
+    # What Prisma generates when an enum value is removed: the whole file in BEGIN … COMMIT.
+    "009_enum.sql": "CREATE TYPE mood AS ENUM ('ok', 'sad', 'gone');\nALTER TABLE b ADD COLUMN m mood;\n",
+    "010_prisma_enum.sql": "-- prisma\nBEGIN;\nCREATE TYPE mood_new AS ENUM ('ok', 'sad');\n"
+    "ALTER TABLE b ALTER COLUMN m TYPE mood_new USING (m::text::mood_new);\n"
+    "ALTER TYPE mood RENAME TO mood_old;\nALTER TYPE mood_new RENAME TO mood;\nDROP TYPE mood_old;\nCOMMIT;\n",
 }
 
 

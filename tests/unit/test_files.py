@@ -49,9 +49,12 @@ def test_a_windows_checkout_checksums_as_a_unix_one() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "BEGIN;\nSELECT 1;\nCOMMIT;\n",
+        "BEGIN;\nSELECT 1;\nCOMMIT;\nSELECT 2;\n",  # not around the whole file
         "SELECT 1;\ncommit;\n",
         "START TRANSACTION;\n",
+        "BEGIN ISOLATION LEVEL SERIALIZABLE;\nSELECT 1;\nCOMMIT;\n",  # a mode: not a plain wrapper
+        "BEGIN;\nSELECT 1;\nCOMMIT AND CHAIN;\n",
+        "BEGIN;\nSAVEPOINT s;\nSELECT 1;\nCOMMIT;\n",  # control inside the wrapper
         "SAVEPOINT s;\n",
         "SELECT 1;\n  rollback ;\n",
     ],
@@ -60,6 +63,24 @@ def test_transaction_control_in_a_migration_is_refused_with_its_line(text: str) 
     with pytest.raises(InvalidInput, match="transaction control") as refused:
         parse_statements(text, WHERE)
     assert refused.value.message.startswith(f"{WHERE}:")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "BEGIN;\nCREATE TABLE t (id int);\nALTER TABLE t ADD c int;\nCOMMIT;\n",
+        "-- generated\nbegin transaction;\nCREATE TABLE t (id int);\nALTER TABLE t ADD c int;\nend work;\n-- end\n",
+        "START TRANSACTION;\nCREATE TABLE t (id int);\nALTER TABLE t ADD c int;\nCOMMIT TRANSACTION\n",
+    ],
+)
+def test_a_plain_begin_commit_around_the_whole_file_is_not_sent(text: str) -> None:
+    """Prisma wraps a file in BEGIN … COMMIT: its statements run in the batch's transaction, without the pair."""
+    assert [s.sql for s in parse_statements(text, WHERE)] == ["CREATE TABLE t (id int);", "ALTER TABLE t ADD c int;"]
+
+
+def test_a_wrapped_file_marked_no_transaction_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="marked '-- migrate:no-transaction' is wrapped in BEGIN"):
+        parse_statements("BEGIN;\nSELECT 1;\nCOMMIT;\n", WHERE, no_transaction=True)
 
 
 def test_what_only_looks_like_transaction_control_is_sql() -> None:

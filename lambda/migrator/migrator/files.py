@@ -137,12 +137,38 @@ def _max_lock_hold(lines: list[str], path: Path) -> float | None:
         raise InvalidInput(f"{path}: {MAX_LOCK_HOLD_MARK}{given[-1]}: {exc}") from None
 
 
-def parse_statements(text: str, path: Path) -> list[Statement]:
+# A file wrapped whole in one plain transaction (what Prisma generates when an enum value is removed):
+# `BEGIN`/`BEGIN WORK|TRANSACTION`/`START TRANSACTION` first, `COMMIT`/`END` [WORK|TRANSACTION] last.
+_WRAP_BEGIN = re.compile(r"(?:BEGIN(?:\s+(?:WORK|TRANSACTION))?|START\s+TRANSACTION)\s*;?\s*", re.IGNORECASE)
+_WRAP_END = re.compile(r"(?:COMMIT|END)(?:\s+(?:WORK|TRANSACTION))?\s*;?\s*", re.IGNORECASE)
+
+
+def _unwrapped(statements: list[Statement], path: Path, no_transaction: bool) -> list[Statement]:
+    """The statements between a whole-file BEGIN … COMMIT, which are not sent: the file runs inside the batch's
+    transaction and commits or rolls back with it (alone, the outcome of `psql -1 -f`; inside a batch, sending
+    the COMMIT would commit the files before it). Anything else is returned as it is, and refused below."""
+    if len(statements) < 2:
+        return statements
+    first, last = statements[0], statements[-1]
+    if not (
+        _WRAP_BEGIN.fullmatch(first.source, first.start, first.end)
+        and _WRAP_END.fullmatch(last.source, last.start, last.end)
+    ):
+        return statements
+    if no_transaction:
+        raise InvalidInput(
+            f"{path}:{first.line}: a file marked '{NO_TRANSACTION_MARK}' is wrapped in BEGIN … COMMIT",
+            hint="drop the marker (the file then runs in the batch's transaction) or the BEGIN and COMMIT lines",
+        )
+    return statements[1:-1]
+
+
+def parse_statements(text: str, path: Path, no_transaction: bool = False) -> list[Statement]:
     """Statements of a file (its decoded text, line endings as on disk); what psql would not send as
     SQL (meta-commands, COPY data, a change of standard_conforming_strings) and transaction control
-    (we own the transaction) are refused."""
+    (we own the transaction) are refused, but for a plain BEGIN … COMMIT around the whole file."""
     try:
-        statements = split_statements(text)
+        statements = _unwrapped(split_statements(text), path, no_transaction)
     except SplitError as exc:
         raise InvalidInput(f"{path}:{exc.line}: {exc}", hint=exc.hint) from None
     for statement in statements:
@@ -151,7 +177,9 @@ def parse_statements(text: str, path: Path) -> list[Statement]:
             raise InvalidInput(
                 f"{path}:{statement.line}: transaction control ({control.group(1).upper()}) in a migration",
                 hint="remove it: the migrator owns transactions (a batch runs in one; a file whose first line is"
-                " '-- migrate:no-transaction' runs statement by statement in autocommit, also without BEGIN/COMMIT)",
+                " '-- migrate:no-transaction' runs statement by statement in autocommit, also without BEGIN/COMMIT;"
+                " only a plain BEGIN as the first statement and COMMIT as the last, around the whole file, are"
+                " accepted, and not sent)",
             )
     return statements
 
@@ -177,8 +205,13 @@ def _migration(directory: Path, entry: os.DirEntry[str]) -> Migration:
         path=path,
         text=text,
         checksum=checksum(text),
-        statements=parse_statements(raw, path),
+        statements=parse_statements(raw, path, _first_line(raw).strip() == NO_TRANSACTION_MARK),
     )
+
+
+def _first_line(text: str) -> str:
+    end = text.find("\n")
+    return text if end < 0 else text[:end]
 
 
 def listing(directory: Path) -> list[str]:
