@@ -104,6 +104,7 @@ class DatabaseStack(cdk.Stack):
             key_policy_editable=config.kms_key == "create",
         )
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.on_call.topic.topic_arn, description="On-call SNS topic")
+        self.migration.depend_on_network(self)  # last: every endpoint and rule of the stack exists by now
         suppress_accepted_findings(self, config)
         suppress_wildcards_aws_requires(self, self.migration.provider.node.find_child("waiter-state-machine"))
 

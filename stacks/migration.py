@@ -130,6 +130,17 @@ def _role_secret(
     return secret
 
 
+def _rule_naming(stack: cdk.Stack, child: object, groups: list[object]) -> bool:
+    """Is `child` a security-group rule of, or to or from, one of `groups`?"""
+    if isinstance(child, ec2.CfnSecurityGroupIngress):
+        ids = (child.group_id, child.source_security_group_id)
+    elif isinstance(child, ec2.CfnSecurityGroupEgress):
+        ids = (child.group_id, child.destination_security_group_id)
+    else:
+        return False
+    return any(given is not None and stack.resolve(given) in groups for given in ids)
+
+
 class SchemaMigration(Construct):
     def __init__(
         self,
@@ -244,6 +255,16 @@ class SchemaMigration(Construct):
         )
         self.resource.node.add_dependency(instance)
         self.provider = provider
+
+    def depend_on_network(self, stack: cdk.Stack) -> None:
+        """The custom resource depends on every VPC endpoint of the stack and every security-group rule that
+        names a migration group (the functions' or the runner's). They are not in its dependency closure
+        otherwise, so on a stack delete CloudFormation removed them alongside it, and every call of its Delete
+        then waited on a network that no longer answered (migrator.aws.clients bounds that wait too)."""
+        groups = [stack.resolve(g.security_group_id) for g in (self.security_group, self.runner.security_group)]
+        for child in stack.node.find_all():
+            if isinstance(child, ec2.CfnVPCEndpoint) or _rule_naming(stack, child, groups):
+                self.resource.node.add_dependency(child)
 
     def _function(
         self, name: str, code: lambda_.Code, handler: str, timeout: cdk.Duration, environment: dict[str, str]

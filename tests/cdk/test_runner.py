@@ -3,6 +3,7 @@ the endpoints a VPC without NAT needs, the runner's network and least-privilege 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +207,29 @@ def test_the_lock_settings_reach_the_step_and_the_runner_alike(templates: dict[s
     given = (step.lock_timeout, step.lock_retry_window, step.max_lock_hold)
     assert all(given), "each is rendered"
     assert (variables[ENV_LOCK_TIMEOUT], variables[ENV_LOCK_RETRY_WINDOW], variables[ENV_MAX_LOCK_HOLD]) == given
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_migration_step_outlives_every_endpoint_and_rule_of_its_network(
+    templates: dict[str, Template], env: str
+) -> None:
+    """On a stack delete, CloudFormation removes what the custom resource depends on only after it: every VPC
+    endpoint, and every security-group rule of, to or from the functions' and the runner's groups."""
+    template = templates[env]
+    step_id, step = only(template, "Custom::SchemaMigration")
+    waits_for = set(step.get("DependsOn", []))
+    groups = {
+        logical
+        for logical, group in resources(template, "AWS::EC2::SecurityGroup").items()
+        if "Migration" in str(group["Properties"].get("GroupDescription", ""))
+    }
+    assert len(groups) == 2, "the functions' and the runner's"
+    endpoints = set(resources(template, "AWS::EC2::VPCEndpoint"))
+    rules = {
+        logical
+        for kind in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")
+        for logical, rule in resources(template, kind).items()
+        if any(f'"{group}"' in json.dumps(rule["Properties"]) for group in groups)
+    }
+    assert endpoints and rules, step_id
+    assert endpoints | rules <= waits_for, sorted((endpoints | rules) - waits_for)

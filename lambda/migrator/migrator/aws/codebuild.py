@@ -144,9 +144,9 @@ class Project:
 
 
 def _clients() -> tuple[Any, Any]:
-    import boto3  # on first use only, as the handler's own clients
+    from migrator.aws.clients import client  # timeouts sized to the invocation's time left
 
-    return boto3.client("codebuild"), boto3.client("logs")
+    return client("codebuild"), client("logs")
 
 
 def stop_stale_builds(props: StepProperties, codebuild: Any = None) -> list[str]:

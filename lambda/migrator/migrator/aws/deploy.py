@@ -18,7 +18,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from migrator import engine
-from migrator.aws import budget
+from migrator.aws import budget, clients
 from migrator.aws.contract import (
     CA_BUNDLE_IN_ASSET,
     ENV_BUNDLE_ROOT,
@@ -38,7 +38,13 @@ from migrator.aws.secrets import conninfo_from_secret, read_secret, role_credent
 from migrator.aws.session_bounds import runner_connection
 from migrator.aws.snapshots import WAITING_STATES, Snapshots, snapshot_id, version_tags
 from migrator.aws.step_data import NONE, StepData
-from migrator.connect import DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT, DEFAULT_LOCK_TIMEOUT, SessionLimits, connect
+from migrator.connect import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT,
+    DEFAULT_LOCK_TIMEOUT,
+    SessionLimits,
+    connect,
+)
 from migrator.errors import AuthenticationFailed, InvalidInput, MigratorError, SnapshotError
 from migrator.live import LockPolicy
 from migrator.plan import Plan
@@ -203,10 +209,13 @@ class Deployment:
 
     def _connect(self, statement_timeout_ms: int, attempts: int, as_admin: bool = False) -> psycopg.Connection:
         """Connect; a password rotated since the secret was read is re-read once, and the role re-handed over."""
+        connect_s, _, tries = clients.timeouts(clients.left_s())  # what the invocation has left bounds the tries
+        attempts = max(1, min(attempts, tries))
         limits = SessionLimits(
             self.request.lock_timeout or DEFAULT_LOCK_TIMEOUT,
             f"{max(1000, statement_timeout_ms)}ms",
             idle_in_transaction_timeout=self.idle_in_transaction_timeout,
+            connect_timeout=max(2, min(DEFAULT_CONNECT_TIMEOUT_S, round(connect_s * 2))),
         )
         try:
             return connect(self._conninfo(as_admin), limits, attempts=attempts, backoff=2.0)

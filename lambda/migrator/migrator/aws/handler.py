@@ -16,7 +16,7 @@ import os
 import time
 from typing import Any
 
-from migrator.aws import codebuild, metrics
+from migrator.aws import clients, codebuild, metrics
 from migrator.aws.contract import KEYS, RUNNER_CODEBUILD, ContractError, StepProperties, env_of
 from migrator.aws.deploy import Bundle, Deployment, bundle_from_environment, is_fresh, properties
 from migrator.aws.step_data import NONE, StepData, answer, from_event
@@ -32,9 +32,7 @@ MAX_REASON = 1000  # CloudFormation's whole response must stay under 4 KB
 
 
 def _clients() -> tuple[Any, Any]:
-    import boto3  # imported on first use: keeps the module's cold import small
-
-    return boto3.client("rds"), boto3.client("secretsmanager")
+    return clients.client("rds"), clients.client("secretsmanager")
 
 
 REQUEST_TYPES = ("Create", "Update", "Delete")
@@ -118,6 +116,7 @@ def _backward_unchecked(exc: Exception) -> StepData:
 
 @metrics.on_event  # an EMF line (stdout) when the step fails here
 def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    clients.invocation(context)
     if event.get("Action") == "status":
         return status(event, context)
     request, physical = event.get("RequestType"), _physical_id(event)
@@ -166,6 +165,7 @@ def _delete(event: dict[str, Any], physical: str) -> dict[str, Any]:
 
 @metrics.is_complete  # an EMF line (stdout) when the step ends: duration, applied, snapshot wait, outcome
 def is_complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    clients.invocation(context)
     try:
         data = from_event(_object(event, "Data"))
         if "Phase" not in data:

@@ -101,9 +101,9 @@ def count_manual_snapshots(client: Any) -> int:
 
 
 def _rds_client() -> Any:
-    import boto3  # as the handler does: only when needed
+    from migrator.aws.clients import client  # as the handler does: only when needed, bounded in time
 
-    return boto3.client("rds")
+    return client("rds")
 
 
 def _instance(event: dict[str, Any]) -> str | None:
