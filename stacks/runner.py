@@ -250,10 +250,11 @@ class MigrationRunner(Construct):
         }
 
     def grant_control(self, function: lambda_.Function, *, runs: bool) -> None:
-        """Builds of this project only: `runs` (is_complete) starts, finds and polls them and reads a failed
-        one's log; otherwise (on_event) finds and stops builds of earlier requests."""
+        """Builds of this project only: `runs` (is_complete) starts, finds, polls and (superseded) stops them and
+        reads a failed one's log; otherwise (on_event) finds and stops builds of earlier requests."""
         find = ["codebuild:BatchGetBuilds", "codebuild:ListBuildsForProject"]
-        actions = ["codebuild:StartBuild", *find] if runs else [*find, "codebuild:StopBuild"]
+        # is_complete also stops its own build when a newer request claimed the database (migrator.claim)
+        actions = ["codebuild:StartBuild", "codebuild:StopBuild", *find] if runs else [*find, "codebuild:StopBuild"]
         function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[self.project_arn]))
         if not runs:
             return

@@ -53,6 +53,7 @@ MUST_CALL: dict[str, dict[str, set[str]]] = {
         "on_event": {LIST_BUILDS, GET_BUILDS, STOP_BUILD},
         "is_complete": {LIST_BUILDS, GET_BUILDS, START_BUILD, LOG_EVENTS},
     },
+    "codebuild runner superseded": {"is_complete": {LIST_BUILDS, GET_BUILDS, STOP_BUILD}},
 }
 
 
@@ -272,6 +273,16 @@ def test_the_codebuild_runner_is_allowed(
     with pytest.raises(DeployFailed, match="STOPPED"):
         handler.is_complete(waiting, context)
     assert_allowed("codebuild runner", deployed, calls)
+    # The race: the newer request's stop found no build yet, and this request's poll started one after it.
+    request = event("Update", _properties(aws, **runner)) | {"RequestId": "third"}
+    waiting = request | handler.on_event(request, context)
+    for _ in range(2):
+        assert handler.is_complete(waiting, context) == {"IsComplete": False}
+    monkeypatch.setattr(codebuild, "stop_stale_builds", lambda *_args, **_kwargs: [])
+    handler.on_event(event("Update", _properties(aws, **runner)) | {"RequestId": "fourth"}, context)
+    with pytest.raises(DeployFailed, match=r"a newer deploy request \(fourth\) claimed this database"):
+        handler.is_complete(waiting, context)  # stops its own build
+    assert_allowed("codebuild runner superseded", deployed, calls)
 
 
 def test_the_scenarios_exercise_every_granted_action() -> None:

@@ -15,5 +15,10 @@ _CALLS = {
 }
 GRANTED = {
     "on_event": _CALLS | {"codebuild:StopBuild"},  # stops builds of earlier requests (a rollback, a Delete)
-    "is_complete": _CALLS | {"codebuild:StartBuild", "logs:GetLogEvents"},  # starts the runner; a failed build's log
+    "is_complete": _CALLS
+    | {
+        "codebuild:StartBuild",
+        "codebuild:StopBuild",
+        "logs:GetLogEvents",
+    },  # its own build: starts it, stops it when superseded; a failed build's log
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,8 @@ class Options:
     deadline: float | None = None  # time.monotonic() after which no further statement starts
     on_file: FileEvent | None = None  # told as each file starts and ends (the CLI's progress lines)
     lock_policy: LockPolicy = field(default_factory=LockPolicy)  # lock-wait retries and the hold budget
+    # Called under the migration lock before anything is planned or applied (a deploy's claim check).
+    under_lock: Callable[[psycopg.Connection], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,8 @@ class ApplyOutcome:
 
 def apply(conn: psycopg.Connection, inputs: Inputs, options: Options) -> ApplyOutcome:
     with migration_lock(conn, options.lock_wait_seconds):
+        if options.under_lock is not None:
+            options.under_lock(conn)
         with conn.transaction():
             history.move_legacy(conn)  # this tool's pre-2026-11 public.schema_migrations, moved whole
         the_plan = plan(conn, inputs, options)

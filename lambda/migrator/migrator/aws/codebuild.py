@@ -19,8 +19,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from migrator.aws import budget
-from migrator.aws.contract import ENV_DEADLINE, ENV_REQUEST, RUNNER_CODEBUILD, RUNNER_PIPELINE, StepProperties
+from migrator.aws.contract import (
+    ENV_CLAIM,
+    ENV_DEADLINE,
+    ENV_REQUEST,
+    RUNNER_CODEBUILD,
+    RUNNER_PIPELINE,
+    StepProperties,
+)
 from migrator.aws.step_data import NONE, StepData
+from migrator.claim import Superseded
 from migrator.errors import MigratorError, PendingInPipeline, RunnerFailed
 from migrator.files import RUNNER_MARKER
 
@@ -119,9 +127,14 @@ class Project:
     def find(self, request: str) -> Build | None:
         return next((b for b in self.builds() if b.request == request), None)
 
-    def start(self, request: str, deadline: float, timeout_minutes: int, source: str | None = None) -> Build:
-        """`source` (bucket/key of an asset zip) replaces the project's: pipeline mode runs the new asset."""
+    def start(
+        self, request: str, deadline: float, timeout_minutes: int, source: str | None = None, claim: str | None = None
+    ) -> Build:
+        """`source` (bucket/key of an asset zip) replaces the project's: pipeline mode runs the new asset. `claim`:
+        the runner applies only while it is the database's newest (migrator.claim)."""
         variables = {REQUEST_VARIABLE: request, ENV_DEADLINE: f"{deadline:.0f}"}
+        if claim:
+            variables[ENV_CLAIM] = claim
         overrides: dict[str, Any] = {"sourceTypeOverride": "S3", "sourceLocationOverride": source} if source else {}
         response = self.client.start_build(
             projectName=self.name,
@@ -185,6 +198,8 @@ class Step:
     def poll(self) -> StepData | None:
         """None while the build runs (or was just started); the answer's data on success; raises on failure."""
         build = self.project.find(self.request)
+        if build is None or build.status == RUNNING:  # a finished build is reported as it ended
+            self._still_newest(build)
         if build is None:
             build = self._start()
             log.info("started the CodeBuild runner %s (%s)", build.id, self.data.get("RunnerReason", "codebuild"))
@@ -195,6 +210,16 @@ class Step:
         if build.status == "SUCCEEDED":
             return self._succeeded(build)
         raise self._failed(build)
+
+    def _still_newest(self, build: Build | None) -> None:
+        """A newer request claimed the database (a rollback arrived between two polls): start nothing, and stop
+        this request's build if it runs (its own check under the lock stops it before it applies anything)."""
+        try:
+            self.deployment.check_claim()
+        except Superseded:
+            if build is not None and build.status == RUNNING:
+                self.project.client.stop_build(id=build.id)
+            raise
 
     def _start(self) -> Build:
         now = time.time()
@@ -207,7 +232,7 @@ class Step:
                 f" least {budget.MIN_BUILD_MINUTES} min); nothing was applied",
                 hint="deploy again (the snapshot is kept and reused), or raise migrationTimeoutMinutes",
             )
-        return self.project.start(self.request, window.deadline, window.minutes)
+        return self.project.start(self.request, window.deadline, window.minutes, claim=self.deployment.claim)
 
     def _succeeded(self, build: Build) -> StepData:
         plan = self.deployment.plan()

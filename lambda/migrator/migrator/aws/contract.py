@@ -26,6 +26,7 @@ ENV_INSTANCE = "MIGRATOR_INSTANCE"  # the RDS instance identifier
 ENV_SSLROOTCERT = "MIGRATOR_SSLROOTCERT"  # the CA bundle that verifies the server (the asset's, or a test CA)
 ENV_BUNDLE_ROOT = "MIGRATOR_BUNDLE_ROOT"  # the asset's root (tests, the runner's checks)
 ENV_REQUEST = "MIGRATOR_REQUEST"  # the runner build's request id: how a poll finds it again
+ENV_CLAIM = "MIGRATOR_CLAIM"  # the request's claim on the database: the runner applies only while it is newest
 ENV_DEADLINE = "MIGRATOR_DEADLINE"  # epoch seconds by which the runner must be done
 ENV_LOCK_TIMEOUT = "MIGRATOR_LOCK_TIMEOUT"  # the runner's lock_timeout
 ENV_IDLE_TIMEOUT = "MIGRATOR_IDLE_TIMEOUT"  # seconds a runner session may idle before the server ends it

@@ -10,13 +10,14 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from migrator import claim as claims
 from migrator import engine
 from migrator.aws import budget, clients
 from migrator.aws.contract import (
@@ -47,6 +48,7 @@ from migrator.connect import (
 )
 from migrator.errors import AuthenticationFailed, InvalidInput, MigratorError, SnapshotError
 from migrator.live import LockPolicy
+from migrator.lock import migration_lock
 from migrator.plan import Plan
 from migrator.roles import ensure_app_role, ensure_owner_role
 
@@ -131,6 +133,8 @@ class Deployment:
     extra_conninfo: tuple[tuple[str, str], ...] = ()
     # how long the server lets an engine session idle inside a transaction (a frozen client's locks)
     idle_in_transaction_timeout: str = DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT
+    # this request's claim on the database (migrator.claim): no build or apply starts once a newer one wrote its
+    claim: str | None = None
 
     @classmethod
     def from_environment(
@@ -257,9 +261,25 @@ class Deployment:
         with self._connect(60_000, attempts=5) as conn:
             return engine.survey(conn, inputs, self.bundle.options)
 
+    def write_claim(self) -> None:
+        """This request is the newest: written under the migration lock before any other work."""
+        if self.claim is None:
+            return
+        with self._connect(60_000, attempts=5) as conn, migration_lock(conn, 60.0):
+            claims.write(conn, self.claim)
+
+    def check_claim(self) -> None:
+        """Superseded when a newer request claimed the database since this one did. Read without the migration
+        lock (a running build holds it for hours): the apply itself checks again under the lock."""
+        if self.claim is None:
+            return
+        with self._connect(60_000, attempts=3) as conn:
+            claims.check(conn, self.claim)
+
     def prepare(self) -> Plan:
-        """What this deploy would do, after handing the database to the migration role."""
+        """What this deploy would do, after handing the database to the migration role and claiming it."""
         self.hand_over()
+        self.write_claim()
         return self.plan()
 
     def start(self, plan: Plan, started_at: float) -> StepData:
@@ -338,6 +358,7 @@ class Deployment:
                 lock_wait_seconds=max(1.0, min(120.0, remaining_s / 3)),
                 deadline=deadline,
                 lock_policy=self.lock_policy,
+                under_lock=None if self.claim is None else partial(claims.check, claim=self.claim),
             )
             outcome = engine.apply(conn, inputs, opts)
         after = outcome.plan.target_version or NONE

@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+import uuid
+from dataclasses import replace
 from typing import Any
 
 from migrator.aws import clients, codebuild, metrics
@@ -135,7 +137,8 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
         props = _properties(raw)
         codebuild.stop_stale_builds(props)  # a rollback leaves none applying
         _matching_asset(props, bundle_from_environment(os.environ))  # once per request: is_complete follows this one
-        deployment = _deployment(props)
+        claim = str(event.get("RequestId") or uuid.uuid4().hex)
+        deployment = replace(_deployment(props), claim=claim)
         plan = deployment.prepare()
     except OutOfOrder as exc:  # the bundle brings a version the database lacks: a real deploy, never skipped
         raise _fail(exc) from None
@@ -146,7 +149,7 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         env = env_of(str(event.get("StackId") or ""))
         runner = codebuild.route(deployment.request, plan, fresh=is_fresh(plan), env=env)
-        data: StepData = {**deployment.start(plan, started_at=time.time()), **runner}
+        data: StepData = {**deployment.start(plan, started_at=time.time()), **runner, "Claim": claim}
     except Exception as exc:
         raise _fail(exc) from None
     return {"PhysicalResourceId": physical, "Data": answer(data)}
@@ -175,7 +178,7 @@ def is_complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if data.get("Phase") == "done":
         return {"IsComplete": True, "Data": answer(data)}
     try:
-        deployment = _deployment(_properties(_object(event, "ResourceProperties")))
+        deployment = replace(_deployment(_properties(_object(event, "ResourceProperties"))), claim=data.get("Claim"))
         if data.get("Phase") == "snapshot" and not deployment.snapshot_ready(data):
             return {"IsComplete": False}
         if data.get("RunsIn") == RUNNER_CODEBUILD:

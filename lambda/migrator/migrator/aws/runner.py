@@ -33,12 +33,13 @@ import os
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from migrator.aws.budget import IDLE_TIMEOUT_S, MIN_RUN_S
 from migrator.aws.codebuild import PREFIX
-from migrator.aws.contract import ENV_DEADLINE, ENV_IDLE_TIMEOUT, ENV_INSTANCE, ENV_SECRET_ARN, KEYS
+from migrator.aws.contract import ENV_CLAIM, ENV_DEADLINE, ENV_IDLE_TIMEOUT, ENV_INSTANCE, ENV_SECRET_ARN, KEYS
 from migrator.errors import InvalidInput, MigratorError
 
 if TYPE_CHECKING:
@@ -75,9 +76,10 @@ def deployment_from(environ: Mapping[str, str], secrets: Any) -> Deployment:
 
     _required(environ, ENV_SECRET_ARN)
     given = {KEYS["instance"]: environ.get(ENV_INSTANCE) or "database"}
-    return Deployment.from_environment(
+    found = Deployment.from_environment(
         given, environ, rds=None, secrets=secrets, runner_idle_timeout_s=_idle_timeout(environ)
     )
+    return replace(found, claim=environ.get(ENV_CLAIM) or None)  # applies only while its request is the newest
 
 
 def _iso(epoch: float) -> str:

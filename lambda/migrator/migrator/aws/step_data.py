@@ -26,6 +26,7 @@ class StepData(TypedDict, total=False):
     RunsIn: str  # "codebuild" when this request runs in the CodeBuild runner
     RunnerReason: str
     RunnerBuild: str
+    Claim: str  # this request's claim on the database (migrator.claim), written by on_event
     LockRetries: str  # lock waits retried by this deploy's apply
     LongestLockHold: str  # seconds: the longest a blocking lock on an existing table was held
 
