@@ -129,9 +129,27 @@ def delete_snapshots(rds: Any, identifiers: list[str]) -> None:
         rds.delete_db_snapshot(DBSnapshotIdentifier=ident)
 
 
+# A VPC function idle for weeks goes Inactive: its first invocation fails (ResourceConflictException) and
+# starts its reactivation (Pending, then Active, within minutes). The operator commands wait for it.
+NOT_READY_STATES = ("Inactive", "Pending")
+ACTIVE_WAIT = {"Delay": 5, "MaxAttempts": 120}  # up to 10 minutes
+
+
+def _invoke(lambda_client: Any, function_name: str, payload: bytes) -> Any:
+    """Invoke; a function that is Inactive or Pending is waited for until Active, then invoked once more."""
+    try:
+        return lambda_client.invoke(FunctionName=function_name, Payload=payload)
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code != "ResourceConflictException" or not any(state in str(exc) for state in NOT_READY_STATES):
+            raise
+    lambda_client.get_waiter("function_active_v2").wait(FunctionName=function_name, WaiterConfig=ACTIVE_WAIT)
+    return lambda_client.invoke(FunctionName=function_name, Payload=payload)
+
+
 def remote_status(lambda_client: Any, function_name: str) -> dict[str, Any]:
     """Invoke the migration function's read-only status action; its failure is ours, never swallowed."""
-    answer = lambda_client.invoke(FunctionName=function_name, Payload=json.dumps({"Action": "status"}).encode())
+    answer = _invoke(lambda_client, function_name, json.dumps({"Action": "status"}).encode())
     body = answer["Payload"].read()
     payload: dict[str, Any] = json.loads(body) if body else {}
     if answer.get("FunctionError"):
