@@ -56,3 +56,23 @@ def test_ours_are_found_by_the_instances_prefix() -> None:
     assert snapshot_id("Aalap_Staging-DB", "007", "008", "t").startswith(prefix)
     assert not snapshot_id("aalap-staging", "007", "008", "t").startswith(prefix)
     assert not "rds:aalap-staging-db-2026-11-27-19-15".startswith(prefix), "automated snapshots are not ours"
+
+
+def test_an_instance_leaving_available_between_the_look_and_the_call_is_waited_for() -> None:
+    """CreateDBSnapshot raising InvalidDBInstanceState after the instance was seen `available` (a maintenance
+    action began in between) is the same wait as the states before it, not a failed deploy."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from migrator.aws.snapshots import Snapshots
+
+    client = boto3.client("rds", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    ident = "premigrate-db-v007-to-v008-1"
+    with Stubber(client) as stub:
+        stub.add_client_error("describe_db_snapshots", service_error_code="DBSnapshotNotFound")
+        stub.add_response(
+            "describe_db_instances", {"DBInstances": [{"DBInstanceIdentifier": "db", "DBInstanceStatus": "available"}]}
+        )
+        stub.add_client_error("create_db_snapshot", service_error_code="InvalidDBInstanceState")
+        assert Snapshots(client, "db").ensure(ident, {}) == "waiting-for-instance"
+        stub.assert_no_pending_responses()

@@ -102,6 +102,8 @@ class Snapshots:
             )
         except self.client.exceptions.DBSnapshotAlreadyExistsFault:
             pass  # a retried call: the snapshot is ours already
+        except self.client.exceptions.InvalidDBInstanceStateFault:
+            return "waiting-for-instance"  # the instance left `available` between the look and the call
         except self.client.exceptions.SnapshotQuotaExceededFault:
             raise SnapshotQuotaExceeded(
                 f"the account's manual snapshot quota is reached; no pre-migration snapshot {ident} was taken;"
