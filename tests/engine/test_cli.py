@@ -228,3 +228,29 @@ def test_a_wrong_password_equal_to_the_user_name_is_reported_readably(db: str) -
     assert done.returncode == 1
     assert f'user "{params.get("user")}"' in done.stderr  # the user's name, not ********
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["apply", "--change-set", "cs-1"], "--change-set applies only with --env"),
+        (["apply", "--no-wait"], "--no-wait applies only with --env"),
+        (["status", "--region", "eu-west-1"], "--region applies only with --env"),
+        (["--profile", "ops", "status"], "--profile applies only with --env"),
+        (["--env", "staging", "--database-url", "postgresql://x@127.0.0.1:9/x", "status"], "--env and --database-url"),
+    ],
+)
+def test_an_option_that_does_not_apply_is_refused_not_ignored(
+    db: str, migrations_dir: Path, capsys: pytest.CaptureFixture[str], argv: list[str], named: str
+) -> None:
+    """A pipeline command without its --env applied the local database and exited 0: now one line, exit 2,
+    and nothing is done."""
+    from migrator.cli import main
+
+    before = history(db)
+    with_url = [] if "--database-url" in argv else ["--database-url", db]
+    status = main([*with_url, "--migrations-dir", str(migrations_dir), "--no-schema", *argv])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert named in err and err.count("\n") <= 2
+    assert history(db) == before

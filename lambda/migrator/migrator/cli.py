@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 
 from migrator import engine, numbering, progress
+from migrator.aws.contract import CDK_CHANGE_SET
 from migrator.connect import (
     DEFAULT_CONNECT_TIMEOUT_S,
     DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT,
@@ -237,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pipeline = apply.add_argument_group("with --env (pipeline mode: before executing a prepared change set)")
     pipeline.add_argument(
-        "--change-set", default="cdk-deploy-change-set", help="the prepared change set (default: CDK's name)"
+        "--change-set", default=None, help=f"the prepared change set (default: CDK's name, {CDK_CHANGE_SET})"
     )
     pipeline.add_argument("--no-wait", action="store_true", help="exit 3 while the runner still runs")
     pipeline.add_argument("--poll-seconds", type=float, default=30.0, help=argparse.SUPPRESS)
@@ -417,7 +418,31 @@ def _dump(args: argparse.Namespace) -> int:
     return 1 if written.stale else 0
 
 
+def _refuse_ignored(args: argparse.Namespace) -> None:
+    """An option that does not apply to what was asked is an error, never silently dropped: a pipeline
+    command without its --env would otherwise apply the local database and exit 0."""
+    with_env = bool(getattr(args, "env", None))
+    needs_env = {
+        "--change-set": getattr(args, "change_set", None) is not None,
+        "--no-wait": bool(getattr(args, "no_wait", False)),
+        "--region": getattr(args, "region", None) is not None,
+        "--profile": getattr(args, "profile", None) is not None,
+    }
+    given = [name for name, present in needs_env.items() if present]
+    if given and not with_env and args.command != "snapshots":
+        raise InvalidInput(
+            f"{', '.join(given)} applies only with --env (a deployed environment); nothing was done",
+            hint=f"add --env ENV, or drop {given[0]} to work on the local database",
+        )
+    if with_env and getattr(args, "database_url", None):
+        raise InvalidInput(
+            "--env and --database-url name two different databases; nothing was done",
+            hint="--env reads a deployed environment through AWS; --database-url a database you can reach",
+        )
+
+
 def _run(args: argparse.Namespace) -> int:
+    _refuse_ignored(args)
     if args.command == "snapshots" or getattr(args, "env", None):
         from migrator.cli_deployed import run_deployed
 

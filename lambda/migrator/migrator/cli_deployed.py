@@ -13,6 +13,7 @@ from typing import Any
 
 from migrator import report
 from migrator.aws import operations
+from migrator.aws.contract import CDK_CHANGE_SET
 from migrator.embedded import project_root
 from migrator.errors import InvalidInput, MigratorError
 
@@ -94,7 +95,7 @@ def _apply(args: argparse.Namespace, aws: operations.Aws) -> int:
     from migrator.aws.pipeline import Operator, progress
 
     status, line = Operator(aws, progress, poll_seconds=args.poll_seconds).run(
-        args.env, args.change_set, wait=not args.no_wait
+        args.env, args.change_set or CDK_CHANGE_SET, wait=not args.no_wait
     )
     _print(args, {"status": status, "result": line}, [line])
     return status

@@ -17,6 +17,7 @@ STACK_PREFIX = "AalapVma-"
 OUTPUT_INSTANCE = "DatabaseInstanceId"
 OUTPUT_FUNCTION = "MigrationFunctionName"
 CA_BUNDLE_IN_ASSET = "certs/rds-ca-bundle.pem"  # the RDS CA bundle, relative to the asset's root
+CDK_CHANGE_SET = "cdk-deploy-change-set"  # the change set `cdk deploy --method=prepare-change-set` names by default
 LAMBDA_PYTHON = "3.14"  # the functions' runtime, the asset's wheels and the CodeBuild runner's interpreter
 
 # The environment the CDK app gives the functions and the runner, and they read: each name written here only.
