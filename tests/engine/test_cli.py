@@ -254,3 +254,26 @@ def test_an_option_that_does_not_apply_is_refused_not_ignored(
     assert status == 2
     assert named in err and err.count("\n") <= 2
     assert history(db) == before
+
+
+def test_json_says_what_failed_on_stdout_too(
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A script reading `--json` got nothing on stdout when the command failed: now one object, same exit status."""
+    import json
+
+    write(migrations_dir, f"{NEXT}_broken.sql", "SELECT 1;\nSELECT 1/0;\n")
+    status, out, _err = cli(capsys, at_newest, migrations_dir, schema_file, "apply", "--json")
+    assert status == 1
+    failed = json.loads(out)
+    assert (failed["error"], failed["file"], failed["line"], failed["sqlstate"]) == (
+        "MigrationFailed",
+        f"{NEXT}_broken.sql",
+        2,
+        "22012",
+    )
+    assert failed["committed"] == [] and failed["exit_status"] == 1 and failed["hint"]
+    write(migrations_dir, f"{NEXT}_twin.sql", "SELECT 2;\n")  # two files of one version: invalid input
+    status, out, _err = cli(capsys, at_newest, migrations_dir, schema_file, "status", "--json")
+    assert status == 2
+    assert json.loads(out)["error"] == "InvalidInput"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ from migrator.report import (
     applied_to_json,
     baseline_lines,
     baseline_to_json,
+    error_to_json,
     exit_code,
     plan_survey_lines,
     plan_to_json,
@@ -460,12 +462,15 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
     try:
-        return _run(build_parser().parse_args(argv))
+        return _run(build_parser().parse_args(given))
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
     except MigratorError as exc:
         say(f"error: {exc}", sys.stderr)
+        if "--json" in given:  # a script reading stdout gets one object on failure too
+            say(json.dumps(error_to_json(exc)))
         return exc.exit_status
     except KeyboardInterrupt:  # outside apply (apply says what it committed): nothing was changed
         say("error: interrupted; nothing was changed", sys.stderr)

@@ -89,6 +89,21 @@ def survey_to_json(survey: Survey, target: str) -> dict[str, Any]:
     }
 
 
+def error_to_json(error: MigratorError) -> dict[str, Any]:
+    """`--json` when a command fails: what failed, where, the SQLSTATE, what to do, and what stayed committed."""
+    found: dict[str, Any] = {
+        "error": type(error).__name__,
+        "message": error.message,
+        "hint": error.hint,
+        "exit_status": error.exit_status,
+        "committed": list(error.committed),
+    }
+    failure = getattr(error, "failure", None)
+    if failure is not None:
+        found |= {"file": failure.file, "line": failure.line, "column": failure.column, "sqlstate": failure.sqlstate}
+    return found
+
+
 def _refusal(error: MigratorError | None) -> dict[str, str] | None:
     return None if error is None else {"error": type(error).__name__, "message": error.message, "hint": error.hint}
 
