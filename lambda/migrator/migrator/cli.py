@@ -476,5 +476,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         say("error: interrupted; nothing was changed", sys.stderr)
         return 1
     except psycopg.Error as exc:
-        say(f"error: database error: {type(exc).__name__}: {printable(str(exc).strip())}", sys.stderr)
+        message = f"database error: {type(exc).__name__}: {printable(str(exc).strip())}"
+        say(f"error: {message}", sys.stderr)
+        if "--json" in given:
+            say(
+                json.dumps(
+                    {"error": type(exc).__name__, "message": message, "sqlstate": exc.sqlstate, "exit_status": 1}
+                )
+            )
         return 1
