@@ -277,3 +277,10 @@ def test_json_says_what_failed_on_stdout_too(
     status, out, _err = cli(capsys, at_newest, migrations_dir, schema_file, "status", "--json")
     assert status == 2
     assert json.loads(out)["error"] == "InvalidInput"
+
+
+def test_a_port_that_is_not_a_number_is_invalid_input(migrations_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It read as 'cannot connect … check host, port, credentials and network path', exit 1: now exit 2."""
+    status, _out, err = cli(capsys, "postgresql://u@127.0.0.1:abc/db", migrations_dir, None, "status")
+    assert status == 2
+    assert "the database URL's port 'abc' is not a number" in err

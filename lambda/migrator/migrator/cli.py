@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from migrator import engine, numbering, progress
 from migrator.aws.contract import CDK_CHANGE_SET
@@ -339,8 +340,22 @@ def _emit(args: argparse.Namespace, payload: Any, lines: list[str]) -> None:
     say(render(payload, lines, args.json))
 
 
+def _checked_port(url: str) -> str:
+    """A port that is not a number (or a list of them) is invalid input, before libpq reads it as a host problem."""
+    try:
+        port = str(conninfo_to_dict(url).get("port") or "")
+    except psycopg.ProgrammingError as exc:
+        raise InvalidInput(f"the database URL cannot be read: {printable(str(exc))}") from None
+    if port and not all(part.strip().isdigit() for part in port.split(",")):
+        raise InvalidInput(
+            f"the database URL's port {port!r} is not a number; nothing was done",
+            hint="write it as postgresql://user@host:5432/dbname",
+        )
+    return url
+
+
 def _connect(args: argparse.Namespace) -> tuple[psycopg.Connection, str]:
-    url, warning = with_tls_defaults(_database_url(args), project_root())
+    url, warning = with_tls_defaults(_checked_port(_database_url(args)), project_root())
     if warning:
         say(warning, sys.stderr)
     try:
