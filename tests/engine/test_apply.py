@@ -254,3 +254,25 @@ def test_a_wrapped_file_commits_with_its_batch_not_before_it(
     write(migrations_dir, f"{later(2)}_broken.sql", "SELECT 1;\n")
     assert cli(capsys, at_newest, migrations_dir, schema_file, "apply")[0] == 0
     assert "table wrapped_a" in catalog(at_newest)
+
+
+def test_a_file_opening_with_set_transaction_gets_a_transaction_of_its_own(
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    """langfuse's newest migration sets its isolation level first: it failed with 25001 (the batch's earlier
+    statements came first), and the hint's no-transaction marker would have made the setting a no-op."""
+    write(migrations_dir, f"{NEXT}_plain.sql", "CREATE TABLE before_iso (id int);\n")
+    write(
+        migrations_dir,
+        f"{later(2)}_isolated.sql",
+        "-- backfill\nSET TRANSACTION ISOLATION LEVEL SERIALIZABLE;\n"
+        "CREATE TABLE iso AS SELECT current_setting('transaction_isolation') AS level;\n",
+    )
+    status, out, _ = cli(capsys, at_newest, migrations_dir, schema_file, "plan")
+    assert status == 0
+    assert f"in one transaction that {later(2)}_isolated.sql opens with SET TRANSACTION" in out
+    status, _, err = cli(capsys, at_newest, migrations_dir, schema_file, "apply")
+    assert status == 0, err
+    with psycopg.connect(at_newest) as conn:
+        assert conn.execute("SELECT level FROM iso").fetchone() == ("serializable",)
+    assert [v for v, *_ in history(at_newest)][-2:] == [NEXT, later(2)]

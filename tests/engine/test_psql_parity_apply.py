@@ -34,6 +34,9 @@ TRICKY = {
     "010_prisma_enum.sql": "-- prisma\nBEGIN;\nCREATE TYPE mood_new AS ENUM ('ok', 'sad');\n"
     "ALTER TABLE b ALTER COLUMN m TYPE mood_new USING (m::text::mood_new);\n"
     "ALTER TYPE mood RENAME TO mood_old;\nALTER TYPE mood_new RENAME TO mood;\nDROP TYPE mood_old;\nCOMMIT;\n",
+    # A file that sets its isolation level first (langfuse): a transaction of its own, that statement first.
+    "011_isolated.sql": "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;\n"
+    "CREATE TABLE g AS SELECT current_setting('transaction_isolation') AS level;\n",
 }
 
 

@@ -189,6 +189,10 @@ def _transactional_batch(
     if schema is not None:
         work.insert(0, (schema.path, schema.statements))
     with conn.transaction():
+        if files and files[0].sets_transaction:  # before anything of ours: it must be the transaction's first
+            opening = files[0].statements[0]
+            run_statements(conn, files[0].path, [opening], in_transaction=True)
+            work[0] = (files[0].path, files[0].statements[1:])
         history.ensure_table(conn)
         before = history.versions(conn)
         seconds = run_files(conn, work, batch.fresh_session, batch.on_file, batch.deadline)
@@ -348,7 +352,7 @@ def apply_plan(
     started = time.perf_counter()
     guard = deadline_guard(deadline)
     batches = plan.batches()
-    if plan.load_schema is not None and (not batches or batches[0][0].no_transaction):
+    if plan.load_schema is not None and (not batches or batches[0][0].no_transaction or batches[0][0].sets_transaction):
         batches.insert(0, [])  # schema.sql always loads in a transaction of its own
     for index, files in enumerate(batches):
 

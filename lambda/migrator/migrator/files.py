@@ -18,6 +18,7 @@ RUNNER_MARKER = "-- migrate:runner=codebuild"  # any line of the leading comment
 MAX_LOCK_HOLD_MARK = "-- migrate:max-lock-hold="  # any line of the leading comments: a DURATION, 0 = no limit
 SCHEMA_VERSION = re.compile(r"^--\s*schema-version:\s*(?P<version>[0-9]{3,})\s*$", re.MULTILINE)
 _BOM = "\ufeff"
+_SET_TRANSACTION = re.compile(r"SET\s+TRANSACTION\b", re.IGNORECASE)
 _TRANSACTION_CONTROL = re.compile(
     r"(BEGIN|COMMIT|ROLLBACK|ABORT|END|START\s+TRANSACTION|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b",
     re.IGNORECASE,
@@ -104,6 +105,13 @@ class Migration:
     @property
     def number(self) -> int:
         return int(self.version)
+
+    @property
+    def sets_transaction(self) -> bool:
+        """Its first statement is SET TRANSACTION (an isolation level, read only): it must be its transaction's
+        first statement, so the file starts a batch of its own and that statement goes first (as `psql -1`)."""
+        first = self.statements[0] if self.statements else None
+        return first is not None and _SET_TRANSACTION.match(first.source, first.start) is not None
 
     @property
     def filename(self) -> str:

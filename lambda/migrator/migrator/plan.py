@@ -68,10 +68,11 @@ class Plan:
         return max([*planned, *([current] if current else [])], key=int, default=None)
 
     def batches(self) -> list[list[Migration]]:
-        """Consecutive transactional migrations share one transaction; a no-transaction file stands alone."""
+        """Consecutive transactional migrations share one transaction; a no-transaction file stands alone, and a
+        file that opens with SET TRANSACTION starts a transaction of its own (the earlier files commit first)."""
         batches: list[list[Migration]] = []
         for migration in self.to_apply:
-            if migration.no_transaction or not batches or batches[-1][-1].no_transaction:
+            if migration.no_transaction or migration.sets_transaction or not batches or batches[-1][-1].no_transaction:
                 batches.append([migration])
             else:
                 batches[-1].append(migration)

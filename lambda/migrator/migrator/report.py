@@ -186,6 +186,8 @@ def plan_lines(plan: Plan, target: str, done: bool = False) -> list[str]:
         lines.append("  existing database without history: every migration replays (they are idempotent)")
     for batch in plan.batches():
         how = "outside a transaction (no-transaction file)" if batch[0].no_transaction else "in one transaction"
+        if batch[0].sets_transaction:
+            how += f" that {batch[0].filename} opens with SET TRANSACTION"
         lines.append(f"  {verb[2]} {how}: {', '.join(m.filename for m in batch)}")
     return lines + _unknown_lines(plan)
 
