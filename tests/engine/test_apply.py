@@ -276,3 +276,21 @@ def test_a_file_opening_with_set_transaction_gets_a_transaction_of_its_own(
     with psycopg.connect(at_newest) as conn:
         assert conn.execute("SELECT level FROM iso").fetchone() == ("serializable",)
     assert [v for v, *_ in history(at_newest)][-2:] == [NEXT, later(2)]
+
+
+def test_each_file_starts_without_the_temp_tables_and_prepared_statements_of_the_one_before(
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    """As psql's session per file: two backfills using a temp table of the same name (langfuse, hatchet do)
+    failed with 42P07 in one batch; a prepared statement's name failed with 42P05."""
+    for step in (1, 2):
+        write(
+            migrations_dir,
+            f"{later(step)}_backfill_{step}.sql",
+            f"CREATE TEMP TABLE scratch AS SELECT {step} AS n;\nPREPARE pick AS SELECT n FROM scratch;\n"
+            f"CREATE TABLE kept_{step} AS SELECT n FROM scratch;\n",
+        )
+    status, _, err = cli(capsys, at_newest, migrations_dir, schema_file, "apply")
+    assert status == 0, err
+    with psycopg.connect(at_newest) as conn:
+        assert conn.execute("SELECT n FROM kept_1 UNION ALL SELECT n FROM kept_2").fetchall() == [(1,), (2,)]

@@ -37,6 +37,11 @@ TRICKY = {
     # A file that sets its isolation level first (langfuse): a transaction of its own, that statement first.
     "011_isolated.sql": "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;\n"
     "CREATE TABLE g AS SELECT current_setting('transaction_isolation') AS level;\n",
+    # Session state psql's new session per file ends: a temp table and a prepared statement of the same names.
+    "012_temp_a.sql": "CREATE TEMP TABLE tmp AS SELECT 1 AS n;\nPREPARE q AS SELECT 1;\n"
+    "INSERT INTO c SELECT n FROM tmp;\n",
+    "013_temp_b.sql": "CREATE TEMP TABLE tmp AS SELECT 2 AS n;\nPREPARE q AS SELECT 2;\n"
+    "INSERT INTO c SELECT n FROM tmp;\n",
 }
 
 

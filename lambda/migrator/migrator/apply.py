@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,7 @@ from migrator.live import (
 )
 from migrator.lockout import refuse_lockouts
 from migrator.plan import Plan
-from migrator.sqlsplit import Statement
+from migrator.sqlsplit import Statement, split_statements
 from migrator.watch import Watch
 
 
@@ -117,6 +118,15 @@ def fresh_session_sql(conn: psycopg.Connection) -> tuple[bytes, ...]:
     return (*authorization, b"RESET ALL", limits)  # one statement each: they go out in the file's pipeline
 
 
+# psql runs each file in a session of its own: temporary tables, prepared statements, cursors and sequence
+# state end with it. Inside the batch's transaction these may end (DISCARD ALL may not); they are sent before
+# a file only when the file before it may have left some (a cheap look at its text).
+_LEAVES_SESSION_STATE = re.compile(
+    r"\b(TEMP|TEMPORARY|PREPARE|DECLARE|nextval|currval|setval|lastval)\b", re.IGNORECASE
+)
+_SESSION_END = split_statements("CLOSE ALL;\nDEALLOCATE ALL;\nDISCARD TEMP;\nDISCARD SEQUENCES;\n")
+
+
 @dataclass(frozen=True)
 class Batch:
     """What every file of one batch runs with: the fresh-session reset, the deadline (and its guard for files
@@ -185,6 +195,9 @@ def _transactional_batch(
     """One transaction: the files pipelined one after another (see `run_files`, which keeps the deadline), then
     their history rows. The command line, the Lambda and the CodeBuild runner all take this one path."""
     work: list[FileWork] = [(m.path, m.statements) for m in files]
+    for index in range(1, len(work)):  # what a session's end discards, after a file that may have left it
+        if _LEAVES_SESSION_STATE.search(files[index - 1].text):
+            work[index] = (work[index][0], [*_SESSION_END, *work[index][1]])
     schema = plan.load_schema if first else None
     if schema is not None:
         work.insert(0, (schema.path, schema.statements))

@@ -95,6 +95,9 @@ def connect(conninfo: str, limits: SessionLimits, attempts: int = 1, backoff: fl
             if attempt + 1 < attempts:
                 time.sleep(backoff * 2**attempt)
             continue
+        # No server-side prepared statements of psycopg's own: the session's state is the migrations' (a file's
+        # PREPARE, and the DEALLOCATE ALL that ends it before the next file as psql's new session would).
+        conn.prepare_threshold = None
         apply_limits(conn, limits)
         return conn
     raise MigratorError(
