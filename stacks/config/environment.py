@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from migrator.aws.budget import MAX_BUILD_MINUTES, MIN_BUILD_MINUTES, PIPELINE_TIMEOUT_MINUTES, BudgetError, time_limits
-from migrator.aws.contract import RUNNER_CODEBUILD, RUNNER_LAMBDA, RUNNERS
+from migrator.aws.contract import RUNNER_CODEBUILD, RUNNER_LAMBDA, RUNNERS, is_duration
 from stacks.config.access import cidrs, security_groups
 from stacks.config.alarms import Alarms, Instance, OnCall, on_call, parse_alarms
 from stacks.config.base import ConfigError, camel, setting, setting_value
@@ -21,11 +21,6 @@ _KMS_KEY = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/(mrk-[0-9a-f
 
 def _matches(pattern: str) -> Any:
     return lambda value: re.fullmatch(pattern, value)
-
-
-def _is_duration(value: str) -> bool:
-    """A duration with its unit, as the migration step reads it (a bare number would be ambiguous)."""
-    return re.fullmatch(r"[0-9]+(\.[0-9]+)?(ms|s|min|h)", value) is not None
 
 
 @dataclass(frozen=True)
@@ -60,9 +55,9 @@ class EnvironmentConfig:
     # "codebuild": every migrating deploy runs in the CodeBuild runner; "pipeline": before the change set
     runner: str = setting(str, lambda v: v in RUNNERS, RUNNER_LAMBDA)
     # Live traffic (docs/operations.md): one attempt's lock wait, how long waits are retried, the hold budget.
-    lock_timeout: str = setting(str, _is_duration, "1s")
-    lock_retry_window: str = setting(str, _is_duration, "5min")
-    max_lock_hold: str = setting(str, _is_duration, "10s")  # "0s": no budget
+    lock_timeout: str = setting(str, is_duration, "1s")
+    lock_retry_window: str = setting(str, is_duration, "5min")
+    max_lock_hold: str = setting(str, is_duration, "10s")  # "0s": no budget
     pipeline_timeout_minutes: int = setting(  # pipeline mode's build timeout (5 min to 36 h)
         int, lambda v: MIN_BUILD_MINUTES <= v <= MAX_BUILD_MINUTES, PIPELINE_TIMEOUT_MINUTES
     )

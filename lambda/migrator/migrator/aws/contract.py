@@ -90,10 +90,14 @@ def _names(key: str, value: Any) -> tuple[str, ...]:
 _DURATION = re.compile(r"[0-9]+(\.[0-9]+)?(ms|s|min|h)")
 
 
-def _duration(key: str, value: Any) -> str:
+def is_duration(text: str) -> bool:
     """A duration with its unit (PostgreSQL would read a bare number as milliseconds, this tool as seconds)."""
+    return _DURATION.fullmatch(text) is not None
+
+
+def _duration(key: str, value: Any) -> str:
     text = str(value).strip()
-    if not _DURATION.fullmatch(text):
+    if not is_duration(text):
         raise ContractError(f"{key} must be a duration with its unit (500ms, 5s, 15min, 1h), got {str(value)!r}")
     return text
 

@@ -164,20 +164,11 @@ class Deployment:
     ) -> Deployment:
         """The one constructor: the asset and its CA bundle from the environment, the runner's bounds if given."""
         bundle = bundle_from_environment(environ)
+        made = cls(props, rds=rds, secrets=secrets, bundle=bundle, sslrootcert=ca_bundle(bundle, environ))
         if runner_idle_timeout_s is None:
-            return cls(
-                props,
-                rds=rds,
-                secrets=secrets,
-                bundle=bundle,
-                sslrootcert=ca_bundle(bundle, environ),
-            )
-        return cls(
-            props,
-            rds=rds,
-            secrets=secrets,
-            bundle=bundle,
-            sslrootcert=ca_bundle(bundle, environ),
+            return made
+        return replace(
+            made,
             extra_conninfo=runner_connection(runner_idle_timeout_s),
             idle_in_transaction_timeout=f"{runner_idle_timeout_s}s",  # the engine sets it again after RESET ALL
         )
