@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from migrator.copying import PREFIX
+from migrator.files import NO_TRANSACTION_MARK
 from tests.engine.helpers import cli, pg_dump_text, run_sql, write
 from tests.support.migrations import NEXT, later
 
@@ -29,6 +30,7 @@ INSERT INTO r_parent (label) SELECT 'p' || g FROM generate_series(1, 20) g;
 INSERT INTO r_big (parent_id, v) SELECT 1 + g % 20, g FROM generate_series(1, 5000) g;
 """
 BIG_ROWS = 5000
+SLOW_S = 0.3
 
 
 def _copies(pg_admin: str) -> list[str]:
@@ -79,6 +81,14 @@ def test_a_rewrite_a_metadata_change_and_an_index_are_measured_on_a_copy_while_t
         f"{note}_note.sql",
         "ALTER TABLE r_parent ADD COLUMN note text;\nINSERT INTO r_parent (label) VALUES ('new');\n",
     )
+    # A no-transaction file: each statement commits on its own; a slow read stands for a long-running statement.
+    concurrent = later(5)
+    write(
+        migrations_dir,
+        f"{concurrent}_concurrently.sql",
+        f"{NO_TRANSACTION_MARK}\nCREATE INDEX CONCURRENTLY IF NOT EXISTS r_big_id_v ON r_big (id, v);\n"
+        f"SELECT pg_sleep({SLOW_S}) FROM r_big LIMIT 1;\n",
+    )
     dumped = pg_dump_text(source)
     # Another session in an open transaction that has read a table: CREATE DATABASE … TEMPLATE would fail now.
     with psycopg.connect(source, application_name="the application") as other:
@@ -87,11 +97,13 @@ def test_a_rewrite_a_metadata_change_and_an_index_are_measured_on_a_copy_while_t
         assert other.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
     assert status == 0, payload
     files = _by_version(payload)
-    assert list(files) == [index, retype, note]
+    assert list(files) == [index, retype, note, concurrent]
     assert files[retype]["rewritten"] == ["r_big"] and files[retype]["wal_bytes"] > 0
     assert "AccessExclusiveLock" in _modes(files[retype], "r_big")
     assert files[note]["rewritten"] == [] and "AccessExclusiveLock" in _modes(files[note], "r_parent")
     assert files[index]["rewritten"] == [] and "ShareLock" in _modes(files[index], "r_big")
+    (read,) = [lock for lock in files[concurrent]["locks"] if lock["mode"] == "AccessShareLock"]
+    assert read["table"] == "r_big" and read["held_ms"] >= SLOW_S * 1000 * 0.8
     held = [lock["held_ms"] for item in files.values() for lock in item["locks"]]
     assert all(isinstance(ms, int) and ms >= 0 for ms in held)
     assert payload["source_unchanged"] is True

@@ -8,11 +8,16 @@ position, the session's granted locks on the tables that existed before, and (at
 tables' relfilenodes and the database's size. Notices are not transactional: a rolled-back batch still reports
 what it reached. pg_locks records no grant time, so a lock counts as held from the sample before the statement
 that took it to the first sample (or the end of the run) that no longer sees it: an upper bound by one statement.
+
+A no-transaction file's statements commit one by one, so a sample after a statement finds its locks gone: while
+such a file runs, a second session polls the engine session's locks every `POLL_S` (`LockPoll`), and its locks
+are those the poll saw, each held for its longest unbroken stretch plus one interval.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -22,6 +27,7 @@ from migrator.files import Migration
 from migrator.sqlsplit import Statement, split_statements
 
 MARK = "migrator-rehearsal-sample "
+POLL_S = 0.05
 STEP_SAMPLES_UP_TO = 200  # statements; a 1.5M-row data file would otherwise run twice as many statements
 
 # Relations whose locks and storage are reported: what the application reads and writes (tables, partitioned
@@ -135,6 +141,46 @@ class Recorder:
         self.samples.append(found)
 
 
+_POLL = b"""
+SELECT pg_catalog.date_part('epoch', pg_catalog.clock_timestamp()), l.relation::pg_catalog.int8, l.mode
+  FROM pg_catalog.pg_locks l
+ WHERE l.pid = %s AND l.granted AND l.locktype = 'relation' AND l.relation::pg_catalog.int8 = ANY(%s)
+"""
+Stretch = tuple[float, float]  # first and last seen, by the server's clock
+
+
+class LockPoll(threading.Thread):
+    """The engine session's locks on the existing tables, seen from another session (a no-transaction file's)."""
+
+    def __init__(self, conninfo: str, pid: int, oids: Iterable[int]) -> None:
+        super().__init__(name="migrator-rehearsal-poll", daemon=True)
+        self._conninfo, self._pid, self._oids = conninfo, pid, sorted(oids)
+        self._stopped = threading.Event()
+        self.stretches: dict[tuple[int, str], list[Stretch]] = {}
+        self.error: str | None = None
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join(timeout=5)
+
+    def run(self) -> None:
+        try:
+            with psycopg.connect(self._conninfo, autocommit=True, application_name="migrator-rehearsal-poll") as conn:
+                previous: set[tuple[int, str]] = set()
+                while not self._stopped.wait(POLL_S):
+                    rows = conn.execute(_POLL, (self._pid, self._oids)).fetchall()
+                    now = {(int(oid), str(mode)): float(clock) for clock, oid, mode in rows}
+                    for pair, clock in now.items():
+                        stretches = self.stretches.setdefault(pair, [])
+                        if pair in previous:
+                            stretches[-1] = (stretches[-1][0], clock)
+                        else:
+                            stretches.append((clock, clock))
+                    previous = set(now)
+        except psycopg.Error as exc:
+            self.error = f"{type(exc).__name__}: {str(exc).strip()[:200]}"
+
+
 @dataclass(frozen=True)
 class HeldLock:
     table: str
@@ -153,8 +199,27 @@ class FileMeasure:
     finished: bool  # False: the file failed (or was stopped) before its end sample
 
 
-def measures(samples: list[Sample], tables: Mapping[int, str], ended_at: float) -> list[FileMeasure]:
-    """Per file, in the order they ran; `ended_at` is the server's clock once the run committed or rolled back."""
+def _polled(
+    polled: Mapping[tuple[int, str], list[Stretch]], tables: Mapping[int, str], start: float, end: float
+) -> list[HeldLock]:
+    """The locks the poll saw while a no-transaction file ran, each with its longest stretch."""
+    found = []
+    for (oid, mode), stretches in polled.items():
+        within = [last - first for first, last in stretches if first <= end and last >= start]
+        if within:
+            found.append(HeldLock(tables[oid], mode, round((max(within) + POLL_S) * 1000)))
+    return sorted(found, key=lambda lock: (lock.table, lock.mode))
+
+
+def measures(
+    samples: list[Sample],
+    tables: Mapping[int, str],
+    ended_at: float,
+    polled: Mapping[tuple[int, str], list[Stretch]] | None = None,
+    no_transaction: frozenset[str] = frozenset(),
+) -> list[FileMeasure]:
+    """Per file, in the order they ran; `ended_at` is the server's clock once the run committed or rolled back;
+    the locks of the files in `no_transaction` are the poll's."""
     first_seen: dict[tuple[int, str], int] = {}
     released: dict[tuple[int, str], float] = {}
     for index, sample in enumerate(samples):
@@ -174,6 +239,8 @@ def measures(samples: list[Sample], tables: Mapping[int, str], ended_at: float) 
             taken = samples[index - 1].clock if index > mine[0] else samples[index].clock
             until = released.get((oid, mode), ended_at)
             locks.append(HeldLock(tables[oid], mode, max(0, round((until - taken) * 1000))))
+        if version in no_transaction:
+            locks = _polled(polled or {}, tables, first.clock, last.clock)
         before, after = first.nodes or {}, last.nodes if last.kind == "end" else None
         rewritten = sorted(
             tables[oid]

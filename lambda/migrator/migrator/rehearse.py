@@ -155,16 +155,25 @@ def _apply_measured(
     sampled = [measure.instrumented(m, tables) if m.version in due else m for m in inputs.migrations]
     recorder = measure.Recorder()
     copy.add_notice_handler(recorder.notice)
+    no_transaction = frozenset(m.version for m in pending if m.no_transaction)
+    poll = None
+    if no_transaction:
+        poll = measure.LockPoll(_copy_conninfo(source, str(copy.info.dbname)), copy.info.backend_pid, tables)
+        poll.start()
     found.size_before = _one_int(copy, _SIZE)
     try:
         engine.apply(copy, engine.Inputs(sampled, inputs.schema), replace(options, applied_by="rehearsal"))
     except MigratorError as exc:
         found.error = exc
+    finally:
+        if poll is not None:
+            poll.stop()
     ended = _clock(source)  # the same server's clock: the copy's session may be gone
+    polled = poll.stretches if poll is not None else None
     by_version = {m.version: m for m in pending}
     found.files = [
         RehearsedFile(by_version[m.version], m)
-        for m in measure.measures(recorder.samples, tables, ended)
+        for m in measure.measures(recorder.samples, tables, ended, polled, no_transaction)
         if m.version in by_version
     ]
     if found.error is not None or copy.broken:
