@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from migrator import copying
 from migrator.copying import PREFIX
 from migrator.files import NO_TRANSACTION_MARK
 from tests.engine.helpers import cli, pg_dump_text, run_sql, write
@@ -127,16 +128,49 @@ def test_a_file_failing_on_the_copy_exits_1_with_the_report_and_the_error(
 
 
 @pytest.mark.parametrize(
-    "argv",
-    [["--env", "staging", "rehearse"], ["rehearse", "--sql"], ["rehearse", "--exit-code"]],
+    ("argv", "said"),
+    [
+        (["--env", "staging", "rehearse"], "rehearse --env"),
+        (["rehearse", "--sql"], "unrecognized arguments: --sql"),
+        (["rehearse", "--exit-code"], "unrecognized arguments: --exit-code"),
+    ],
     ids=["env", "sql", "exit-code"],
 )
 def test_options_that_do_not_apply_to_rehearse_are_invalid_input(
-    argv: list[str], capsys: pytest.CaptureFixture[str]
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from migrator.cli import main
 
-    status = main(["--database-url", "postgresql://nobody@127.0.0.1:9/none", "--json", *argv])
+    target = [] if "--env" in argv else ["--database-url", "postgresql://nobody@127.0.0.1:9/none"]
+    status = main([*target, "--json", *argv])
     out, err = capsys.readouterr()
     assert status == 2 and "Traceback" not in err
-    assert json.loads(out)["exit_status"] == 2
+    assert json.loads(out)["exit_status"] == 2 and said in err
+
+
+def test_ctrl_c_while_rows_are_copied_drops_the_copy(
+    source: str,
+    migrations_dir: Path,
+    pg_admin: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write(migrations_dir, f"{later(2)}_note.sql", "ALTER TABLE r_parent ADD COLUMN note text;\n")
+    copy_table = copying._copy_table
+
+    def interrupted(*args: Any) -> int:
+        copy_table(*args)
+        raise KeyboardInterrupt  # as SIGINT arrives between two tables
+
+    monkeypatch.setattr(copying, "_copy_table", interrupted)
+    status, err = cli(capsys, source, migrations_dir, None, "rehearse")[::2]
+    assert status == 1 and "interrupted" in err
+    assert _copies(pg_admin) == []
+
+
+def test_nothing_pending_copies_nothing(
+    at_newest: str, migrations_dir: Path, schema_file: Path, pg_admin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, payload = _rehearse(capsys, at_newest, migrations_dir, schema_file)
+    assert status == 0 and payload["files"] == [] and payload["copy"] is None
+    assert payload["source_unchanged"] is True and payload["verify"] == "skipped"
