@@ -14,7 +14,7 @@ import pytest
 from migrator import copying
 from migrator.copying import PREFIX
 from migrator.files import NO_TRANSACTION_MARK
-from tests.engine.helpers import cli, pg_dump_text, run_sql, write
+from tests.engine.helpers import cli, pg_dump_text, run_sql, status_json, write
 from tests.support.migrations import NEXT, later
 
 # The test's own tables, created by the first migration after the project's: the parent is named after the child
@@ -174,3 +174,13 @@ def test_nothing_pending_copies_nothing(
     status, payload = _rehearse(capsys, at_newest, migrations_dir, schema_file)
     assert status == 0 and payload["files"] == [] and payload["copy"] is None
     assert payload["source_unchanged"] is True and payload["verify"] == "skipped"
+
+
+def test_an_empty_database_rehearses_its_first_apply_and_stays_empty(
+    db: str, migrations_dir: Path, schema_file: Path, pg_admin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, payload = _rehearse(capsys, db, migrations_dir, schema_file)
+    assert status == 0, payload
+    assert payload["source_version"] is None and payload["verify"] == "ok" and payload["copy"]["rows"] == 0
+    assert status_json(capsys, db, migrations_dir, schema_file)["current_version"] is None
+    assert _copies(pg_admin) == []

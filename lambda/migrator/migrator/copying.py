@@ -135,8 +135,13 @@ SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.reln
  WHERE c.relkind = 'm' AND c.relispopulated AND n.nspname NOT IN ('pg_catalog', 'information_schema')
  ORDER BY c.oid
 """
-# Both ends read and write text in one format, whatever the two databases' own settings say.
-_FORMATS = b"SET LOCAL DateStyle = ISO, YMD; SET LOCAL IntervalStyle = postgres; SET LOCAL extra_float_digits = 3"
+# Both ends read and write text in one format, whatever the two databases' own settings say; a table's COPY lasts as
+# long as the table is large (the run's statement_timeout is for the migrations).
+_SESSION = (
+    b"SET LOCAL DateStyle = ISO, YMD; SET LOCAL IntervalStyle = postgres; SET LOCAL extra_float_digits = 3;"
+    b" SET LOCAL statement_timeout = 0"
+)
+_HISTORY_EXISTS = f"SELECT pg_catalog.to_regclass('{history.QUALIFIED}') IS NOT NULL".encode()
 _ENABLE = {"O": "ENABLE TRIGGER", "R": "ENABLE REPLICA TRIGGER", "A": "ENABLE ALWAYS TRIGGER"}
 
 
@@ -205,15 +210,16 @@ def copy_rows(source: psycopg.Connection, copy: psycopg.Connection) -> Copied:
     source.isolation_level, source.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
     try:
         with source.transaction(), copy.transaction():
-            source.execute(_FORMATS)
-            copy.execute(_FORMATS)
+            source.execute(_SESSION)
+            copy.execute(_SESSION)
             triggers = _disable_triggers(copy)
             if order:  # emptied in this transaction, so COPY … FREEZE writes rows as vacuum would have left them
                 copy.execute(f"TRUNCATE {', '.join(t.name for t in order)}".encode())
             for table in order:
                 rows += _copy_table(source, copy, table, source_tables[table.name].columns)
             sequences = _copy_sequences(source, copy)
-            _copy_history(source, copy)
+            if _one(source, _HISTORY_EXISTS):  # a fresh source has none yet
+                _copy_history(source, copy)
             _restore_triggers(copy, triggers)
     finally:
         source.isolation_level, source.read_only = saved
@@ -221,6 +227,11 @@ def copy_rows(source: psycopg.Connection, copy: psycopg.Connection) -> Copied:
         copy.execute(f"REFRESH MATERIALIZED VIEW {name}".encode())
     copy.execute(b"ANALYZE")  # the planner sees what it sees on the source, not empty tables
     return Copied(tables=len(order), rows=rows, sequences=sequences)
+
+
+def _one(conn: psycopg.Connection, query: bytes) -> bool:
+    row = conn.execute(query).fetchone()
+    return bool(row and row[0])
 
 
 def _tables(conn: psycopg.Connection) -> list[Table]:
