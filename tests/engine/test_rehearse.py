@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from migrator import copying
 from migrator.copying import PREFIX
@@ -115,10 +116,20 @@ def test_a_rewrite_a_metadata_change_and_an_index_are_measured_on_a_copy_while_t
     assert _copies(pg_admin) == []
 
 
-def test_a_file_failing_on_the_copy_exits_1_with_the_report_and_the_error(
+def test_a_file_failing_on_the_copy_exits_1_with_the_report_and_the_error_and_no_copy_is_left(
     source: str, migrations_dir: Path, pg_admin: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write(migrations_dir, f"{later(2)}_fails.sql", "ALTER TABLE r_big ADD COLUMN w int;\nSELECT 1 / 0;\n")
+    # A copy a killed rehearsal of this database left behind (no session, its lock free): this run drops it.
+    left = f"{PREFIX}killed0000"
+    with psycopg.connect(source, autocommit=True) as conn:
+        name = conn.info.dbname
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(left)))
+        conn.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(left), sql.Literal(f"rehearsal copy of {name}")
+            )
+        )
     status, payload = _rehearse(capsys, source, migrations_dir, None)
     assert status == 1, payload
     assert payload["sqlstate"] == "22012" and payload["file"] == f"{later(2)}_fails.sql"
@@ -183,4 +194,14 @@ def test_an_empty_database_rehearses_its_first_apply_and_stays_empty(
     assert status == 0, payload
     assert payload["source_version"] is None and payload["verify"] == "ok" and payload["copy"]["rows"] == 0
     assert status_json(capsys, db, migrations_dir, schema_file)["current_version"] is None
+    assert _copies(pg_admin) == []
+
+
+def test_a_source_that_drifted_from_its_migrations_is_not_rehearsed(
+    source: str, migrations_dir: Path, pg_admin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(migrations_dir, f"{later(2)}_note.sql", "ALTER TABLE r_parent ADD COLUMN note text;\n")
+    run_sql(source, "ALTER TABLE r_parent ADD COLUMN added_by_hand int")
+    status, payload = _rehearse(capsys, source, migrations_dir, None)
+    assert status == 1 and "r_parent.added_by_hand" in payload["message"] and "verify" in payload["hint"]
     assert _copies(pg_admin) == []
