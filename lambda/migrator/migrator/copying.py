@@ -229,8 +229,8 @@ def copy_rows(source: psycopg.Connection, copy: psycopg.Connection) -> Copied:
     return Copied(tables=len(order), rows=rows, sequences=sequences)
 
 
-def _one(conn: psycopg.Connection, query: bytes) -> bool:
-    row = conn.execute(query).fetchone()
+def _one(conn: psycopg.Connection, query: bytes, params: tuple[str, ...] = ()) -> bool:
+    row = conn.execute(query, params or None).fetchone()
     return bool(row and row[0])
 
 
@@ -260,6 +260,12 @@ def _copy_table(source: psycopg.Connection, copy: psycopg.Connection, table: Tab
 def _copy_sequences(source: psycopg.Connection, copy: psycopg.Connection) -> int:
     names = [str(name) for (name,) in source.execute(_SEQUENCES).fetchall()]
     for name in names:
+        if not _one(copy, b"SELECT pg_catalog.to_regclass(%s) IS NOT NULL", (name,)):
+            raise MigratorError(
+                f"sequence {name} exists on the source but not in what its migrations build; nothing was rehearsed",
+                hint="a sequence made by hand, or named differently when the source was built: create it in a"
+                " migration, or rename it to what the migrations create",
+            )
         row = source.execute(f"SELECT last_value, is_called FROM {name}".encode()).fetchone()
         assert row is not None
         copy.execute(b"SELECT pg_catalog.setval(%s::pg_catalog.regclass, %s, %s)", (name, row[0], row[1]))
