@@ -120,14 +120,15 @@ def test_a_file_failing_on_the_copy_exits_1_with_the_report_and_the_error_and_no
     source: str, migrations_dir: Path, pg_admin: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write(migrations_dir, f"{later(2)}_fails.sql", "ALTER TABLE r_big ADD COLUMN w int;\nSELECT 1 / 0;\n")
-    # A copy a killed rehearsal of this database left behind (no session, its lock free): this run drops it.
+    # A copy a killed rehearsal of this database left behind (no session, its lock free, its history's count in its
+    # comment): this run drops it.
     left = f"{PREFIX}killed0000"
     with psycopg.connect(source, autocommit=True) as conn:
         name = conn.info.dbname
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(left)))
         conn.execute(
             sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                sql.Identifier(left), sql.Literal(f"rehearsal copy of {name}")
+                sql.Identifier(left), sql.Literal(f"rehearsal copy of {name}\nmigrator:history_rows=9")
             )
         )
     status, payload = _rehearse(capsys, source, migrations_dir, None)

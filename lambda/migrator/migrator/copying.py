@@ -17,24 +17,13 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from migrator import history
+from migrator import history, scratch
 from migrator.catalog import describe, differences
 from migrator.connect import pin_search_path
 from migrator.errors import MigratorError
 
 PREFIX = "migrator_rehearsal_"
-# Held (with the copy's name) by the session that made the copy, for as long as the copy exists: a copy whose
-# lock is free and that nobody is connected to belongs to a run that died (SIGKILL), and the next run drops it.
-_LOCK_CLASS = 0x6D697263  # "mirc"
-_LOCK = b"SELECT pg_catalog.pg_try_advisory_lock(%s, pg_catalog.hashtext(%s))"
-_UNLOCK = b"SELECT pg_catalog.pg_advisory_unlock(%s, pg_catalog.hashtext(%s))"
-# Advisory locks are per database: only copies of this same source (named in their comment) are judged here.
-_LEFTOVERS = b"""
-SELECT d.datname FROM pg_catalog.pg_database d
- WHERE pg_catalog.starts_with(d.datname, %s)
-   AND pg_catalog.shobj_description(d.oid, 'pg_database') LIKE %s
-   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.datname = d.datname)
-"""
+_LOCK_CLASS = 0x6D697263  # "mirc": the source's session holds it, with the copy's name, while the copy exists
 _LOCALE = b"""
 SELECT pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype, datlocprovider::text,
        pg_catalog.to_jsonb(d) ->> 'datlocale', pg_catalog.to_jsonb(d) ->> 'daticulocale'
@@ -43,20 +32,8 @@ SELECT pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype, datlocpro
 
 
 def _comment_of(source: str) -> str:
+    """The copy's comment: advisory locks are per database, so a copy is judged only by rehearsals of its source."""
     return f"rehearsal copy of {source}"
-
-
-def _drop_leftovers(conn: psycopg.Connection, source: str) -> None:
-    for (name,) in conn.execute(_LEFTOVERS, (PREFIX, _comment_of(source) + "%")).fetchall():
-        row = conn.execute(_LOCK, (_LOCK_CLASS, name)).fetchone()
-        if not row or not row[0]:
-            continue  # a live rehearsal's
-        try:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        except psycopg.Error:
-            pass  # someone connected meanwhile: the next run tries again
-        finally:
-            conn.execute(_UNLOCK, (_LOCK_CLASS, name))
 
 
 def _create_sql(conn: psycopg.Connection, name: str) -> sql.Composed:
@@ -83,12 +60,12 @@ def scratch_copy(conn: psycopg.Connection) -> Iterator[str]:
     source = str(conn.info.dbname)
     name = f"{PREFIX}{uuid.uuid4().hex[:10]}"
     pin_search_path(conn)
-    _drop_leftovers(conn, source)
-    conn.execute(_LOCK, (_LOCK_CLASS, name))
+    scratch.drop_leftovers(conn, PREFIX, _LOCK_CLASS, _comment_of(source))
+    scratch.hold(conn, _LOCK_CLASS, name)
     try:
         conn.execute(_create_sql(conn, name))
     except psycopg.errors.InsufficientPrivilege:
-        conn.execute(_UNLOCK, (_LOCK_CLASS, name))
+        scratch.release(conn, _LOCK_CLASS, name)
         raise MigratorError(
             f"cannot create the rehearsal's copy next to {source}: the role may not create databases (CREATEDB)",
             hint="rehearse as a role with CREATEDB (on RDS the master user has it); the source was not changed",
@@ -102,7 +79,7 @@ def scratch_copy(conn: psycopg.Connection) -> Iterator[str]:
         try:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         finally:
-            conn.execute(_UNLOCK, (_LOCK_CLASS, name))
+            scratch.release(conn, _LOCK_CLASS, name)
 
 
 # --- the rows -----------------------------------------------------------------------------------------------------
