@@ -24,8 +24,9 @@ from migrator.errors import MigratorError
 
 PREFIX = "migrator_rehearsal_"
 _LOCK_CLASS = 0x6D697263  # "mirc": the source's session holds it, with the copy's name, while the copy exists
+# Read through to_jsonb: the provider's and locale's columns differ between PostgreSQL 14, 15-16 and 17.
 _LOCALE = b"""
-SELECT pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype, datlocprovider::text,
+SELECT pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype, pg_catalog.to_jsonb(d) ->> 'datlocprovider',
        pg_catalog.to_jsonb(d) ->> 'datlocale', pg_catalog.to_jsonb(d) ->> 'daticulocale'
   FROM pg_catalog.pg_database d WHERE datname = pg_catalog.current_database()
 """
