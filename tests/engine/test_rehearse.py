@@ -18,8 +18,8 @@ from migrator.files import NO_TRANSACTION_MARK
 from tests.engine.helpers import cli, pg_dump_text, run_sql, status_json, write
 from tests.support.migrations import NEXT, later
 
-# The test's own tables, created by the first migration after the project's: the parent is named after the child
-# (r_big < r_parent), so a copy that loaded tables by name would break the foreign key.
+# The test's own tables, created by the first migration after the project's: they reference each other, so no
+# order of loading them one after another satisfies both foreign keys.
 TABLES = """
 CREATE TABLE r_parent (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, label text NOT NULL);
 CREATE TABLE r_big (
@@ -28,8 +28,10 @@ CREATE TABLE r_big (
     v int NOT NULL
 );
 CREATE INDEX r_big_parent_id ON r_big (parent_id);
+ALTER TABLE r_parent ADD COLUMN favourite bigint REFERENCES r_big ON DELETE SET NULL;
 INSERT INTO r_parent (label) SELECT 'p' || g FROM generate_series(1, 20) g;
 INSERT INTO r_big (parent_id, v) SELECT 1 + g % 20, g FROM generate_series(1, 5000) g;
+UPDATE r_parent SET favourite = id;
 """
 BIG_ROWS = 5000
 SLOW_S = 0.3

@@ -86,17 +86,21 @@ def scratch_copy(conn: psycopg.Connection) -> Iterator[str]:
 # --- the rows -----------------------------------------------------------------------------------------------------
 
 _TABLES = b"""
-SELECT c.oid::int8, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
+SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
        pg_catalog.array_agg(pg_catalog.quote_ident(a.attname::text) ORDER BY a.attnum)
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
  WHERE c.relkind = 'r' AND c.relpersistence <> 't'
    AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'migrator')
- GROUP BY 1, 2
+ GROUP BY 1
 """
-_REFERENCES = b"""
-SELECT k.conrelid::int8, k.confrelid::int8 FROM pg_catalog.pg_constraint k
- WHERE k.contype = 'f' AND k.conrelid <> k.confrelid
+# Foreign keys of their own (not a partition's clone of its parent's), as the copy re-creates them after the rows.
+_FOREIGN_KEYS = b"""
+SELECT k.conrelid::pg_catalog.regclass::pg_catalog.text, pg_catalog.quote_ident(k.conname),
+       pg_catalog.pg_get_constraintdef(k.oid)
+  FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_namespace n ON n.oid = k.connamespace
+ WHERE k.contype = 'f' AND k.conparentid = 0 AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'migrator')
+ ORDER BY 1, 2
 """
 _SEQUENCES = b"""
 SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
@@ -125,31 +129,8 @@ _ENABLE = {"O": "ENABLE TRIGGER", "R": "ENABLE REPLICA TRIGGER", "A": "ENABLE AL
 
 @dataclass(frozen=True)
 class Table:
-    oid: int
     name: str  # quoted and qualified
     columns: tuple[str, ...]  # quoted; generated columns left out (the copy computes them)
-
-
-def _load_order(tables: list[Table], references: list[tuple[int, int]]) -> list[Table]:
-    """Referenced tables before the tables that reference them (a foreign key is checked as each row arrives)."""
-    by_oid = {t.oid: t for t in tables}
-    needs = {t.oid: {parent for child, parent in references if child == t.oid and parent in by_oid} for t in tables}
-    ordered: list[Table] = []
-    while needs:
-        ready = sorted((oid for oid, parents in needs.items() if not parents), key=lambda oid: by_oid[oid].name)
-        if not ready:
-            cycle = ", ".join(sorted(by_oid[oid].name for oid in needs))
-            raise MigratorError(
-                f"the tables {cycle} reference each other in a cycle: their rows cannot be copied one table after"
-                " another by a role that may not defer or disable foreign keys; the source was not changed",
-                hint="make one of those foreign keys DEFERRABLE, or rehearse on a restored snapshot instead",
-            )
-        for oid in ready:
-            ordered.append(by_oid[oid])
-            del needs[oid]
-        for parents in needs.values():
-            parents.difference_update(ready)
-    return ordered
 
 
 @dataclass(frozen=True)
@@ -182,7 +163,7 @@ def copy_rows(source: psycopg.Connection, copy: psycopg.Connection) -> Copied:
             " rehearsed",
             hint="a table made by hand (or in a schema schema.sql does not cover): drop it, or add it in a migration",
         )
-    order = _load_order([copy_tables[name] for name in source_tables], _references(copy))
+    order = [copy_tables[name] for name in sorted(source_tables)]
     rows = 0
     saved = (source.isolation_level, source.read_only)
     source.isolation_level, source.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
@@ -191,10 +172,12 @@ def copy_rows(source: psycopg.Connection, copy: psycopg.Connection) -> Copied:
             source.execute(_SESSION)
             copy.execute(_SESSION)
             triggers = _disable_triggers(copy)
+            keys = _drop_foreign_keys(copy)
             if order:  # emptied in this transaction, so COPY … FREEZE writes rows as vacuum would have left them
                 copy.execute(f"TRUNCATE {', '.join(t.name for t in order)}".encode())
             for table in order:
                 rows += _copy_table(source, copy, table, source_tables[table.name].columns)
+            _add_foreign_keys(copy, keys)
             sequences = _copy_sequences(source, copy)
             if _one(source, _HISTORY_EXISTS):  # a fresh source has none yet
                 _copy_history(source, copy)
@@ -213,11 +196,25 @@ def _one(conn: psycopg.Connection, query: bytes, params: tuple[str, ...] = ()) -
 
 
 def _tables(conn: psycopg.Connection) -> list[Table]:
-    return [Table(int(oid), str(name), tuple(columns)) for oid, name, columns in conn.execute(_TABLES).fetchall()]
+    return [Table(str(name), tuple(columns)) for name, columns in conn.execute(_TABLES).fetchall()]
 
 
-def _references(conn: psycopg.Connection) -> list[tuple[int, int]]:
-    return [(int(child), int(parent)) for child, parent in conn.execute(_REFERENCES).fetchall()]
+ForeignKey = tuple[str, str, str]  # the table, the constraint's name, its definition
+
+
+def _drop_foreign_keys(copy: psycopg.Connection) -> list[ForeignKey]:
+    """Foreign keys come off while the rows arrive and go back on after, as pg_restore does: the tables load in any
+    order (even those that reference each other, which a role that may not disable the keys could not load one
+    after another), and each key checks every row in one query instead of once per row."""
+    keys = [(str(table), str(name), str(definition)) for table, name, definition in copy.execute(_FOREIGN_KEYS)]
+    for table, name, _ in keys:
+        copy.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}".encode())
+    return keys
+
+
+def _add_foreign_keys(copy: psycopg.Connection, keys: list[ForeignKey]) -> None:
+    for table, name, definition in keys:
+        copy.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}".encode())
 
 
 def _copy_table(source: psycopg.Connection, copy: psycopg.Connection, table: Table, columns: tuple[str, ...]) -> int:
