@@ -54,6 +54,7 @@ class Rehearsal:
     source_unchanged: bool = True
     seconds: float = 0.0
     error: MigratorError | None = None
+    notes: list[str] = field(default_factory=list)  # what the measurement could not see
 
 
 def _source_state(conn: psycopg.Connection, schema: str) -> tuple[Catalog, list[history.AppliedVersion]]:
@@ -168,6 +169,8 @@ def _apply_measured(
     finally:
         if poll is not None:
             poll.stop()
+            if poll.error is not None:
+                found.notes.append(f"the lock poll could not run ({poll.error}): no-transaction files list no locks")
     ended = _clock(source)  # the same server's clock: the copy's session may be gone
     polled = poll.stretches if poll is not None else None
     by_version = {m.version: m for m in pending}

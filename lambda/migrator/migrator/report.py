@@ -367,7 +367,7 @@ def rehearsal_to_json(found: Rehearsal, target: str) -> dict[str, Any]:
             "sequences": found.copied.sequences,
         },
         "seconds": round(found.seconds, 3),
-        "notes": [WAL_NOTE, SOURCE_LOCKS_NOTE],
+        "notes": [WAL_NOTE, SOURCE_LOCKS_NOTE, *found.notes],
     }
     return payload | (error_to_json(found.error) if found.error is not None else {})
 
@@ -408,5 +408,5 @@ def rehearsal_lines(found: Rehearsal, target: str) -> list[str]:
     lines.append(f"  invalid indexes: {', '.join(found.invalid_indexes) or 'none'}")
     lines.append(f"  NOT VALID constraints: {', '.join(found.not_valid_constraints) or 'none'}")
     lines.append(f"  source unchanged (schema and history): {'yes' if found.source_unchanged else 'NO'}")
-    lines += [f"  note: {WAL_NOTE}", f"  note: {SOURCE_LOCKS_NOTE}"]
+    lines += [f"  note: {note}" for note in (WAL_NOTE, SOURCE_LOCKS_NOTE, *found.notes)]
     return lines
