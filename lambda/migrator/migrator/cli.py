@@ -40,6 +40,8 @@ from migrator.report import (
     exit_code,
     plan_survey_lines,
     plan_to_json,
+    rehearsal_lines,
+    rehearsal_to_json,
     render,
     sql_to_json,
     survey_lines,
@@ -246,6 +248,17 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--no-wait", action="store_true", help="exit 3 while the runner still runs")
     pipeline.add_argument("--poll-seconds", type=float, default=30.0, help=argparse.SUPPRESS)
     _command(commands, "verify", "compare the database with schema.sql, object by object", [db, files, out])
+    _command(
+        commands,
+        "rehearse",
+        "apply the pending migrations to a copy of the database on its server, measured; the copy is dropped",
+        [db, files, order, out],
+        "Copies the database into a scratch database on the same server (the schema built from its history,"
+        " the rows read in one snapshot: ACCESS SHARE on each table while they are read), applies the pending"
+        " migrations there with the same engine and limits, reports per file its seconds, WAL, size change,"
+        " rewritten tables and locks, then verify; drops the copy. The source keeps its schema and history."
+        " Exit 0 when every pending file applied on the copy, 1 when one failed there.",
+    )
 
     baseline = _command(
         commands,
@@ -417,6 +430,27 @@ def _baseline(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine
     return 0
 
 
+def _rehearse(args: argparse.Namespace) -> int:
+    from migrator.rehearse import rehearse
+
+    if getattr(args, "env", None):
+        raise InvalidInput(
+            "rehearse --env (on a restored copy of a deployed environment) is not built yet; nothing was done",
+            hint="rehearse a database you can reach with --database-url (a restored snapshot, not the live instance)",
+        )
+    inputs = engine.load_inputs(_options(args))
+    conn, target = _connect(args)
+    stream = sys.stderr if args.json else sys.stdout
+    options = replace(_options(args), on_file=progress.reporter(lambda line: say(line, stream)))
+    with conn:
+        found = rehearse(conn, inputs, options, _limits(args), lambda line: say(line, stream))
+    _emit(args, rehearsal_to_json(found, target), rehearsal_lines(found, target))
+    if found.error is not None:
+        say(f"error: on the copy: {found.error}", sys.stderr)
+        return 1
+    return 0
+
+
 DATABASE_COMMANDS = {"status": _status, "plan": _plan, "apply": _apply, "verify": _verify, "baseline": _baseline}
 
 
@@ -460,6 +494,8 @@ def _refuse_ignored(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     _refuse_ignored(args)
+    if args.command == "rehearse":
+        return _rehearse(args)
     if args.command == "snapshots" or getattr(args, "env", None):
         from migrator.cli_deployed import run_deployed
 

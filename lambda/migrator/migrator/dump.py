@@ -23,7 +23,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from migrator import engine
+from migrator import engine, scratch
 from migrator.connect import SessionLimits, connect, pin_search_path, redact
 from migrator.embedded import _tool, default_server
 from migrator.errors import MigratorError
@@ -80,32 +80,12 @@ def normalise(dumped: str) -> str:
 
 
 SCRATCH_PREFIX = "migrator_dump_"
-# Each dump holds this advisory lock (with its database's name) while its scratch database exists: a scratch
-# database whose lock is free belongs to a run that died (SIGKILL, a closed laptop) and is dropped by the next.
-_LOCK_CLASS = 0x6D696764  # "migd"
-_LOCK = b"SELECT pg_catalog.pg_try_advisory_lock(%s, pg_catalog.hashtext(%s))"
-_UNLOCK = b"SELECT pg_catalog.pg_advisory_unlock(%s, pg_catalog.hashtext(%s))"
-_LEFTOVERS = (
-    b"SELECT datname FROM pg_catalog.pg_database WHERE pg_catalog.starts_with(datname, %s)"
-    b" AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.datname = pg_database.datname)"
-)
+_LOCK_CLASS = 0x6D696764  # "migd": each dump holds it, with its database's name, while the database exists
 
 
 def drop_leftovers(admin: psycopg.Connection) -> list[str]:
-    """Drop the scratch databases of dumps that died; never one a live dump holds or a session is connected to."""
-    dropped = []
-    for (name,) in admin.execute(_LEFTOVERS, (SCRATCH_PREFIX,)).fetchall():
-        row = admin.execute(_LOCK, (_LOCK_CLASS, name)).fetchone()
-        if not row or not row[0]:
-            continue  # a live dump's
-        try:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))  # refused if in use
-            dropped.append(str(name))
-        except psycopg.errors.ObjectInUse:
-            pass
-        finally:
-            admin.execute(_UNLOCK, (_LOCK_CLASS, name))
-    return dropped
+    """Drop the scratch databases of dumps that died (see migrator.scratch)."""
+    return scratch.drop_leftovers(admin, SCRATCH_PREFIX, _LOCK_CLASS)
 
 
 @contextmanager
@@ -118,7 +98,7 @@ def scratch_database(admin_url: str, owner: str | None = None) -> Iterator[str]:
     with psycopg.connect(admin_url, autocommit=True) as admin:
         pin_search_path(admin)
         drop_leftovers(admin)
-        admin.execute(_LOCK, (_LOCK_CLASS, name))
+        scratch.hold(admin, _LOCK_CLASS, name)
         try:
             owned = sql.SQL(" OWNER {}").format(sql.Identifier(owner)) if owner else sql.SQL("")
             admin.execute(sql.SQL("CREATE DATABASE {}{}").format(sql.Identifier(name), owned))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from migrator.apply import ApplyResult
 from migrator.engine import Survey
@@ -13,6 +13,9 @@ from migrator.errors import ChecksumDrift, MigratorError, OutOfOrder
 from migrator.files import Migration
 from migrator.history import AppliedVersion
 from migrator.plan import APPLIED, MISSING, OUT_OF_ORDER, PENDING, Plan, VersionState
+
+if TYPE_CHECKING:  # types only: the Lambda does not load the rehearsal when it renders
+    from migrator.rehearse import Rehearsal, RehearsedFile
 
 # `status --exit-code` / `plan --exit-code`: what a CI gate can tell apart.
 EXIT_UP_TO_DATE, EXIT_PENDING, EXIT_ATTENTION = 0, 3, 4
@@ -311,3 +314,99 @@ def confirm_lines(doomed: Sequence[str]) -> list[str]:
 def render(payload: Any, lines: Sequence[str], as_json: bool) -> str:
     """What a command prints: its JSON object for programs (--json), else its lines for people."""
     return json.dumps(payload, indent=2, default=str) if as_json else "\n".join(lines)
+
+
+# `rehearse`: the pending migrations on a copy of the database, measured.
+
+WAL_NOTE = (
+    "wal_bytes: pg_current_wal_insert_lsn() differences, the whole server's WAL while the file ran:"
+    " an upper bound on a busy server"
+)
+SOURCE_LOCKS_NOTE = (
+    "while its rows were copied the copy held ACCESS SHARE on each table of the source (a deploy's ALTER TABLE"
+    " queues behind it); for production, rehearse a restored copy (--env, not built yet) rather than the live instance"
+)
+
+
+def _rehearsed_file(item: RehearsedFile) -> dict[str, Any]:
+    measured = item.measured
+    return {
+        "version": item.migration.version,
+        "name": item.migration.name,
+        "file": item.migration.filename,
+        "applied": measured.finished,
+        "seconds": measured.seconds,
+        "wal_bytes": measured.wal_bytes,
+        "size_bytes": measured.size_bytes,
+        "rewritten": measured.rewritten,
+        "locks": [{"table": lock.table, "mode": lock.mode, "held_ms": lock.held_ms} for lock in measured.locks],
+    }
+
+
+def rehearsal_to_json(found: Rehearsal, target: str) -> dict[str, Any]:
+    """`rehearse --json`: with the failure's own keys (`error_to_json`) when a file failed on the copy."""
+    payload: dict[str, Any] = {
+        "target": target,
+        "source_version": found.source_version,
+        "target_version": found.target_version,
+        "source_unchanged": found.source_unchanged,
+        "verify": "skipped" if found.verify is None else (found.verify or "ok"),
+        "files": [_rehearsed_file(item) for item in found.files],
+        "invalid_indexes": found.invalid_indexes,
+        "not_valid_constraints": found.not_valid_constraints,
+        "size_before_bytes": found.size_before,
+        "size_after_bytes": found.size_after,
+        "copy": None
+        if found.copied is None
+        else {
+            "database": found.copy_name,
+            "dropped": True,
+            "seconds": round(found.copy_seconds, 3),
+            "tables": found.copied.tables,
+            "rows": found.copied.rows,
+            "sequences": found.copied.sequences,
+        },
+        "seconds": round(found.seconds, 3),
+        "notes": [WAL_NOTE, SOURCE_LOCKS_NOTE, *found.notes],
+    }
+    return payload | (error_to_json(found.error) if found.error is not None else {})
+
+
+def _bytes(value: int) -> str:
+    amount = float(value)
+    for unit in ("B", "kB", "MB"):
+        if abs(amount) < 1024:
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{amount:.1f} GB"
+
+
+def rehearsal_lines(found: Rehearsal, target: str) -> list[str]:
+    versions = f"version {found.source_version or 'none'} -> {found.target_version or 'none'}"
+    if not found.files and found.copied is None and found.error is None:
+        return [f"rehearsal of {target}: {versions}: nothing pending, nothing to rehearse"]
+    lines = [f"rehearsal of {target}: {versions}, on a copy of its data"]
+    if found.copied is not None:
+        lines.append(
+            f"  copy: {found.copied.tables} tables, {found.copied.rows} rows, {found.copied.sequences} sequences in"
+            f" {found.copy_seconds:.1f} s (database {found.copy_name}, dropped)"
+        )
+    lines.append(f"  {'file':<40} {'seconds':>8} {'WAL (at most)':>14} {'size':>10}  rewritten")
+    for item in found.files:
+        m = item.measured
+        rewritten = ", ".join(m.rewritten) or "-"
+        state = "" if m.finished else "  (FAILED)"
+        size = ("+" if m.size_bytes >= 0 else "") + _bytes(m.size_bytes)
+        name = item.migration.filename
+        lines.append(f"  {name:<40} {m.seconds:>8.3f} {_bytes(m.wal_bytes):>14} {size:>10}  {rewritten}{state}")
+        lines += [f"      lock {lock.mode} on {lock.table}, held {lock.held_ms} ms" for lock in m.locks]
+    verdict = (
+        "skipped" if found.verify is None else ("ok" if not found.verify else f"{len(found.verify)} difference(s)")
+    )
+    lines.append(f"  verify: {verdict}")
+    lines += [f"    {difference}" for difference in found.verify or []]
+    lines.append(f"  invalid indexes: {', '.join(found.invalid_indexes) or 'none'}")
+    lines.append(f"  NOT VALID constraints: {', '.join(found.not_valid_constraints) or 'none'}")
+    lines.append(f"  source unchanged (schema and history): {'yes' if found.source_unchanged else 'NO'}")
+    lines += [f"  note: {note}" for note in (WAL_NOTE, SOURCE_LOCKS_NOTE, *found.notes)]
+    return lines

@@ -1,0 +1,203 @@
+"""`rehearse`: the pending migrations applied, by the same engine and limits, to a copy of the target database on
+its own server, measured file by file; the copy is dropped afterwards and the source keeps its schema and history.
+
+The copy is made as `copying` says (the engine builds the source's schema from its history, then one snapshot's
+rows are streamed in); the batch runs with `measure`'s samples added to each pending file.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from migrator import engine, history, measure
+from migrator.adopt import database_is_empty
+from migrator.catalog import Catalog, describe
+from migrator.connect import SessionLimits, connect
+from migrator.copying import Copied, copy_rows, same_schema, scratch_copy
+from migrator.errors import MigratorError
+from migrator.files import Migration
+from migrator.live import invalid_indexes
+from migrator.verify import live_schema_name, unfinished
+from migrator.watch import conninfo_of
+
+Say = Callable[[str], None]
+_CLOCK = b"SELECT pg_catalog.date_part('epoch', pg_catalog.clock_timestamp())"
+_SIZE = b"SELECT pg_catalog.pg_database_size(pg_catalog.current_database())"
+
+
+@dataclass(frozen=True)
+class RehearsedFile:
+    migration: Migration
+    measured: measure.FileMeasure
+
+
+@dataclass
+class Rehearsal:
+    """What a rehearsal found; `error` is the failure of a pending file on the copy (exit 1)."""
+
+    source_version: str | None
+    target_version: str | None
+    copy_name: str | None = None
+    copied: Copied | None = None
+    copy_seconds: float = 0.0
+    files: list[RehearsedFile] = field(default_factory=list)
+    verify: list[str] | None = None  # None: skipped (--no-schema, a failed file, or nothing pending)
+    invalid_indexes: list[str] = field(default_factory=list)
+    not_valid_constraints: list[str] = field(default_factory=list)
+    size_before: int | None = None
+    size_after: int | None = None
+    source_unchanged: bool = True
+    seconds: float = 0.0
+    error: MigratorError | None = None
+    notes: list[str] = field(default_factory=list)  # what the measurement could not see
+
+
+def _source_state(conn: psycopg.Connection, schema: str) -> tuple[Catalog, list[history.AppliedVersion]]:
+    """What `source_unchanged` compares: the schema and the history (other sessions may change the data)."""
+    return describe(conn, schema), history.read(conn)
+
+
+def _refuse_unrehearsable(conn: psycopg.Connection, survey: engine.Survey) -> engine.Survey:
+    if survey.refusal is not None:
+        raise survey.refusal  # apply would refuse on the source: there is nothing faithful to rehearse
+    assert survey.plan is not None
+    if not survey.plan.applied and not database_is_empty(conn):
+        raise MigratorError(
+            "the source has tables but no migration history: its copy cannot be built from migrations;"
+            " nothing was rehearsed",
+            hint="`baseline VERSION` records the version it has (see docs/migrations.md), then rehearse",
+        )
+    return survey
+
+
+def _build_inputs(inputs: engine.Inputs, applied: list[history.AppliedVersion]) -> engine.Inputs:
+    """The source's own versions: schema.sql when the source has every version it includes, else a replay."""
+    have = {a.version for a in applied}
+    migrations = [m for m in inputs.migrations if m.version in have]
+    schema = inputs.schema
+    if schema is not None and any(m.version not in have for m in inputs.migrations if m.number <= schema.number):
+        schema = None
+    return engine.Inputs(migrations, schema)
+
+
+def rehearse(
+    source: psycopg.Connection, inputs: engine.Inputs, options: engine.Options, limits: SessionLimits, say: Say
+) -> Rehearsal:
+    started = time.perf_counter()
+    schema = live_schema_name(source)
+    before = _source_state(source, schema)
+    survey = _refuse_unrehearsable(source, engine.survey(source, inputs, options))
+    plan = survey.plan
+    assert plan is not None
+    found = Rehearsal(source_version=plan.current_version, target_version=plan.target_version)
+    if plan.is_noop:
+        return found
+    say(
+        f"copying {source.info.dbname} on its server: while its rows are read the copy holds ACCESS SHARE on each of"
+        " its tables (a deploy's ALTER TABLE there waits meanwhile); for production, rehearse a restored copy"
+        " (--env ENV rehearse, not built yet) rather than the live instance"
+    )
+    with scratch_copy(source) as name:
+        found.copy_name = name
+        with connect(_copy_conninfo(source, name), limits) as copy:
+            _make_copy(source, copy, inputs, options, plan.applied, schema, found)
+            say(f"copied {found.copied.rows if found.copied else 0} rows into {name} in {found.copy_seconds:.1f} s")
+            _apply_measured(source, copy, inputs, options, plan.to_apply, schema, found)
+    found.source_unchanged = _source_state(source, schema) == before
+    found.seconds = time.perf_counter() - started
+    return found
+
+
+def _copy_conninfo(source: psycopg.Connection, name: str) -> str:
+    """The source's own connection parameters (password included, never shown) for the copy's database."""
+    params = {key: str(value) for key, value in conninfo_to_dict(conninfo_of(source)).items() if value is not None}
+    params.pop("application_name", None)  # the engine's session sets its own; its lock watch names itself
+    return make_conninfo(**(params | {"dbname": name}))
+
+
+def _make_copy(
+    source: psycopg.Connection,
+    copy: psycopg.Connection,
+    inputs: engine.Inputs,
+    options: engine.Options,
+    applied: list[history.AppliedVersion],
+    schema: str,
+    found: Rehearsal,
+) -> None:
+    started = time.perf_counter()
+    build = replace(
+        options,
+        applied_by=f"rehearsal copy by {options.applied_by}",
+        on_file=None,
+        lock_policy=replace(options.lock_policy, max_hold_s=None, say=None),  # nobody else uses the copy yet
+    )
+    engine.apply(copy, _build_inputs(inputs, applied), build)
+    same_schema(source, copy, schema)
+    found.copied = copy_rows(source, copy)
+    found.copy_seconds = time.perf_counter() - started
+
+
+def _apply_measured(
+    source: psycopg.Connection,
+    copy: psycopg.Connection,
+    inputs: engine.Inputs,
+    options: engine.Options,
+    pending: list[Migration],
+    schema: str,
+    found: Rehearsal,
+) -> None:
+    tables = measure.existing_tables(copy, schema)
+    due = {m.version for m in pending}
+    sampled = [measure.instrumented(m, tables) if m.version in due else m for m in inputs.migrations]
+    recorder = measure.Recorder()
+    copy.add_notice_handler(recorder.notice)
+    no_transaction = frozenset(m.version for m in pending if m.no_transaction)
+    poll = None
+    if no_transaction:
+        poll = measure.LockPoll(_copy_conninfo(source, str(copy.info.dbname)), copy.info.backend_pid, tables)
+        poll.start()
+    found.size_before = _one_int(copy, _SIZE)
+    try:
+        engine.apply(copy, engine.Inputs(sampled, inputs.schema), replace(options, applied_by="rehearsal"))
+    except MigratorError as exc:
+        found.error = exc
+    finally:
+        if poll is not None:
+            poll.stop()
+            if poll.error is not None:
+                found.notes.append(f"the lock poll could not run ({poll.error}): no-transaction files list no locks")
+    ended = _clock(source)  # the same server's clock: the copy's session may be gone
+    polled = poll.stretches if poll is not None else None
+    by_version = {m.version: m for m in pending}
+    found.files = [
+        RehearsedFile(by_version[m.version], m)
+        for m in measure.measures(recorder.samples, tables, ended, polled, no_transaction)
+        if m.version in by_version
+    ]
+    if found.error is not None or copy.broken:
+        return
+    found.size_after = _one_int(copy, _SIZE)
+    found.verify = engine.verify_schema(copy, inputs) if inputs.schema is not None else None
+    found.invalid_indexes = sorted(invalid_indexes(copy))
+    found.not_valid_constraints = [
+        line.split(" is NOT VALID", 1)[0].removeprefix("constraint ")
+        for line in unfinished(copy, live_schema_name(copy))
+        if line.startswith("constraint ")
+    ]
+
+
+def _one_int(conn: psycopg.Connection, query: bytes) -> int:
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _clock(conn: psycopg.Connection) -> float:
+    row = conn.execute(_CLOCK).fetchone()
+    assert row is not None
+    return float(row[0])

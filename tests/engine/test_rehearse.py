@@ -1,0 +1,210 @@
+"""`rehearse` on the RDS-like server: the pending files run on a copy of the source's data, made while another
+session holds a transaction open on the source, and are measured; the source's dump is the same afterwards and
+no copy is left behind. The source is today's schema (the project's migrations) plus tables of the test's own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from migrator import copying
+from migrator.copying import PREFIX
+from migrator.files import NO_TRANSACTION_MARK
+from tests.engine.helpers import cli, pg_dump_text, run_sql, status_json, write
+from tests.support.migrations import NEXT, later
+
+# The test's own tables, created by the first migration after the project's: they reference each other, so no
+# order of loading them one after another satisfies both foreign keys.
+TABLES = """
+CREATE TABLE r_parent (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, label text NOT NULL);
+CREATE TABLE r_big (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    parent_id int NOT NULL REFERENCES r_parent ON DELETE CASCADE,
+    v int NOT NULL
+);
+CREATE INDEX r_big_parent_id ON r_big (parent_id);
+ALTER TABLE r_parent ADD COLUMN favourite bigint REFERENCES r_big ON DELETE SET NULL;
+INSERT INTO r_parent (label) SELECT 'p' || g FROM generate_series(1, 20) g;
+INSERT INTO r_big (parent_id, v) SELECT 1 + g % 20, g FROM generate_series(1, 5000) g;
+UPDATE r_parent SET favourite = id;
+"""
+BIG_ROWS = 5000
+SLOW_S = 0.3
+
+
+def _copies(pg_admin: str) -> list[str]:
+    with psycopg.connect(pg_admin) as conn:
+        rows = conn.execute("SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (PREFIX,)).fetchall()
+    return [str(name) for (name,) in rows]
+
+
+def _rehearse(capsys: pytest.CaptureFixture[str], url: str, folder: Path, schema: Path | None) -> tuple[int, Any]:
+    status, out, err = cli(capsys, url, folder, schema, "--json", "rehearse")
+    return status, json.loads(out) if out.strip() else err
+
+
+@pytest.fixture
+def source(at_newest: str, migrations_dir: Path, schema_file: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """Today's schema and the test's tables with rows; then the application adds a row (its sequence moves on
+    past what a replay of the migrations gives, so a copy that missed the sequence would collide)."""
+    write(migrations_dir, f"{NEXT}_rehearsal_tables.sql", TABLES)
+    assert cli(capsys, at_newest, migrations_dir, schema_file, "apply")[0] == 0
+    run_sql(at_newest, "INSERT INTO r_parent (label) VALUES ('added by the application')")
+    return at_newest
+
+
+def _by_version(payload: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {item["version"]: item for item in payload["files"]}
+
+
+def _modes(item: dict[str, Any], table: str) -> set[str]:
+    return {lock["mode"] for lock in item["locks"] if lock["table"] == table}
+
+
+def test_a_rewrite_a_metadata_change_and_an_index_are_measured_on_a_copy_while_the_source_is_in_use(
+    source: str, migrations_dir: Path, schema_file: Path, pg_admin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A lock is listed under the file that first took it in the batch: the index comes first, as ALTER TYPE's
+    # index rebuild takes SHARE too.
+    index, retype, note = later(2), later(3), later(4)
+    write(migrations_dir, f"{index}_index.sql", "CREATE INDEX r_big_v ON r_big (v);\n")
+    write(
+        migrations_dir,
+        f"{retype}_retype.sql",
+        "DO $$ BEGIN IF (SELECT count(*) FROM r_big) <> "
+        f"{BIG_ROWS} THEN RAISE EXCEPTION 'rows were not copied'; END IF; END $$;\n"
+        "ALTER TABLE r_big ALTER COLUMN v TYPE bigint;\n",
+    )
+    write(
+        migrations_dir,
+        f"{note}_note.sql",
+        "ALTER TABLE r_parent ADD COLUMN note text;\nINSERT INTO r_parent (label) VALUES ('new');\n",
+    )
+    # A no-transaction file: each statement commits on its own; a slow read stands for a long-running statement.
+    concurrent = later(5)
+    write(
+        migrations_dir,
+        f"{concurrent}_concurrently.sql",
+        f"{NO_TRANSACTION_MARK}\nCREATE INDEX CONCURRENTLY IF NOT EXISTS r_big_id_v ON r_big (id, v);\n"
+        f"SELECT pg_sleep({SLOW_S}) FROM r_big LIMIT 1;\n",
+    )
+    dumped = pg_dump_text(source)
+    # Another session in an open transaction that has read a table: CREATE DATABASE … TEMPLATE would fail now.
+    with psycopg.connect(source, application_name="the application") as other:
+        other.execute("SELECT count(*) FROM r_big").fetchone()
+        status, payload = _rehearse(capsys, source, migrations_dir, schema_file)
+        assert other.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+    assert status == 0, payload
+    files = _by_version(payload)
+    assert list(files) == [index, retype, note, concurrent]
+    assert files[retype]["rewritten"] == ["r_big"] and files[retype]["wal_bytes"] > 0
+    assert "AccessExclusiveLock" in _modes(files[retype], "r_big")
+    assert files[note]["rewritten"] == [] and "AccessExclusiveLock" in _modes(files[note], "r_parent")
+    assert files[index]["rewritten"] == [] and "ShareLock" in _modes(files[index], "r_big")
+    (read,) = [lock for lock in files[concurrent]["locks"] if lock["mode"] == "AccessShareLock"]
+    assert read["table"] == "r_big" and read["held_ms"] >= SLOW_S * 1000 * 0.8
+    held = [lock["held_ms"] for item in files.values() for lock in item["locks"]]
+    assert all(isinstance(ms, int) and ms >= 0 for ms in held)
+    assert payload["source_unchanged"] is True
+    assert isinstance(payload["verify"], list) and any("r_big" in line for line in payload["verify"])
+    assert payload["invalid_indexes"] == [] and payload["not_valid_constraints"] == []
+    assert payload["copy"]["rows"] >= BIG_ROWS
+    assert pg_dump_text(source) == dumped
+    assert _copies(pg_admin) == []
+
+
+def test_a_file_failing_on_the_copy_exits_1_with_the_report_and_the_error_and_no_copy_is_left(
+    source: str, migrations_dir: Path, pg_admin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(migrations_dir, f"{later(2)}_fails.sql", "ALTER TABLE r_big ADD COLUMN w int;\nSELECT 1 / 0;\n")
+    # A copy a killed rehearsal of this database left behind (no session, its lock free, its history's count in its
+    # comment): this run drops it.
+    left = f"{PREFIX}killed0000"
+    with psycopg.connect(source, autocommit=True) as conn:
+        name = conn.info.dbname
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(left)))
+        conn.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(left), sql.Literal(f"rehearsal copy of {name}\nmigrator:history_rows=9")
+            )
+        )
+    status, payload = _rehearse(capsys, source, migrations_dir, None)
+    assert status == 1, payload
+    assert payload["sqlstate"] == "22012" and payload["file"] == f"{later(2)}_fails.sql"
+    assert payload["verify"] == "skipped" and payload["source_unchanged"] is True
+    assert [(item["version"], item["applied"]) for item in payload["files"]] == [(later(2), False)]
+    assert _copies(pg_admin) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--env", "staging", "rehearse"], "rehearse --env"),
+        (["rehearse", "--sql"], "unrecognized arguments: --sql"),
+        (["rehearse", "--exit-code"], "unrecognized arguments: --exit-code"),
+    ],
+    ids=["env", "sql", "exit-code"],
+)
+def test_options_that_do_not_apply_to_rehearse_are_invalid_input(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from migrator.cli import main
+
+    target = [] if "--env" in argv else ["--database-url", "postgresql://nobody@127.0.0.1:9/none"]
+    status = main([*target, "--json", *argv])
+    out, err = capsys.readouterr()
+    assert status == 2 and "Traceback" not in err
+    assert json.loads(out)["exit_status"] == 2 and said in err
+
+
+def test_ctrl_c_while_rows_are_copied_drops_the_copy(
+    source: str,
+    migrations_dir: Path,
+    pg_admin: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write(migrations_dir, f"{later(2)}_note.sql", "ALTER TABLE r_parent ADD COLUMN note text;\n")
+    copy_table = copying._copy_table
+
+    def interrupted(*args: Any) -> int:
+        copy_table(*args)
+        raise KeyboardInterrupt  # as SIGINT arrives between two tables
+
+    monkeypatch.setattr(copying, "_copy_table", interrupted)
+    status, err = cli(capsys, source, migrations_dir, None, "rehearse")[::2]
+    assert status == 1 and "interrupted" in err
+    assert _copies(pg_admin) == []
+
+
+def test_nothing_pending_copies_nothing(
+    at_newest: str, migrations_dir: Path, schema_file: Path, pg_admin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, payload = _rehearse(capsys, at_newest, migrations_dir, schema_file)
+    assert status == 0 and payload["files"] == [] and payload["copy"] is None
+    assert payload["source_unchanged"] is True and payload["verify"] == "skipped"
+
+
+def test_an_empty_database_rehearses_its_first_apply_and_stays_empty(
+    db: str, migrations_dir: Path, schema_file: Path, pg_admin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, payload = _rehearse(capsys, db, migrations_dir, schema_file)
+    assert status == 0, payload
+    assert payload["source_version"] is None and payload["verify"] == "ok" and payload["copy"]["rows"] == 0
+    assert status_json(capsys, db, migrations_dir, schema_file)["current_version"] is None
+    assert _copies(pg_admin) == []
+
+
+def test_a_source_that_drifted_from_its_migrations_is_not_rehearsed(
+    source: str, migrations_dir: Path, pg_admin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(migrations_dir, f"{later(2)}_note.sql", "ALTER TABLE r_parent ADD COLUMN note text;\n")
+    run_sql(source, "ALTER TABLE r_parent ADD COLUMN added_by_hand int")
+    status, payload = _rehearse(capsys, source, migrations_dir, None)
+    assert status == 1 and "r_parent.added_by_hand" in payload["message"] and "verify" in payload["hint"]
+    assert _copies(pg_admin) == []
