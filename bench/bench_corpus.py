@@ -66,6 +66,7 @@ class Run:
     project: str
     files: int = 0
     statements: int = 0
+    tables: int = 0  # in the psql database's dump
     psql_s: float = 0.0
     engine_s: float = 0.0
     result: str = ""
@@ -177,7 +178,8 @@ def apply_with_engine(url: str, entries: list[Entry], run: Run, max_refusals: in
                     return False
                 bridged.add(below)
                 continue
-            message = shorten(" | ".join(line.strip() for line in done.stderr.strip().splitlines()[:4]))
+            said = done.stderr.replace(f"{folder}/", "")  # the copy's name is enough
+            message = shorten(" | ".join(line.strip() for line in said.strip().splitlines()[:4]), 320)
             index = next((index for name, index in names.items() if name in done.stderr), None)
             if index is None or len(refused) >= max_refusals:
                 run.result = f"engine failed (exit {done.returncode}): {message}"
@@ -210,7 +212,9 @@ def run_project(admin: str, project: Path, max_refusals: int) -> Run:
         run.engine_s = time.perf_counter() - started
         if not finished:
             return run
-        run.diff = list(difflib.unified_diff(dump(psql_url), dump(engine_url), "psql", "engine", lineterm="", n=1))
+        expected = dump(psql_url)
+        run.tables = sum(line.startswith("CREATE TABLE ") for line in expected)  # what the comparison covered
+        run.diff = list(difflib.unified_diff(expected, dump(engine_url), "psql", "engine", lineterm="", n=1))
     run.result = "equal" if not run.diff else f"differs ({len(run.diff)} diff lines)"
     if run.findings:
         run.result += f"; the engine refused {len(run.findings)} file(s), psql applied them in its place"
@@ -223,12 +227,13 @@ def shorten(text: str, limit: int = 400) -> str:
 
 def table(runs: list[Run]) -> list[str]:
     lines = [
-        f"{'project':<12} {'files':>5} {'statements':>10} {'left out':>8} {'refused':>7} {'psql s':>7}"
+        f"{'project':<12} {'files':>5} {'statements':>10} {'tables':>6} {'left out':>8} {'refused':>7} {'psql s':>7}"
         f" {'engine s':>8}  result",
     ]
     for run in runs:
         lines.append(
-            f"{run.project:<12} {run.files:>5} {run.statements:>10} {len(run.excluded):>8} {len(run.findings):>7}"
+            f"{run.project:<12} {run.files:>5} {run.statements:>10} {run.tables:>6} {len(run.excluded):>8}"
+            f" {len(run.findings):>7}"
             f" {run.psql_s:>7.1f}"
             f" {run.engine_s:>8.1f}  {run.result}"
         )
