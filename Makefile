@@ -11,7 +11,7 @@ CA_BUNDLE := .local/rds-ca-bundle.pem
 # The project-local Node 22 (npm package `node`) comes first, for the CDK CLI and for jsii.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup setup-py setup-run lock run psql schema test unit quick test-engine e2e reliability lint bench synth stop clean-db clean
+.PHONY: setup setup-py setup-run lock run psql schema test unit quick test-engine e2e reliability lint bench bench-corpus synth stop clean-db clean
 
 setup: setup-py $(NODE_STAMP) $(CA_BUNDLE)
 
@@ -99,6 +99,9 @@ bench: setup
 	PYTHONPATH=. $(PY) bench/bench_engine.py --path deploy --count 10 --record docs/performance.md
 	PYTHONPATH=. $(PY) bench/bench_cdk.py
 	PYTHONPATH=. $(PY) bench/bench_scale.py
+
+bench-corpus: setup-py   # real projects' migrations (bench/corpus), engine vs psql per file, pg_dump compared
+	PYTHONPATH=. $(PY) bench/bench_corpus.py --record docs/testing.md
 
 reliability: setup   # the full fault campaign: 40 SIGKILLs, 20 server crashes (make test runs 6 and 3); KILL_SEED, CRASH_SEED replay one
 	KILL_TRIALS=$${KILL_TRIALS:-40} CRASH_TRIALS=$${CRASH_TRIALS:-20} $(PY) -m pytest -q -s tests/reliability

@@ -220,23 +220,23 @@ def report(
 def record(page: Path, path: str, count: int, lines: list[str]) -> None:
     """Replace this benchmark's block in `page` (between its markers) with today's lines: the figures the docs
     show are the benchmark's own output, never copied by hand."""
-    start, end = f"<!-- bench_engine path={path} count={count} -->", "<!-- /bench_engine -->"
+    write_block(
+        page,
+        f"<!-- bench_engine path={path} count={count} -->",
+        "<!-- /bench_engine -->",
+        f"Measured {time.strftime('%Y-%m-%d')} by `bench/bench_engine.py --path {path} --count {count}`:",
+        lines,
+    )
+
+
+def write_block(page: Path, start: str, end: str, heading: str, lines: list[str]) -> None:
+    """Replace the text between `start` and `end` in `page` with `heading` and `lines` in a code block."""
     text = page.read_text()
     if start not in text:
         raise SystemExit(f"{page} has no {start} block to record into")
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
-    block = "\n".join(
-        [
-            start,
-            f"Measured {time.strftime('%Y-%m-%d')} by `bench/bench_engine.py --path {path} --count {count}`:",
-            "```",
-            *lines,
-            "```",
-            end,
-        ]
-    )
-    page.write_text(head + block + tail)
+    page.write_text(head + "\n".join([start, heading, "```", *lines, "```", end]) + tail)
 
 
 def main() -> None:

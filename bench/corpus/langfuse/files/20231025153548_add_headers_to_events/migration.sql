@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "events" ADD COLUMN     "headers" JSONB NOT NULL DEFAULT '{}';

@@ -1,0 +1,2 @@
+-- DropIndex
+DROP INDEX "traces_project_id_external_id_key";

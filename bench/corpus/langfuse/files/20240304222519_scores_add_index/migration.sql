@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE INDEX CONCURRENTLY "scores_timestamp_idx" ON "scores"("timestamp");

@@ -1,0 +1,1 @@
+ALTER TABLE "dashboard_widgets" ADD COLUMN IF NOT EXISTS "min_version" INTEGER NOT NULL DEFAULT 1;

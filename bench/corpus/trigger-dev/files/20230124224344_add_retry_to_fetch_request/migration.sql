@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "FetchRequest" ADD COLUMN     "retry" JSONB;

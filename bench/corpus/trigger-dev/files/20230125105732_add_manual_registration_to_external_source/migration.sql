@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "ExternalSource" ADD COLUMN     "manualRegistration" BOOLEAN NOT NULL DEFAULT false;

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "ApiConnectionClient" ADD COLUMN     "integrationIdentifier" TEXT NOT NULL DEFAULT 'generic';

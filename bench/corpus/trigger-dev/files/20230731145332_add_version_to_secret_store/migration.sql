@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "SecretStore" ADD COLUMN     "version" TEXT NOT NULL DEFAULT '1';

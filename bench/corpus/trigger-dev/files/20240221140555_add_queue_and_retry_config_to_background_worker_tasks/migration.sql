@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "BackgroundWorkerTask" ADD COLUMN     "queueConfig" JSONB,
+ADD COLUMN     "retryConfig" JSONB;

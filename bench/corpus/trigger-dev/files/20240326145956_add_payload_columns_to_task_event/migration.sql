@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "TaskEvent" ADD COLUMN     "payload" JSONB,
+ADD COLUMN     "payloadType" TEXT;

@@ -1,0 +1,2 @@
+-- AlterEnum
+ALTER TYPE "TaskRunStatus" ADD VALUE 'CRASHED';

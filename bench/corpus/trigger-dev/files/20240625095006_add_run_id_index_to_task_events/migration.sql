@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE INDEX "TaskEvent_runId_idx" ON "TaskEvent"("runId");

@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE INDEX IF NOT EXISTS "idx_jobrun_versionId" ON "JobRun" ("versionId");

@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "TaskSchedule"
+ADD COLUMN "lastRunTriggeredAt" TIMESTAMP(3);

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "TaskRunCheckpoint" ALTER COLUMN "imageRef" DROP NOT NULL;

@@ -1,0 +1,4 @@
+-- AlterTable
+ALTER TABLE "BulkActionItem"
+ALTER COLUMN "friendlyId"
+DROP NOT NULL;

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "public"."TaskQueue" ADD COLUMN     "concurrencyLimitOverriddenBy" TEXT;

@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "public"."MetricsDashboard"
+ADD COLUMN "description" TEXT NOT NULL DEFAULT '';

@@ -1,0 +1,2 @@
+-- AlterEnum
+ALTER TYPE "TaskRunCheckpointType" ADD VALUE 'COMPUTE';

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "WorkerInstanceGroup" ADD COLUMN IF NOT EXISTS "region" TEXT;
