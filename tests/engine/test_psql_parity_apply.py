@@ -73,6 +73,7 @@ def test_engine_and_psql_per_file_build_the_same_database(
         for name, text in TRICKY.items():
             write(migrations_dir, name, text)
         (migrations_dir / "007_crlf.sql").write_bytes(b"INSERT INTO a VALUES (7, 'crlf\r\nline');\r\n")
+        (migrations_dir / "022_lone_cr.sql").write_bytes(b"INSERT INTO a VALUES (22, E'lone'\r'cr\\'s');\r")
         write(
             migrations_dir,
             "008_concurrently.sql",
