@@ -204,3 +204,25 @@ def test_a_number_that_outgrows_the_width_is_not_a_mix(tmp_path: Path) -> None:
     check_widths(["998_a.sql", "999_b.sql", "1000_c.sql"])
     (tmp_path / "0001_a.sql").write_text("SELECT 1;\n")
     assert next_migration(tmp_path, "b").path.name == "0002_b.sql"
+
+
+def test_status_lists_every_version_and_marks_a_file_it_cannot_split(
+    db: str, migrations_dir: Path, capsys: Capture
+) -> None:
+    """A file apply would refuse (here: an unterminated quote) is listed with its error; the rest as ever."""
+    write(migrations_dir, f"{NEXT}_broken.sql", "SELECT 'open;\n")
+    write(migrations_dir, f"{later(2)}_fine.sql", "SELECT 1;\n")
+    status, out, err = cli(capsys, db, migrations_dir, None, "status")
+    assert status == 2, err  # the folder holds invalid input, as apply and plan say
+    assert f"{NEXT}_broken.sql:1: unterminated quoted string" in err
+    lines = out.splitlines()
+    for version in [*VERSIONS, later(2)]:
+        assert any(line.split()[:1] == [version] for line in lines), (version, out)
+    assert any(line.split()[:2] == [NEXT, "INVALID"] for line in lines), out
+    assert f"{NEXT}_broken.sql:1: unterminated quoted string" in out.split("problems:")[1]
+    status, out, _ = cli(capsys, db, migrations_dir, None, "--json", "status")
+    assert status == 2
+    states = _versions(out)
+    assert states[NEXT] == "invalid"
+    assert states[later(2)] == "pending"
+    assert set(VERSIONS) <= set(states)

@@ -56,7 +56,8 @@ exit statuses:
   1  failure: SQL error, lock timeout, unreachable database, apply refused (a file changed after it was
      applied, a reused number, out of order, an unknown database), verify differences, dump --check
      found schema.sql stale, an AWS call failed
-  2  invalid input: bad arguments or migration files; nothing was connected to or changed
+  2  invalid input: bad arguments or migration files; nothing was connected to or changed (but status,
+     which lists every version and marks the file it cannot read)
   3  status/plan --exit-code: migrations are pending, nothing is wrong; apply --env --no-wait: still running
   4  status/plan --exit-code: something needs a person (changed, reused number, out of order,
      applied but missing from the folder, a database that is not this application's)
@@ -367,6 +368,9 @@ def _connect(args: argparse.Namespace) -> tuple[psycopg.Connection, str]:
 def _status(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:
     survey = engine.survey(conn, inputs, _options(args))
     _emit(args, survey_to_json(survey, target), survey_lines(survey, target))
+    if isinstance(survey.refusal, InvalidInput):  # every version listed; the unreadable file is invalid input
+        say(f"error: {survey.refusal}", sys.stderr)
+        return survey.refusal.exit_status
     return exit_code(survey) if args.exit_code else 0
 
 
@@ -468,7 +472,7 @@ def _run(args: argparse.Namespace) -> int:
         return _new(args)
     if args.command == "dump":
         return _dump(args)
-    inputs = engine.load_inputs(_options(args))
+    inputs = engine.load_inputs(_options(args), lenient=args.command == "status")
     if args.command == "baseline":
         engine.baseline_migrations(inputs, args.version)  # a wrong VERSION is exit 2, before connecting
     conn, target = _connect(args)

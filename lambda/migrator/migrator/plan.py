@@ -7,19 +7,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from migrator.errors import ChecksumDrift, ForeignDatabase, MigratorError, OutOfOrder, VersionReused
 from migrator.files import Migration, SchemaFile
 from migrator.history import AppliedVersion
 
-APPLIED, PENDING, CHANGED, REUSED, MISSING, OUT_OF_ORDER = (
+APPLIED, PENDING, CHANGED, REUSED, MISSING, OUT_OF_ORDER, INVALID = (
     "applied",
     "pending",
     "changed",
     "reused",
     "missing",
     "out_of_order",
+    "invalid",
 )
 
 
@@ -147,11 +148,23 @@ def survey(
             states.append(
                 VersionState(version=migration.version, name=migration.name, state=PENDING, migration=migration)
             )
-    return sorted(states, key=lambda s: s.number)
+    return sorted(map(_invalid, states), key=lambda s: s.number)
+
+
+def _invalid(state: VersionState) -> VersionState:
+    """A file whose statements cannot be read (loaded leniently) is marked, whatever else it is (not run yet,
+    or applied and unchanged): apply refuses the folder until it is fixed."""
+    refused = state.migration.refused if state.migration is not None else None
+    if refused is None or state.state not in (APPLIED, PENDING, OUT_OF_ORDER):
+        return state
+    return replace(state, state=INVALID, detail=refused.message, remedy=refused.hint, blocking=True)
 
 
 def refusal(states: Sequence[VersionState]) -> MigratorError | None:
-    """The error apply raises for these states (drift first, then order), or None when it may go on."""
+    """The error apply raises for these states (an unreadable file, drift, then order), or None when it may go on."""
+    for state in states:
+        if state.state == INVALID and state.migration is not None and state.migration.refused is not None:
+            return state.migration.refused
     for state in states:
         if state.blocking and state.state in (CHANGED, REUSED):
             kind = VersionReused if state.state == REUSED else ChecksumDrift
