@@ -226,3 +226,28 @@ def test_status_lists_every_version_and_marks_a_file_it_cannot_split(
     assert states[NEXT] == "invalid"
     assert states[later(2)] == "pending"
     assert set(VERSIONS) <= set(states)
+
+
+def test_an_empty_migration_is_refused_before_it_uses_up_its_version(
+    db: str, migrations_dir: Path, capsys: Capture
+) -> None:
+    """`new` writes only comments: `make run` before the SQL is written recorded the version as applied (and
+    the SQL written later was then a changed file). That file is refused; a file empty on purpose (other tools'
+    projects keep some) applies, with a warning that says it is empty."""
+    from migrator.numbering import write_new
+
+    created = write_new(migrations_dir, "add_tags")
+    status, out, err = cli(capsys, db, migrations_dir, None, "apply")
+    assert status == 2, err
+    assert f"{created.name} is empty" in err and "nothing was applied" in err
+    assert "Traceback" not in err
+    status, out, err = cli(capsys, db, migrations_dir, None, "--json", "status")
+    assert status == 2, err
+    states = _versions(out)
+    assert states[NEXT] == "invalid"
+    assert all(states[v] == "pending" for v in VERSIONS)  # nothing applied
+    created.write_text("-- kept empty on purpose\n")
+    status, out, err = cli(capsys, db, migrations_dir, None, "apply")
+    assert status == 0, err
+    assert f"warning: {created.name} is empty: version {NEXT} recorded" in out, out.splitlines()
+    assert [v for v, *_ in history(db)][-1] == NEXT

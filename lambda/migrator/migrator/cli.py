@@ -396,6 +396,9 @@ def _apply(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.In
         lock_policy=replace(options.lock_policy, say=lambda line: say(line, stream)),
     )
     outcome = engine.apply(conn, inputs, options)
+    for migration in outcome.plan.to_apply:  # `new`'s untouched files were refused (see plan._invalid)
+        if not migration.statements and migration.version in outcome.result.applied:
+            say(f"warning: {migration.filename} is empty: version {migration.version} recorded, nothing run", stream)
     try:
         after = engine.survey(conn, inputs, options)  # what the database is now, not what it was
     except KeyboardInterrupt:

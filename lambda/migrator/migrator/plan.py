@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from migrator.errors import ChecksumDrift, ForeignDatabase, MigratorError, OutOfOrder, VersionReused
+from migrator.errors import ChecksumDrift, ForeignDatabase, InvalidInput, MigratorError, OutOfOrder, VersionReused
 from migrator.files import Migration, SchemaFile
 from migrator.history import AppliedVersion
+from migrator.numbering import PLACEHOLDER
 
 APPLIED, PENDING, CHANGED, REUSED, MISSING, OUT_OF_ORDER, INVALID = (
     "applied",
@@ -153,18 +154,41 @@ def survey(
 
 def _invalid(state: VersionState) -> VersionState:
     """A file whose statements cannot be read (loaded leniently) is marked, whatever else it is (not run yet,
-    or applied and unchanged): apply refuses the folder until it is fixed."""
-    refused = state.migration.refused if state.migration is not None else None
-    if refused is None or state.state not in (APPLIED, PENDING, OUT_OF_ORDER):
+    or applied and unchanged); so is a pending file `new` wrote whose SQL is not written yet. Apply refuses both.
+    Another pending file without a statement is told as empty, and applies (it records its version)."""
+    migration = state.migration
+    if migration is None or state.state not in (APPLIED, PENDING, OUT_OF_ORDER):
         return state
-    return replace(state, state=INVALID, detail=refused.message, remedy=refused.hint, blocking=True)
+    if migration.refused is not None:
+        return replace(
+            state, state=INVALID, detail=migration.refused.message, remedy=migration.refused.hint, blocking=True
+        )
+    if state.state == APPLIED or migration.statements:
+        return state
+    if PLACEHOLDER in migration.text:  # `new` wrote it and its SQL is still to be written
+        return replace(
+            state,
+            state=INVALID,
+            detail=f"{migration.filename} is empty (only the comments `new` wrote): applied, it would use up"
+            f" version {migration.version} and its SQL written later would be a changed file; nothing was applied",
+            remedy="write its SQL first (or delete the file)",
+            blocking=True,
+        )
+    # Empty on purpose (a placeholder other tools' projects keep): it records its version and runs nothing.
+    return replace(
+        state,
+        detail=f"{migration.filename} is empty (no SQL statement): apply records version {migration.version}"
+        " and runs nothing",
+        remedy="if that is not meant, write its SQL before it is applied anywhere",
+    )
 
 
 def refusal(states: Sequence[VersionState]) -> MigratorError | None:
-    """The error apply raises for these states (an unreadable file, drift, then order), or None when it may go on."""
+    """The error apply raises for these states (an unreadable or empty file, drift, then order), or None when it
+    may go on."""
     for state in states:
-        if state.state == INVALID and state.migration is not None and state.migration.refused is not None:
-            return state.migration.refused
+        if state.state == INVALID:
+            return InvalidInput(state.detail, hint=state.remedy)
     for state in states:
         if state.blocking and state.state in (CHANGED, REUSED):
             kind = VersionReused if state.state == REUSED else ChecksumDrift
