@@ -251,3 +251,19 @@ def test_an_empty_migration_is_refused_before_it_uses_up_its_version(
     assert status == 0, err
     assert f"warning: {created.name} is empty: version {NEXT} recorded" in out, out.splitlines()
     assert [v for v, *_ in history(db)][-1] == NEXT
+
+
+def test_verify_says_first_that_schema_sql_is_older_than_the_migrations(
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    """After `new`, an edit and `make run`, verify listed its differences with no word that schema.sql is stale."""
+    write(migrations_dir, f"{NEXT}_add_tags.sql", "CREATE TABLE tags (id int PRIMARY KEY);\n")
+    assert cli(capsys, at_newest, migrations_dir, schema_file, "apply")[0] == 0
+    status, out, err = cli(capsys, at_newest, migrations_dir, schema_file, "verify")
+    assert status == 1, err
+    first, second = out.splitlines()[:2]
+    assert "schema.sql is older than the migrations" in first and f"the database is at version {NEXT}" in first
+    assert "make schema" in first
+    assert "difference(s)" in second
+    status, out, _ = cli(capsys, at_newest, migrations_dir, schema_file, "--json", "verify")
+    assert "make schema" in json.loads(out)["schema_file_stale"]

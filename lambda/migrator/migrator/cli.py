@@ -413,8 +413,8 @@ def _apply(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.In
 
 
 def _verify(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:
-    diffs = engine.verify_schema(conn, inputs)
-    _emit(args, verify_to_json(diffs, target), verify_lines(diffs, target))
+    stale, diffs = engine.verify_schema(conn, inputs)
+    _emit(args, verify_to_json(diffs, target, stale), verify_lines(diffs, target, stale))
     return 1 if diffs else 0
 
 
@@ -430,7 +430,10 @@ DATABASE_COMMANDS = {"status": _status, "plan": _plan, "apply": _apply, "verify"
 def _new(args: argparse.Namespace) -> int:
     path = numbering.write_new(args.migrations_dir, args.name, args.no_transaction)
     say(f"created {path}")
-    say("  write the change (idempotent), then `make run`; after it is applied anywhere, never edit it")
+    say(
+        "  write the change (idempotent), then `make run`, and `make schema` to bring schema.sql up to it;"
+        " after it is applied anywhere, never edit it"
+    )
     return 0
 
 

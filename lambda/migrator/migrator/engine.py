@@ -25,7 +25,7 @@ from migrator.lock import DEFAULT_WAIT_S, migration_lock
 from migrator.numbering import check_folder
 from migrator.plan import INVALID, Plan, VersionState, make_plan
 from migrator.plan import survey as version_states
-from migrator.verify import verify
+from migrator.verify import older_than_migrations, verify
 
 
 def default_applied_by() -> str:
@@ -197,7 +197,10 @@ def _refuse_unbuilt(conn: psycopg.Connection, inputs: Inputs, upto: list[Migrati
         )
 
 
-def verify_schema(conn: psycopg.Connection, inputs: Inputs) -> list[str]:
+def verify_schema(conn: psycopg.Connection, inputs: Inputs) -> tuple[str | None, list[str]]:
+    """Whether schema.sql is older than the migrations (said first), and its differences from the database."""
     if inputs.schema is None:
         raise InvalidInput("verify needs schema.sql", hint="drop --no-schema, or pass --schema-file")
-    return verify(conn, inputs.schema)
+    applied = history.read(conn)
+    stale = older_than_migrations(inputs.schema, inputs.migrations, applied[-1].version if applied else None)
+    return stale, verify(conn, inputs.schema)

@@ -253,13 +253,15 @@ def applied_lines(plan: Plan, after: Survey, target: str, result: ApplyResult) -
     return lines
 
 
-def verify_to_json(diffs: Sequence[str], target: str) -> dict[str, Any]:
-    return {"target": target, "differences": list(diffs)}
+def verify_to_json(diffs: Sequence[str], target: str, stale: str | None = None) -> dict[str, Any]:
+    return {"target": target, "schema_file_stale": stale, "differences": list(diffs)}
 
 
-def verify_lines(diffs: Sequence[str], target: str) -> list[str]:
+def verify_lines(diffs: Sequence[str], target: str, stale: str | None = None) -> list[str]:
+    """schema.sql older than the migrations is said first: the differences then are mostly that."""
     summary = "schema matches schema.sql" if not diffs else f"{len(diffs)} difference(s)"
-    return [f"verify {target}: {summary}"] + [f"  {d}" for d in diffs]
+    first = [f"verify {target}: {stale}"] if stale else []
+    return [*first, f"verify {target}: {summary}"] + [f"  {d}" for d in diffs]
 
 
 def baseline_to_json(recorded: Sequence[str], target: str) -> dict[str, Any]:
