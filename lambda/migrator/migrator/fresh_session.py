@@ -8,6 +8,7 @@ look at the catalog per batch): the common path pays nothing for it.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -134,8 +135,13 @@ $migrator$;
 """
 
 
+@functools.cache
+def _settle_statements() -> list[Statement]:  # split when first needed, not at import
+    return split_statements(_SETTLE)
+
+
 def settle_deferred(text: str) -> list[Statement]:
     """The statements that end a file (its `text`) as its commit would, located at the file's last line: a
     deferred check that fails is reported there."""
     last_line = text.count("\n", 0, len(text.rstrip())) + 1
-    return [statement._replace(line=last_line) for statement in split_statements(_SETTLE)]
+    return [statement._replace(line=last_line) for statement in _settle_statements()]
