@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -98,6 +99,24 @@ def psql_per_file(url: str, folder: Path) -> None:
             capture_output=True,
             text=True,
         )
+
+
+def psql_first_failure(url: str, folder: Path) -> tuple[str, str] | None:
+    """As `psql_per_file`, up to the first file psql fails on: that file's name and the SQLSTATE it reported."""
+    for migration in load_migrations(folder):
+        single = [] if migration.no_transaction else ["-1"]
+        argv = [_tool("psql"), "-X", "-q", *single, "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose"]
+        done = subprocess.run(
+            [*argv, "-f", str(migration.path), url],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            found = re.search(r"ERROR:  (\w{5}):", done.stderr)
+            assert found is not None, done.stderr
+            return migration.path.name, found.group(1)
+    return None
 
 
 def pg_dump_text(url: str) -> str:

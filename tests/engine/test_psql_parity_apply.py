@@ -6,12 +6,13 @@ ends in the same database: pg_dump of schema and data, the engine's history asid
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from migrator.files import NO_TRANSACTION_MARK
-from tests.engine.helpers import cli, pg_dump_text, psql_per_file, write
+from tests.engine.helpers import cli, pg_dump_text, psql_first_failure, psql_per_file, write
 
 Capture = pytest.CaptureFixture[str]
 
@@ -42,6 +43,21 @@ TRICKY = {
     "INSERT INTO c SELECT n FROM tmp;\n",
     "013_temp_b.sql": "CREATE TEMP TABLE tmp AS SELECT 2 AS n;\nPREPARE q AS SELECT 2;\n"
     "INSERT INTO c SELECT n FROM tmp;\n",
+    # A cursor of the same name in two files: the first file's ends with its session.
+    "014_cursor_a.sql": "DECLARE cur CURSOR FOR SELECT 1;\n",
+    "015_cursor_b.sql": "DECLARE cur CURSOR FOR SELECT 2;\n",
+    # A deferred foreign key's checks are due at the file's end (psql's commit): the next file may alter the table.
+    "016_deferred.sql": "CREATE TABLE dp (id int PRIMARY KEY);\n"
+    "CREATE TABLE dc (pid int REFERENCES dp DEFERRABLE INITIALLY DEFERRED);\n"
+    "INSERT INTO dp VALUES (1);\nINSERT INTO dc VALUES (1);\n",
+    "017_alter_after_deferred.sql": "ALTER TABLE dc ADD COLUMN note text;\n",
+    # A database's and a role-in-database's settings committed by a file reach the next file's new session.
+    "018_database_setting.sql": "CREATE SCHEMA app;\nDO $$ BEGIN EXECUTE pg_catalog.format("
+    "'ALTER DATABASE %I SET search_path = app, public', current_database()); END $$;\n",
+    "019_in_app.sql": "CREATE TABLE in_app (id int);\n",
+    "020_role_setting.sql": "DO $$ BEGIN EXECUTE pg_catalog.format("
+    "'ALTER ROLE CURRENT_USER IN DATABASE %I SET search_path = public', current_database()); END $$;\n",
+    "021_in_public.sql": "CREATE TABLE in_public (id int);\n",
 }
 
 
@@ -57,6 +73,7 @@ def test_engine_and_psql_per_file_build_the_same_database(
         for name, text in TRICKY.items():
             write(migrations_dir, name, text)
         (migrations_dir / "007_crlf.sql").write_bytes(b"INSERT INTO a VALUES (7, 'crlf\r\nline');\r\n")
+        (migrations_dir / "022_lone_cr.sql").write_bytes(b"INSERT INTO a VALUES (22, E'lone'\r'cr\\'s');\r")
         write(
             migrations_dir,
             "008_concurrently.sql",
@@ -67,3 +84,46 @@ def test_engine_and_psql_per_file_build_the_same_database(
     with scratch_database(pg_admin, "psql") as by_psql:
         psql_per_file(by_psql, migrations_dir)
         assert pg_dump_text(db) == pg_dump_text(by_psql)
+
+
+_DEFERRED_FK = (
+    "CREATE TABLE p (id int PRIMARY KEY);\n"
+    "CREATE TABLE c (pid int REFERENCES p DEFERRABLE INITIALLY DEFERRED, qid int REFERENCES p DEFERRABLE);\n"
+)
+# Folders psql's session per file fails on: (files, the file that fails, its SQLSTATE).
+FAILING = {
+    "currval_is_the_sessions": (
+        {"001_a.sql": "CREATE SEQUENCE s;\nSELECT nextval('s');\n", "002_b.sql": "SELECT currval('s');\n"},
+        "002_b.sql",
+        "55000",
+    ),
+    "a_deferred_check_is_due_at_its_files_end": (
+        {"001_a.sql": _DEFERRED_FK + "INSERT INTO c VALUES (1);\n", "002_b.sql": "INSERT INTO p VALUES (1);\n"},
+        "001_a.sql",
+        "23503",
+    ),
+    "deferrable_initially_immediate_stays_immediate": (
+        {"001_a.sql": _DEFERRED_FK, "002_b.sql": "INSERT INTO c (qid) VALUES (1);\nINSERT INTO p VALUES (1);\n"},
+        "002_b.sql",
+        "23503",
+    ),
+}
+_FAILED_AT = re.compile(r"(\S+\.sql):\d+(?::\d+)?: SQLSTATE (\w{5})")
+
+
+@pytest.mark.parametrize("case", sorted(FAILING))
+def test_the_engine_fails_where_psql_per_file_fails(
+    pg_admin: str, db: str, tmp_path: Path, capsys: Capture, case: str
+) -> None:
+    from tests.pg import scratch_database
+
+    files, failing, sqlstate = FAILING[case]
+    for name, text in files.items():
+        write(tmp_path, name, text)
+    with scratch_database(pg_admin, "psql") as by_psql:
+        assert psql_first_failure(by_psql, tmp_path) == (failing, sqlstate)
+    status, _, err = cli(capsys, db, tmp_path, None, "apply")
+    assert status == 1, err
+    found = _FAILED_AT.search(err)
+    assert found is not None, err
+    assert found.groups() == (failing, sqlstate), err

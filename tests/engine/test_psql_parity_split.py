@@ -126,6 +126,9 @@ CORPUS: dict[str, bytes] = {
     "continued_strings_are_two_strings": b"SELECT E'a'\n'b\\'; SELECT 2;'; SELECT 3;",
     "case_inside_begin_atomic": b"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC\n"
     b"SELECT CASE WHEN true THEN 1 END; SELECT (CASE WHEN true THEN 2 END); END; SELECT 2;",
+    # psql sends the routine and the statements after it as one query: refused with the fix
+    "column_named_begin_inside_begin_atomic": b"SELECT 1;\nCREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC\n"
+    b"SELECT begin FROM t; END;\nCREATE TABLE u (id int);\nSELECT 3;\n",
     "begin_outside_parentheses_in_a_routine": b"CREATE FUNCTION f() RETURNS int LANGUAGE sql RETURN begin;\n"
     b"SELECT 2; END; SELECT 3;",
     "or_or_function": b"create or or function f() returns int begin atomic select 1; end; select 2;",
@@ -134,6 +137,10 @@ CORPUS: dict[str, bytes] = {
     "dollar_quotes_back_to_back": b"SELECT $$a$$$$b$$; SELECT $a$ $b$ ; $a$; SELECT 2;",
     "non_ascii_letters": "SELECT é$x$ ; ée'\\'; SELECT 2; SELECT $é$;$é$;".encode(),
     "bom_and_lone_cr": b"\xef\xbb\xbfSELECT 1;\rSELECT 2;\r\rSELECT 3",
+    # psql's lines end at LF: across a lone CR, E'' goes on as one literal (its escapes too)
+    "e_string_continued_across_a_lone_cr": b"SELECT E'a'\r'b\\'c';\rSELECT 2;\r",
+    "e_string_continued_across_cr_and_comment": b"SELECT e'a' -- c;\r \x0b\r'b\\';';\rSELECT 2;",
+    "e_string_not_continued_across_crlf": b"SELECT E'a'\r\n'b\\';\r\nSELECT 2;'\r\n",
     "trailing_comments": b"SELECT 1;\n\n/* a */\n\n-- b\n\nSELECT\n\n\n2 /* x */\n\n;\n/* tail */\n-- tail\n",
     "vertical_tab_is_space": b"SELECT 1;\x0b\x0c",
     "unterminated_quote": b"SELECT 1; SELECT 'open;\nSELECT 2;",
@@ -151,7 +158,7 @@ def test_the_corpus_splits_as_psql_does(oracle: PsqlOracle) -> None:
 
 
 # Generated SQL: statements composed of the pieces psql's lexer cares about.
-_SPACES = st.sampled_from(["", " ", "  ", "\n", "\t", "\r\n", " \n\n ", "\x0c"])
+_SPACES = st.sampled_from(["", " ", "  ", "\n", "\t", "\r\n", " \n\n ", "\x0c", "\r", " \r "])
 _WORDS = st.sampled_from(
     [
         "SELECT", "select", "begin", "BEGIN", "end", "END", "case", "Case", "atomic", "ATOMIC", "create",

@@ -204,3 +204,66 @@ def test_a_number_that_outgrows_the_width_is_not_a_mix(tmp_path: Path) -> None:
     check_widths(["998_a.sql", "999_b.sql", "1000_c.sql"])
     (tmp_path / "0001_a.sql").write_text("SELECT 1;\n")
     assert next_migration(tmp_path, "b").path.name == "0002_b.sql"
+
+
+def test_status_lists_every_version_and_marks_a_file_it_cannot_split(
+    db: str, migrations_dir: Path, capsys: Capture
+) -> None:
+    """A file apply would refuse (here: an unterminated quote) is listed with its error; the rest as ever."""
+    write(migrations_dir, f"{NEXT}_broken.sql", "SELECT 'open;\n")
+    write(migrations_dir, f"{later(2)}_fine.sql", "SELECT 1;\n")
+    status, out, err = cli(capsys, db, migrations_dir, None, "status")
+    assert status == 2, err  # the folder holds invalid input, as apply and plan say
+    assert f"{NEXT}_broken.sql:1: unterminated quoted string" in err
+    lines = out.splitlines()
+    for version in [*VERSIONS, later(2)]:
+        assert any(line.split()[:1] == [version] for line in lines), (version, out)
+    assert any(line.split()[:2] == [NEXT, "INVALID"] for line in lines), out
+    assert f"{NEXT}_broken.sql:1: unterminated quoted string" in out.split("problems:")[1]
+    status, out, _ = cli(capsys, db, migrations_dir, None, "--json", "status")
+    assert status == 2
+    states = _versions(out)
+    assert states[NEXT] == "invalid"
+    assert states[later(2)] == "pending"
+    assert set(VERSIONS) <= set(states)
+
+
+def test_an_empty_migration_is_refused_before_it_uses_up_its_version(
+    db: str, migrations_dir: Path, capsys: Capture
+) -> None:
+    """`new` writes only comments: `make run` before the SQL is written recorded the version as applied (and
+    the SQL written later was then a changed file). That file is refused; a file empty on purpose (other tools'
+    projects keep some) applies, with a warning that says it is empty."""
+    from migrator.numbering import write_new
+
+    created = write_new(migrations_dir, "add_tags")
+    status, out, err = cli(capsys, db, migrations_dir, None, "apply")
+    assert status == 2, err
+    assert f"{created.name} is empty" in err and "nothing was applied" in err
+    assert "Traceback" not in err
+    status, out, err = cli(capsys, db, migrations_dir, None, "--json", "status")
+    assert status == 2, err
+    states = _versions(out)
+    assert states[NEXT] == "invalid"
+    assert all(states[v] == "pending" for v in VERSIONS)  # nothing applied
+    created.write_text("-- kept empty on purpose\n")
+    status, out, err = cli(capsys, db, migrations_dir, None, "apply")
+    assert status == 0, err
+    assert f"warning: {created.name} is empty: version {NEXT} recorded" in out, out.splitlines()
+    assert [v for v, *_ in history(db)][-1] == NEXT
+
+
+def test_verify_says_first_that_schema_sql_is_older_than_the_migrations(
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: Capture
+) -> None:
+    """After `new`, an edit and `make run`, verify listed its differences with no word that schema.sql is stale."""
+    write(migrations_dir, f"{NEXT}_add_tags.sql", "CREATE TABLE tags (id int PRIMARY KEY);\n")
+    assert cli(capsys, at_newest, migrations_dir, schema_file, "apply")[0] == 0
+    status, out, err = cli(capsys, at_newest, migrations_dir, schema_file, "verify")
+    assert status == 1, err
+    first, second = out.splitlines()[:2]
+    assert "schema.sql is older than the migrations" in first and f"the database is at version {NEXT}" in first
+    assert "make schema" in first
+    assert "difference(s)" in second
+    status, out, _ = cli(capsys, at_newest, migrations_dir, schema_file, "--json", "verify")
+    assert "make schema" in json.loads(out)["schema_file_stale"]

@@ -95,3 +95,15 @@ def test_the_schema_header_may_stand_on_any_line() -> None:
     found = SCHEMA_VERSION.search("-- dumped by migrator\n--  schema-version:  007 \nCREATE TABLE t ();\n")
     assert found is not None and found["version"] == "007"
     assert SCHEMA_VERSION.search("-- schema-version: 7\n") is None
+
+
+def test_a_routine_psql_would_send_with_the_statements_after_it_is_refused_with_the_fix() -> None:
+    """An unquoted column named begin inside BEGIN ATOMIC: psql sends the routine and what follows as one
+    multi-statement query, which the engine's one-statement queries cannot send (the server refused it)."""
+    text = "SELECT 1;\nCREATE FUNCTION f() RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT begin FROM t;\nEND;\n"
+    text += "SELECT 2;\n"
+    with pytest.raises(InvalidInput, match=r"001_a\.sql:2: psql would send this routine") as refused:
+        parse_statements(text, WHERE)
+    assert '("begin")' in refused.value.hint
+    quoted = text.replace("SELECT begin", 'SELECT "begin"')
+    assert [s.line for s in parse_statements(quoted, WHERE)] == [1, 2, 6]

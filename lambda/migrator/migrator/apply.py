@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from migrator import history
 from migrator.connect import pin_search_path
 from migrator.errors import BudgetExhausted, MigrationFailed, MigratorError
 from migrator.execute import FileEvent, FileWork, StatementRetry, run_files, run_statements
 from migrator.files import Migration
+from migrator.fresh_session import (
+    SESSION_END,
+    alters_defaults,
+    leaves_session_state,
+    may_defer,
+    reset_sql,
+    settle_deferred,
+)
 from migrator.history import VIA_MIGRATION, VIA_SCHEMA, NewRow
 from migrator.live import (
     LockPolicy,
@@ -29,7 +35,7 @@ from migrator.live import (
 )
 from migrator.lockout import refuse_lockouts
 from migrator.plan import Plan
-from migrator.sqlsplit import Statement, split_statements
+from migrator.sqlsplit import Statement
 from migrator.watch import Watch
 
 
@@ -82,51 +88,6 @@ def bound_session(conn: psycopg.Connection, deadline: float | None) -> None:
         conn.execute("SELECT pg_catalog.set_config('transaction_timeout', %s, false)", (f"{left_ms + 1000}ms",))
 
 
-# Settings the engine itself sets per session; every file starts with these and nothing else of ours.
-_ENGINE_SETTINGS = (
-    "lock_timeout",
-    "statement_timeout",
-    "transaction_timeout",
-    "application_name",
-    "client_connection_check_interval",
-    "idle_in_transaction_session_timeout",
-)
-
-
-def fresh_session_sql(conn: psycopg.Connection) -> tuple[bytes, ...]:
-    """What gives a file the session a new `psql` would: defaults, its own login role, and the engine's limits.
-
-    A file's `SET search_path`, `SET ROLE` or `SET statement_timeout = 0` stays in that file, as it
-    would with `psql -f` per file; temporary tables, cursors and prepared statements a file creates
-    inside the batch's transaction are not undone (they end with the transaction or the session).
-    RESET ALL leaves the role alone, so the role's session default is restored with the limits; only a
-    superuser can change the session authorization, so only a superuser's session resets it.
-    """
-    rows = conn.execute(
-        "SELECT name, pg_catalog.current_setting(name, true) FROM pg_catalog.unnest(%s::text[]) AS name",
-        (list(_ENGINE_SETTINGS),),
-    ).fetchall()
-    role_default = conn.execute("SELECT reset_val FROM pg_catalog.pg_settings WHERE name = 'role'").fetchone()
-    values = [("role", role_default[0] if role_default else "none"), *((n, v) for n, v in rows if v is not None)]
-    restore = [
-        sql.SQL("{}({}, {}, false)").format(sql.SQL("pg_catalog.set_config"), sql.Literal(name), sql.Literal(value))
-        for name, value in values
-    ]
-    limits = sql.SQL("SELECT {}").format(sql.SQL(", ").join(restore)).as_bytes(conn)
-    superuser = conn.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = session_user").fetchone()
-    authorization = (b"RESET SESSION AUTHORIZATION",) if superuser and superuser[0] else ()
-    return (*authorization, b"RESET ALL", limits)  # one statement each: they go out in the file's pipeline
-
-
-# psql runs each file in a session of its own: temporary tables, prepared statements, cursors and sequence
-# state end with it. Inside the batch's transaction these may end (DISCARD ALL may not); they are sent before
-# a file only when the file before it may have left some (a cheap look at its text).
-_LEAVES_SESSION_STATE = re.compile(
-    r"\b(TEMP|TEMPORARY|PREPARE|DECLARE|nextval|currval|setval|lastval)\b", re.IGNORECASE
-)
-_SESSION_END = split_statements("CLOSE ALL;\nDEALLOCATE ALL;\nDISCARD TEMP;\nDISCARD SEQUENCES;\n")
-
-
 @dataclass(frozen=True)
 class Batch:
     """What every file of one batch runs with: the fresh-session reset, the deadline (and its guard for files
@@ -136,6 +97,7 @@ class Batch:
     guard: Guard
     on_file: FileEvent | None = None
     deadline: float | None = None
+    deferred_in_database: bool = False  # INITIALLY DEFERRED constraints existed when the batch began
 
 
 def _run_file(
@@ -189,23 +151,45 @@ def _record(conn: psycopg.Connection, rows: list[NewRow], applied_by: str, batch
     history.check_written(conn, before, (row.version for row in rows))
 
 
+def _batch_work(files: list[Migration], previous: Migration | None, batch: Batch) -> list[FileWork]:
+    """Each file's statements, with what a session's end would do around them where it may be needed: before a
+    file whose predecessor may have left session state, its discarding; at the end of each file once deferred
+    constraints may exist, the settling of their checks (see migrator.fresh_session)."""
+    work: list[FileWork] = []
+    defers = batch.deferred_in_database
+    for migration in files:
+        statements = migration.statements[1:] if migration.sets_transaction else migration.statements
+        if previous is not None and leaves_session_state(previous.text):
+            statements = [*SESSION_END, *statements]
+        defers = defers or may_defer(migration.text)
+        if defers:
+            statements = [*statements, *settle_deferred(migration.text)]
+        work.append((migration.path, statements))
+        previous = migration
+    return work
+
+
 def _transactional_batch(
-    conn: psycopg.Connection, plan: Plan, files: list[Migration], first: bool, applied_by: str, batch: Batch
+    conn: psycopg.Connection,
+    plan: Plan,
+    files: list[Migration],
+    first: bool,
+    previous: Migration | None,
+    applied_by: str,
+    batch: Batch,
 ) -> list[NewRow]:
     """One transaction: the files pipelined one after another (see `run_files`, which keeps the deadline), then
     their history rows. The command line, the Lambda and the CodeBuild runner all take this one path."""
-    work: list[FileWork] = [(m.path, m.statements) for m in files]
-    for index in range(1, len(work)):  # what a session's end discards, after a file that may have left it
-        if _LEAVES_SESSION_STATE.search(files[index - 1].text):
-            work[index] = (work[index][0], [*_SESSION_END, *work[index][1]])
     schema = plan.load_schema if first else None
+    if schema is not None and may_defer(schema.text):
+        batch = replace(batch, deferred_in_database=True)
+    work = _batch_work(files, previous, batch)
     if schema is not None:
         work.insert(0, (schema.path, schema.statements))
     with conn.transaction():
         if files and files[0].sets_transaction:  # before anything of ours: it must be the transaction's first
             opening = files[0].statements[0]
             run_statements(conn, files[0].path, [opening], in_transaction=True)
-            work[0] = (files[0].path, files[0].statements[1:])
         history.ensure_table(conn)
         before = history.versions(conn)
         seconds = run_files(conn, work, batch.fresh_session, batch.on_file, batch.deadline)
@@ -232,11 +216,18 @@ def _transactional_batch(
 
 
 def _standalone(
-    conn: psycopg.Connection, migration: Migration, applied_by: str, batch: Batch, live: Live
+    conn: psycopg.Connection,
+    migration: Migration,
+    previous: Migration | None,
+    applied_by: str,
+    batch: Batch,
+    live: Live,
 ) -> list[NewRow]:
     with conn.transaction():
         history.ensure_table(conn)
         before = history.versions(conn)
+    if previous is not None and leaves_session_state(previous.text):
+        conn.execute(b"; ".join(s.sql.encode() for s in SESSION_END))
     invalid_before = invalid_indexes(conn)
     watch = start_watch(conn, None, live.policy.say)  # blockers of the statements' lock waits
     try:
@@ -367,19 +358,24 @@ def apply_plan(
     batches = plan.batches()
     if plan.load_schema is not None and (not batches or batches[0][0].no_transaction or batches[0][0].sets_transaction):
         batches.insert(0, [])  # schema.sql always loads in a transaction of its own
+    # A file that may have changed the database's or role's settings: the files after it read them again.
+    defaults_changed = plan.load_schema is not None and alters_defaults(plan.load_schema.text)
+    previous: Migration | None = None  # the file run last, whose session state the next one must not see
     for index, files in enumerate(batches):
+        defaults_changed = defaults_changed or any(alters_defaults(m.text) for m in files[:-1])
 
         def batch_of() -> Batch:  # every attempt sets its limits again, from the time left
             bound_session(conn, deadline)
-            return Batch(fresh_session=fresh_session_sql(conn), guard=guard, on_file=on_file, deadline=deadline)
+            reset = reset_sql(conn, defaults_changed)  # noqa: B023
+            return Batch(reset.prelude, guard, on_file, deadline, reset.deferred_in_database)
 
         try:
             if files and files[0].no_transaction:
-                rows = _standalone(conn, files[0], applied_by, batch_of(), live)
+                rows = _standalone(conn, files[0], previous, applied_by, batch_of(), live)
             else:
                 rows = live.transaction(
                     conn,
-                    lambda: _transactional_batch(conn, plan, files, index == 0, applied_by, batch_of()),  # noqa: B023
+                    lambda: _transactional_batch(conn, plan, files, index == 0, previous, applied_by, batch_of()),  # noqa: B023
                     [m.max_lock_hold_s for m in files],
                 )
         except (MigrationFailed, MigratorError) as exc:
@@ -394,6 +390,8 @@ def apply_plan(
                 ),
                 result,
             ) from None
+        previous = files[-1] if files else previous
+        defaults_changed = defaults_changed or (previous is not None and alters_defaults(previous.text))
         for row in rows:
             (result.recorded_by_schema if row.applied_via == VIA_SCHEMA else result.applied).append(row.version)
         result.schema_loaded |= any(r.applied_via == VIA_SCHEMA for r in rows)

@@ -58,7 +58,8 @@ exit statuses:
   1  failure: SQL error, lock timeout, unreachable database, apply refused (a file changed after it was
      applied, a reused number, out of order, an unknown database), verify differences, dump --check
      found schema.sql stale, an AWS call failed
-  2  invalid input: bad arguments or migration files; nothing was connected to or changed
+  2  invalid input: bad arguments or migration files; nothing was connected to or changed (but status,
+     which lists every version and marks the file it cannot read)
   3  status/plan --exit-code: migrations are pending, nothing is wrong; apply --env --no-wait: still running
   4  status/plan --exit-code: something needs a person (changed, reused number, out of order,
      applied but missing from the folder, a database that is not this application's)
@@ -380,6 +381,9 @@ def _connect(args: argparse.Namespace) -> tuple[psycopg.Connection, str]:
 def _status(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:
     survey = engine.survey(conn, inputs, _options(args))
     _emit(args, survey_to_json(survey, target), survey_lines(survey, target))
+    if isinstance(survey.refusal, InvalidInput):  # every version listed; the unreadable file is invalid input
+        say(f"error: {survey.refusal}", sys.stderr)
+        return survey.refusal.exit_status
     return exit_code(survey) if args.exit_code else 0
 
 
@@ -405,6 +409,9 @@ def _apply(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.In
         lock_policy=replace(options.lock_policy, say=lambda line: say(line, stream)),
     )
     outcome = engine.apply(conn, inputs, options)
+    for migration in outcome.plan.to_apply:  # `new`'s untouched files were refused (see plan._invalid)
+        if not migration.statements and migration.version in outcome.result.applied:
+            say(f"warning: {migration.filename} is empty: version {migration.version} recorded, nothing run", stream)
     try:
         after = engine.survey(conn, inputs, options)  # what the database is now, not what it was
     except KeyboardInterrupt:
@@ -419,8 +426,8 @@ def _apply(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.In
 
 
 def _verify(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:
-    diffs = engine.verify_schema(conn, inputs)
-    _emit(args, verify_to_json(diffs, target), verify_lines(diffs, target))
+    stale, diffs = engine.verify_schema(conn, inputs)
+    _emit(args, verify_to_json(diffs, target, stale), verify_lines(diffs, target, stale))
     return 1 if diffs else 0
 
 
@@ -457,7 +464,10 @@ DATABASE_COMMANDS = {"status": _status, "plan": _plan, "apply": _apply, "verify"
 def _new(args: argparse.Namespace) -> int:
     path = numbering.write_new(args.migrations_dir, args.name, args.no_transaction)
     say(f"created {path}")
-    say("  write the change (idempotent), then `make run`; after it is applied anywhere, never edit it")
+    say(
+        "  write the change (idempotent), then `make run`, and `make schema` to bring schema.sql up to it;"
+        " after it is applied anywhere, never edit it"
+    )
     return 0
 
 
@@ -504,7 +514,7 @@ def _run(args: argparse.Namespace) -> int:
         return _new(args)
     if args.command == "dump":
         return _dump(args)
-    inputs = engine.load_inputs(_options(args))
+    inputs = engine.load_inputs(_options(args), lenient=args.command == "status")
     if args.command == "baseline":
         engine.baseline_migrations(inputs, args.version)  # a wrong VERSION is exit 2, before connecting
     conn, target = _connect(args)

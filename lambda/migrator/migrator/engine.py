@@ -23,9 +23,9 @@ from migrator.files import Migration, SchemaFile, load_migrations, load_schema_f
 from migrator.live import LockPolicy
 from migrator.lock import DEFAULT_WAIT_S, migration_lock
 from migrator.numbering import check_folder
-from migrator.plan import Plan, VersionState, make_plan
+from migrator.plan import INVALID, Plan, VersionState, make_plan
 from migrator.plan import survey as version_states
-from migrator.verify import verify
+from migrator.verify import older_than_migrations, verify
 
 
 def default_applied_by() -> str:
@@ -56,10 +56,11 @@ class Inputs:
     schema: SchemaFile | None
 
 
-def load_inputs(options: Options) -> Inputs:
-    """Read and check every file; InvalidInput before any connection is made."""
+def load_inputs(options: Options, lenient: bool = False) -> Inputs:
+    """Read and check every file; InvalidInput before any connection is made (but, `lenient`, for a file whose
+    statements cannot be read: `status` lists it as invalid, see files.load_migrations)."""
     check_folder(options.migrations_dir)  # one width of version numbers, before versions are compared
-    migrations = load_migrations(options.migrations_dir)
+    migrations = load_migrations(options.migrations_dir, lenient)
     schema = None
     if options.schema_file is not None:
         schema = load_schema_file(options.schema_file)
@@ -103,6 +104,10 @@ def survey(conn: psycopg.Connection, inputs: Inputs, options: Options) -> Survey
     try:
         return Survey(states=states, applied=applied, plan=plan(conn, inputs, options, applied), refusal=None)
     except (ChecksumDrift, OutOfOrder, ForeignDatabase) as exc:
+        return Survey(states=states, applied=applied, plan=None, refusal=exc)
+    except InvalidInput as exc:  # a file loaded leniently that cannot be read (its state says so)
+        if not any(s.state == INVALID for s in states):
+            raise
         return Survey(states=states, applied=applied, plan=None, refusal=exc)
 
 
@@ -192,7 +197,10 @@ def _refuse_unbuilt(conn: psycopg.Connection, inputs: Inputs, upto: list[Migrati
         )
 
 
-def verify_schema(conn: psycopg.Connection, inputs: Inputs) -> list[str]:
+def verify_schema(conn: psycopg.Connection, inputs: Inputs) -> tuple[str | None, list[str]]:
+    """Whether schema.sql is older than the migrations (said first), and its differences from the database."""
     if inputs.schema is None:
         raise InvalidInput("verify needs schema.sql", hint="drop --no-schema, or pass --schema-file")
-    return verify(conn, inputs.schema)
+    applied = history.read(conn)
+    stale = older_than_migrations(inputs.schema, inputs.migrations, applied[-1].version if applied else None)
+    return stale, verify(conn, inputs.schema)

@@ -93,6 +93,8 @@ class Migration:
     no_transaction: bool = field(init=False, compare=False)
     runs_in_codebuild: bool = field(init=False, compare=False)
     max_lock_hold_s: float | None = field(init=False, compare=False)  # None: the run's budget applies
+    # Loaded leniently (`status`): why its statements could not be read (it has none then); apply refuses it.
+    refused: InvalidInput | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         end = self.text.find("\n")
@@ -192,7 +194,7 @@ def parse_statements(text: str, path: Path, no_transaction: bool = False) -> lis
     return statements
 
 
-def _migration(directory: Path, entry: os.DirEntry[str]) -> Migration:
+def _migration(directory: Path, entry: os.DirEntry[str], lenient: bool = False) -> Migration:
     path = directory / entry.name
     match = MIGRATION_NAME.match(entry.name)
     if match is None:
@@ -207,13 +209,21 @@ def _migration(directory: Path, entry: os.DirEntry[str]) -> Migration:
         )
     raw = _read(path)
     text = _lf(raw)
+    refused = None
+    try:
+        statements = parse_statements(raw, path, _first_line(raw).strip() == NO_TRANSACTION_MARK)
+    except InvalidInput as exc:
+        if not lenient:
+            raise
+        statements, refused = [], exc
     return Migration(
         version=match["version"],
         name=match["name"],
         path=path,
         text=text,
         checksum=checksum(text),
-        statements=parse_statements(raw, path, _first_line(raw).strip() == NO_TRANSACTION_MARK),
+        statements=statements,
+        refused=refused,
     )
 
 
@@ -230,15 +240,16 @@ def listing(directory: Path) -> list[str]:
     return [f"{path.name}@{checksum(_lf(_read(path)))[:12]}" for _, path in ordered]
 
 
-def load_migrations(directory: Path) -> list[Migration]:
-    """All migrations of `directory`, ordered by version; any doubt is InvalidInput."""
+def load_migrations(directory: Path, lenient: bool = False) -> list[Migration]:
+    """All migrations of `directory`, ordered by version; any doubt is InvalidInput. `lenient` (for `status`,
+    which lists every version whatever is wrong): a file whose statements cannot be read is kept, `refused`."""
     if not directory.is_dir():
         raise InvalidInput(f"{directory}: migrations directory not found")
     with os.scandir(directory) as listing:  # in path order, as sorted(directory.iterdir()) would give
         candidates = sorted(
             (e for e in listing if e.name.lower().endswith(".sql")), key=lambda e: os.path.normcase(e.name)
         )
-    migrations = sorted((_migration(directory, e) for e in candidates), key=lambda m: m.number)
+    migrations = sorted((_migration(directory, e, lenient) for e in candidates), key=lambda m: m.number)
     seen: dict[int, Migration] = {}
     for migration in migrations:
         twin = seen.setdefault(migration.number, migration)

@@ -61,11 +61,15 @@ class NewMigration:
     text: str
 
 
+# In the file `new` writes until its author replaces it: a file still holding it and no statement is refused.
+PLACEHOLDER = "<what this migration changes, and why>"
+
+
 def template(filename: str, no_transaction: bool) -> str:
     stem = filename.removesuffix(".sql")
     lines = [NO_TRANSACTION_MARK] if no_transaction else []
     lines += [
-        f"-- {stem}: <what this migration changes, and why>",
+        f"-- {stem}: {PLACEHOLDER}",
         "--",
         "-- Runs with the other pending files in one transaction: no BEGIN/COMMIT here. Write it",
         "-- idempotently (IF NOT EXISTS / IF EXISTS) so the manual psql fallback can re-run it.",

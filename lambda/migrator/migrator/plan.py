@@ -7,19 +7,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from migrator.errors import ChecksumDrift, ForeignDatabase, MigratorError, OutOfOrder, VersionReused
+from migrator.errors import ChecksumDrift, ForeignDatabase, InvalidInput, MigratorError, OutOfOrder, VersionReused
 from migrator.files import Migration, SchemaFile
 from migrator.history import AppliedVersion
+from migrator.numbering import PLACEHOLDER
 
-APPLIED, PENDING, CHANGED, REUSED, MISSING, OUT_OF_ORDER = (
+APPLIED, PENDING, CHANGED, REUSED, MISSING, OUT_OF_ORDER, INVALID = (
     "applied",
     "pending",
     "changed",
     "reused",
     "missing",
     "out_of_order",
+    "invalid",
 )
 
 
@@ -147,11 +149,46 @@ def survey(
             states.append(
                 VersionState(version=migration.version, name=migration.name, state=PENDING, migration=migration)
             )
-    return sorted(states, key=lambda s: s.number)
+    return sorted(map(_invalid, states), key=lambda s: s.number)
+
+
+def _invalid(state: VersionState) -> VersionState:
+    """A file whose statements cannot be read (loaded leniently) is marked, whatever else it is (not run yet,
+    or applied and unchanged); so is a pending file `new` wrote whose SQL is not written yet. Apply refuses both.
+    Another pending file without a statement is told as empty, and applies (it records its version)."""
+    migration = state.migration
+    if migration is None or state.state not in (APPLIED, PENDING, OUT_OF_ORDER):
+        return state
+    if migration.refused is not None:
+        return replace(
+            state, state=INVALID, detail=migration.refused.message, remedy=migration.refused.hint, blocking=True
+        )
+    if state.state == APPLIED or migration.statements:
+        return state
+    if PLACEHOLDER in migration.text:  # `new` wrote it and its SQL is still to be written
+        return replace(
+            state,
+            state=INVALID,
+            detail=f"{migration.filename} is empty (only the comments `new` wrote): applied, it would use up"
+            f" version {migration.version} and its SQL written later would be a changed file; nothing was applied",
+            remedy="write its SQL first (or delete the file)",
+            blocking=True,
+        )
+    # Empty on purpose (a placeholder other tools' projects keep): it records its version and runs nothing.
+    return replace(
+        state,
+        detail=f"{migration.filename} is empty (no SQL statement): apply records version {migration.version}"
+        " and runs nothing",
+        remedy="if that is not meant, write its SQL before it is applied anywhere",
+    )
 
 
 def refusal(states: Sequence[VersionState]) -> MigratorError | None:
-    """The error apply raises for these states (drift first, then order), or None when it may go on."""
+    """The error apply raises for these states (an unreadable or empty file, drift, then order), or None when it
+    may go on."""
+    for state in states:
+        if state.state == INVALID:
+            return InvalidInput(state.detail, hint=state.remedy)
     for state in states:
         if state.blocking and state.state in (CHANGED, REUSED):
             kind = VersionReused if state.state == REUSED else ChecksumDrift

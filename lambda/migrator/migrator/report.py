@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrator.apply import ApplyResult
 from migrator.engine import Survey
-from migrator.errors import ChecksumDrift, MigratorError, OutOfOrder
+from migrator.errors import ChecksumDrift, InvalidInput, MigratorError, OutOfOrder
 from migrator.files import Migration
 from migrator.history import AppliedVersion
 from migrator.plan import APPLIED, MISSING, OUT_OF_ORDER, PENDING, Plan, VersionState
@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # types only: the Lambda does not load the rehearsal when it 
     from migrator.rehearse import Rehearsal, RehearsedFile
 
 # `status --exit-code` / `plan --exit-code`: what a CI gate can tell apart.
-EXIT_UP_TO_DATE, EXIT_PENDING, EXIT_ATTENTION = 0, 3, 4
+EXIT_UP_TO_DATE, EXIT_PENDING, EXIT_ATTENTION, EXIT_INVALID = 0, 3, 4, 2
 
 
 def _applied(row: AppliedVersion) -> dict[str, Any]:
@@ -73,7 +73,10 @@ def status_to_json(plan: Plan, target: str) -> dict[str, Any]:
 
 
 def exit_code(survey: Survey) -> int:
-    """0 up to date; 3 only pending migrations; 4 something needs a person (apply refuses, or a file is missing)."""
+    """0 up to date; 3 only pending migrations; 4 something needs a person (apply refuses, or a file is missing);
+    2 a file apply cannot read (invalid input, as apply and plan exit)."""
+    if isinstance(survey.refusal, InvalidInput):
+        return EXIT_INVALID
     if survey.refusal is not None or any(s.state == MISSING for s in survey.states):
         return EXIT_ATTENTION
     return EXIT_PENDING if _waiting(survey.states) else EXIT_UP_TO_DATE
@@ -137,6 +140,7 @@ _LABEL = {
     "reused": "REUSED number",
     "missing": "missing file",
     "out_of_order": "OUT OF ORDER",
+    "invalid": "INVALID file",
 }
 
 
@@ -163,7 +167,7 @@ def state_lines(states: Sequence[VersionState]) -> list[str]:
 def _refusal_lines(error: MigratorError | None) -> list[str]:
     if error is None:
         return []
-    if isinstance(error, ChecksumDrift | OutOfOrder):  # the problems listed above say what and why
+    if isinstance(error, ChecksumDrift | OutOfOrder | InvalidInput):  # the problems listed above say what and why
         return ["apply would refuse until the problems above are fixed; nothing is applied meanwhile"]
     return [f"apply would refuse: {error.message}", f"  hint: {error.hint}"]
 
@@ -252,13 +256,15 @@ def applied_lines(plan: Plan, after: Survey, target: str, result: ApplyResult) -
     return lines
 
 
-def verify_to_json(diffs: Sequence[str], target: str) -> dict[str, Any]:
-    return {"target": target, "differences": list(diffs)}
+def verify_to_json(diffs: Sequence[str], target: str, stale: str | None = None) -> dict[str, Any]:
+    return {"target": target, "schema_file_stale": stale, "differences": list(diffs)}
 
 
-def verify_lines(diffs: Sequence[str], target: str) -> list[str]:
+def verify_lines(diffs: Sequence[str], target: str, stale: str | None = None) -> list[str]:
+    """schema.sql older than the migrations is said first: the differences then are mostly that."""
     summary = "schema matches schema.sql" if not diffs else f"{len(diffs)} difference(s)"
-    return [f"verify {target}: {summary}"] + [f"  {d}" for d in diffs]
+    first = [f"verify {target}: {stale}"] if stale else []
+    return [*first, f"verify {target}: {summary}"] + [f"  {d}" for d in diffs]
 
 
 def baseline_to_json(recorded: Sequence[str], target: str) -> dict[str, Any]:

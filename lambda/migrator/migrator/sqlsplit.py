@@ -17,7 +17,8 @@ against psql itself:
   a block, open a block and END closes one, outside parentheses only; no `;` ends the statement
   inside a block.
 - psql lexes a file line by line, so a string continued on the next line ('a'<newline>'b') is
-  two strings to it, and the second one follows standard rules even after E'...'.
+  two strings to it, and the second one follows standard rules even after E'...'. Its lines end
+  at LF only: continued across a lone CR, E'...' is one literal and its escapes go on.
 
 What psql does and a migration must not depend on is refused (SplitRefused, with the line):
 psql meta-commands (any backslash outside quotes and comments), COPY ... FROM STDIN / TO STDOUT
@@ -62,6 +63,10 @@ _NUMBER = (
 )
 _DOLLAR = f"\\$(?:{_START}{_TAG}*+)?\\$"
 _FLAT_COMMENT = r"/\*(?:[^*/]++|\*(?!/)|/(?!\*))*+\*/"  # nested ones are left to Python
+_E_BODY = "'(?:[^'\\\\]++|\\\\.|'')*+'"
+# psql reads a file by LF-ended lines and lexes each alone; within one line, a string followed by spaces holding
+# a lone CR (and comments ending at one) and a quote continues (psqlscan.l's quotecontinue), by E'' rules still.
+_CR_CONTINUES = "(?:[ \t\f\v]|--[^\n\r]*+)*+\r(?:[ \t\r\f\v]++|--[^\n\r]*+\r)*+"
 # Text to skip, commonest first. Every branch starts with a literal or a character class, which
 # the regex engine tests before entering the branch: this is what makes the scan fast.
 _SKIP = (
@@ -74,7 +79,7 @@ _SKIP = (
     "--[^\n\r]*+",
     "/(?!\\*)",
     _FLAT_COMMENT,
-    "[eE]'(?:[^'\\\\]++|\\\\.|'')*+'",
+    f"[eE]{_E_BODY}(?:{_CR_CONTINUES}{_E_BODY})*+",
     f":(?::|{_TAG}++)?",  # casts; psql variables (never defined here) as psql reads them
     f"\\$(?:[0-9]++(?:{_JUNK})?|(?!(?:{_START}{_TAG}*+)?\\$))",  # $1 parameters, a lone $
 )
@@ -220,6 +225,7 @@ def _statement_end(text: str, pos: int) -> int:
     scanners = _scanners()
     start, parens, words, scanner = pos, 0, [], scanners.prefix
     blocks, kind, previous = 0, None, ""
+    server_blocks = 0  # the server's count: BEGIN ATOMIC and CASE open a block, END closes one
     while True:
         match = scanner.match(text, pos)
         assert match is not None
@@ -229,6 +235,8 @@ def _statement_end(text: str, pos: int) -> int:
             if token == ";":
                 if parens == 0 and blocks == 0:
                     return pos
+                if parens == 0 and server_blocks <= 0 and kind == "routine":
+                    _refuse_many_in_one(text, start, pos)
             elif token == "(":
                 parens += 1
             elif token == ")":
@@ -253,6 +261,7 @@ def _statement_end(text: str, pos: int) -> int:
                 blocks += 1
             elif word == "end" and blocks:
                 blocks -= 1
+            server_blocks += (word == "atomic" and previous == "begin") + (word == "case") - (word == "end")
         elif (previous, word) in _COPY_STREAMS:
             raise SplitRefused(
                 f"COPY … {previous.upper()} {word.upper()}",
@@ -261,6 +270,20 @@ def _statement_end(text: str, pos: int) -> int:
                 " INSERT … VALUES, or COPY from a server-side file",
             )
         previous = word
+
+
+def _refuse_many_in_one(text: str, start: int, at: int) -> None:
+    """psql counts every word BEGIN in a routine as opening a block, so after an unquoted `begin` (a column, a
+    parameter outside parentheses) it sends the next statements in one query with the routine; the engine
+    sends one statement per query, which the server refuses ("cannot insert multiple commands into a prepared
+    statement"), and what psql runs there depends on where an END happens to stand."""
+    raise SplitRefused(
+        "psql would send this routine and the statements after it as one query: a word begin (not BEGIN ATOMIC)"
+        " in it opens a block for psql's lexer",
+        _line_at(text, start),
+        f"quote the identifier begin (\"begin\") in the routine, so that its statement ends at the ';' on line"
+        f" {_line_at(text, at)} or its END, for psql and the migrator alike",
+    )
 
 
 def _refuse_standard_strings_change(text: str, statements: list[Statement]) -> None:

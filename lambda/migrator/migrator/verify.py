@@ -6,7 +6,7 @@ import psycopg
 
 from migrator.catalog import describe, differences
 from migrator.execute import run_statements
-from migrator.files import SchemaFile
+from migrator.files import Migration, SchemaFile
 
 SCRATCH = "migrator_verify_scratch"
 
@@ -62,3 +62,24 @@ def verify(conn: psycopg.Connection, schema: SchemaFile) -> list[str]:
         conn.execute(b"SET LOCAL search_path = pg_catalog, pg_temp")  # nothing schema.sql created answers for us
         expected = describe(conn, SCRATCH)
     return differences(expected, live) + left
+
+
+def older_than_migrations(schema: SchemaFile, migrations: list[Migration], applied: str | None) -> str | None:
+    """Why schema.sql cannot match (it predates the newest migration of the folder or of the database), said
+    before any difference it causes; None when it names the newest. Cheap: its header, not a replay."""
+    newest = max((m for m in migrations), key=lambda m: m.number, default=None)
+    ahead = [
+        f"{where} {version}"
+        for where, version in (
+            ("the database is at version", applied),
+            ("the folder has", newest.version if newest else None),
+        )
+        if version is not None and int(version) > schema.number
+    ]
+    if not ahead:
+        return None
+    return (
+        f"{schema.path.name} is older than the migrations: it includes up to version {schema.version}, but"
+        f" {' and '.join(ahead)}; the differences may be only that. Run `make schema` (python -m migrator dump)"
+        " to write it from the migrations, then verify again"
+    )

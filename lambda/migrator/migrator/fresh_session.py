@@ -1,0 +1,147 @@
+"""What gives each file the session a new `psql -1 -f` would, inside the batch's one session and transaction.
+
+Every file starts after the reset (`reset_sql`: defaults, the login role, the engine's limits, and the database's
+and role's settings once a file of the run may have changed them). What a session's end settles or discards is
+sent only where a file may have left some, judged by a cheap look at its text (and, for deferred constraints, one
+look at the catalog per batch): the common path pays nothing for it.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from migrator.sqlsplit import Statement, split_statements
+
+# Settings the engine itself sets per session; every file starts with these and nothing else of ours.
+_ENGINE_SETTINGS = (
+    "lock_timeout",
+    "statement_timeout",
+    "transaction_timeout",
+    "application_name",
+    "client_connection_check_interval",
+    "idle_in_transaction_session_timeout",
+)
+
+# The settings a new session of the login role would start with, read when sent: ALTER DATABASE … SET and
+# ALTER ROLE … [IN DATABASE …] SET of an earlier file (committed, or earlier in this transaction). Precedence as
+# the server's own login (postinit.c): role in database, role, database, every role. Settings this role may not
+# SET itself (a superuser's ALTER ROLE … SET of a superuser-only one) are left at their reset values.
+_DATABASE_AND_ROLE_SETTINGS = b"""SELECT pg_catalog.set_config(s.name, s.value, false) FROM (
+  SELECT DISTINCT ON (name) name, value FROM (
+    SELECT pg_catalog.split_part(c, '=', 1) AS name, pg_catalog.substr(c, pg_catalog.strpos(c, '=') + 1) AS value,
+           (d.setdatabase OPERATOR(pg_catalog.<>) 0)::int OPERATOR(pg_catalog.+)
+           2 OPERATOR(pg_catalog.*) (d.setrole OPERATOR(pg_catalog.<>) 0)::int AS precedence
+    FROM pg_catalog.pg_db_role_setting d, pg_catalog.unnest(d.setconfig) AS c
+    WHERE d.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()))
+      AND d.setrole IN (0, (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = session_user))
+  ) AS given ORDER BY name, precedence DESC
+) AS s LEFT JOIN pg_catalog.pg_settings p USING (name)
+WHERE p.context IS NULL OR p.context = 'user'
+   OR (p.context = 'superuser' AND pg_catalog.has_parameter_privilege(s.name, 'SET'))"""
+
+# A file that may change what a new session starts with.
+_ALTERS_DEFAULTS = re.compile(r"\bALTER\s+(?:DATABASE|ROLE|USER)\b", re.IGNORECASE)
+
+
+def alters_defaults(text: str) -> bool:
+    return _ALTERS_DEFAULTS.search(text) is not None
+
+
+@dataclass(frozen=True)
+class Reset:
+    """The reset before each file of a batch, and whether the database held INITIALLY DEFERRED constraints
+    when the batch began (their pending checks are then settled at each file's end)."""
+
+    prelude: tuple[bytes, ...]
+    deferred_in_database: bool
+
+
+def reset_sql(conn: psycopg.Connection, defaults_changed: bool = False) -> Reset:
+    """What gives a file the session a new `psql` would: defaults, its own login role, and the engine's limits.
+
+    A file's `SET search_path`, `SET ROLE` or `SET statement_timeout = 0` stays in that file, as it would
+    with `psql -f` per file. RESET ALL restores the values of connection time: when a file of this run may
+    have changed the database's or role's settings (`defaults_changed`), those are read again and applied.
+    RESET ALL leaves the role alone, so the role's session default is restored with the limits; only a
+    superuser can change the session authorization, so only a superuser's session resets it.
+    """
+    rows = conn.execute(
+        "SELECT name, pg_catalog.current_setting(name, true) FROM pg_catalog.unnest(%s::text[]) AS name",
+        (list(_ENGINE_SETTINGS),),
+    ).fetchall()
+    role_default = conn.execute("SELECT reset_val FROM pg_catalog.pg_settings WHERE name = 'role'").fetchone()
+    values = [("role", role_default[0] if role_default else "none"), *((n, v) for n, v in rows if v is not None)]
+    restore = [
+        sql.SQL("{}({}, {}, false)").format(sql.SQL("pg_catalog.set_config"), sql.Literal(name), sql.Literal(value))
+        for name, value in values
+    ]
+    limits = sql.SQL("SELECT {}").format(sql.SQL(", ").join(restore)).as_bytes(conn)
+    found = conn.execute(
+        "SELECT rolsuper, EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE condeferred)"
+        " FROM pg_catalog.pg_roles WHERE rolname = session_user"
+    ).fetchone()
+    superuser, deferred = found if found else (False, False)
+    authorization = (b"RESET SESSION AUTHORIZATION",) if superuser else ()
+    settings = (_DATABASE_AND_ROLE_SETTINGS,) if defaults_changed else ()
+    # One statement each: they go out in the file's pipeline. The engine's limits come last and win.
+    return Reset((*authorization, b"RESET ALL", *settings, limits), bool(deferred))
+
+
+# psql runs each file in a session of its own: temporary tables, prepared statements, cursors and sequence
+# state end with it. Inside the batch's transaction these may end (DISCARD ALL may not); they are sent before
+# a file only when the file before it may have left some.
+_LEAVES_SESSION_STATE = re.compile(
+    r"\b(TEMP|TEMPORARY|PREPARE|DECLARE|nextval|currval|setval|lastval)\b", re.IGNORECASE
+)
+SESSION_END = split_statements("CLOSE ALL;\nDEALLOCATE ALL;\nDISCARD TEMP;\nDISCARD SEQUENCES;\n")
+
+
+def leaves_session_state(text: str) -> bool:
+    return _LEAVES_SESSION_STATE.search(text) is not None
+
+
+# A file that may create a deferrable constraint or defer one.
+_MAY_DEFER = re.compile(r"\bDEFERR(?:ABLE|ED)\b", re.IGNORECASE)
+
+
+def may_defer(text: str) -> bool:
+    return _MAY_DEFER.search(text) is not None
+
+
+# psql's commit at a file's end runs the checks deferred until then: SET CONSTRAINTS ALL IMMEDIATE runs them
+# now, and the next file's "transaction" then starts as a new one would: the INITIALLY DEFERRED constraints
+# deferred again, by name (ALL DEFERRED would defer the DEFERRABLE INITIALLY IMMEDIATE ones too). A name that
+# a not-deferred constraint of its schema shares is left immediate: SET CONSTRAINTS would change both.
+_SETTLE = """SET CONSTRAINTS ALL IMMEDIATE;
+DO $migrator$
+DECLARE
+  deferred text;
+BEGIN
+  SELECT pg_catalog.string_agg(DISTINCT pg_catalog.format('%I.%I', n.nspname, c.conname), ', ') INTO deferred
+  FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.connamespace
+  WHERE c.condeferred AND NOT pg_catalog.pg_is_other_temp_schema(n.oid)
+    AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint o WHERE o.connamespace OPERATOR(pg_catalog.=) c.connamespace
+                    AND o.conname OPERATOR(pg_catalog.=) c.conname AND NOT o.condeferred);
+  IF deferred IS NOT NULL THEN
+    EXECUTE pg_catalog.format('SET CONSTRAINTS %s DEFERRED', deferred);
+  END IF;
+END
+$migrator$;
+"""
+
+
+@functools.cache
+def _settle_statements() -> list[Statement]:  # split when first needed, not at import
+    return split_statements(_SETTLE)
+
+
+def settle_deferred(text: str) -> list[Statement]:
+    """The statements that end a file (its `text`) as its commit would, located at the file's last line: a
+    deferred check that fails is reported there."""
+    last_line = text.count("\n", 0, len(text.rstrip())) + 1
+    return [statement._replace(line=last_line) for statement in _settle_statements()]
