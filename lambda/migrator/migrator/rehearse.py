@@ -182,7 +182,10 @@ def _apply_measured(
     if found.error is not None or copy.broken:
         return
     found.size_after = _one_int(copy, _SIZE)
-    found.verify = engine.verify_schema(copy, inputs) if inputs.schema is not None else None
+    if inputs.schema is not None:
+        stale, found.verify = engine.verify_schema(copy, inputs)
+        if stale is not None:
+            found.notes.append(stale)
     found.invalid_indexes = sorted(invalid_indexes(copy))
     found.not_valid_constraints = [
         line.split(" is NOT VALID", 1)[0].removeprefix("constraint ")
