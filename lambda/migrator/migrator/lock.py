@@ -31,6 +31,8 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
 
 def _described(row: tuple[object, ...]) -> str:
     pid, app, user, addr, started, state = row
+    if started is None:  # pg_stat_activity hides another role's session details from a role without pg_read_all_stats
+        return f"pid {pid} (user {user}; its details are hidden from this role)"
     since = f"{started:%Y-%m-%d %H:%M:%S%z}"
     return f"pid {pid} (application_name {app!r}, user {user}, from {addr}, connected {since}, {state})"
 

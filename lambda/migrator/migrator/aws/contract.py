@@ -23,6 +23,7 @@ LAMBDA_PYTHON = "3.14"  # the functions' runtime, the asset's wheels and the Cod
 # The environment the CDK app gives the functions and the runner, and they read: each name written here only.
 ENV_SECRET_ARN = "MIGRATOR_SECRET_ARN"  # the master user's secret
 ENV_ROLE_SECRET_ARN = "MIGRATOR_ROLE_SECRET_ARN"  # the migration role's secret
+ENV_APP_SECRET_ARN = "MIGRATOR_APP_SECRET_ARN"  # the application role's secret (the drift check's privilege model)
 ENV_INSTANCE = "MIGRATOR_INSTANCE"  # the RDS instance identifier
 ENV_SSLROOTCERT = "MIGRATOR_SSLROOTCERT"  # the CA bundle that verifies the server (the asset's, or a test CA)
 ENV_BUNDLE_ROOT = "MIGRATOR_BUNDLE_ROOT"  # the asset's root (tests, the runner's checks)
