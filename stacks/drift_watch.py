@@ -69,7 +69,7 @@ class DriftWatch(Construct):
             f"The drift check failed {FAILED_CHECKS_TO_ALARM} times in a row (it could not connect or read):"
             " see the migration function's log lines 'drift check failed'",
             periods=FAILED_CHECKS_TO_ALARM,
-            missing=ignore,
+            missing=cloudwatch.TreatMissingData.NOT_BREACHING,  # emitted only by a failed check
             topic=topic,
         )
 

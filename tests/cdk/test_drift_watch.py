@@ -73,5 +73,11 @@ def test_the_drift_alarms_reach_the_on_call_topic(templates: dict[str, Template]
     for alarm in alarms.values():
         assert alarm["Namespace"] == metrics.NAMESPACE and alarm["Period"] == minutes * 60
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and alarm["Threshold"] == 1
-        assert alarm["AlarmActions"] == [{"Ref": topic}] and alarm["TreatMissingData"] == "ignore"
-    assert alarms[metrics.DRIFT_DIFFERENCES]["EvaluationPeriods"] == 1
+        assert alarm["AlarmActions"] == [{"Ref": topic}]
+    differences, failed = alarms[metrics.DRIFT_DIFFERENCES], alarms[metrics.DRIFT_CHECK_FAILED]
+    assert differences["EvaluationPeriods"] == 1 and differences["TreatMissingData"] == "ignore", (
+        "no datapoint while a deploy is in flight: the alarm keeps its state"
+    )
+    assert failed["EvaluationPeriods"] == 2 and failed["TreatMissingData"] == "notBreaching", (
+        "emitted only by a failed check: two in a row page, recovery clears it"
+    )
