@@ -13,7 +13,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from migrator.aws import metrics as emf
-from migrator.aws.drift_watch import EVENT
+from migrator.aws.contract import ACTION_KEY, DRIFT_ACTION
 
 FAILED_CHECKS_TO_ALARM = 2  # one failed look (a connection blip) pages nobody; two in a row do
 
@@ -42,7 +42,7 @@ class DriftWatch(Construct):
             targets=[
                 targets.LambdaFunction(
                     function,
-                    event=events.RuleTargetInput.from_object(EVENT),
+                    event=events.RuleTargetInput.from_object({ACTION_KEY: DRIFT_ACTION}),
                     retry_attempts=2,
                     max_event_age=period,  # a check later than the next one is worth nothing
                 )

@@ -16,14 +16,13 @@ from dataclasses import asdict
 from typing import Any
 
 from migrator.aws import metrics
+from migrator.aws.contract import ACTION_KEY, DRIFT_ACTION
 from migrator.aws.deploy import Deployment
 from migrator.errors import MigratorError
 
 log = logging.getLogger("migrator")
 
-ACTION = "action"  # the key of an operator or scheduled action's event
-DRIFT = "drift"
-EVENT = {ACTION: DRIFT}  # what the schedule sends (stacks/monitoring.py)
+ACTION, DRIFT = ACTION_KEY, DRIFT_ACTION  # what the schedule sends (stacks/drift_watch.py): {"action": "drift"}
 
 
 def is_action(event: dict[str, Any]) -> bool:
