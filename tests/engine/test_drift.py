@@ -96,6 +96,7 @@ def drifted(deployed: Deployed) -> tuple[Deployed, dict[str, str]]:
         su.execute(b"SELECT setval('drift_counter', 2000000000)")
         su.execute(f"CREATE TABLE drift_probe (x int); ALTER TABLE drift_probe OWNER TO {owner}".encode())
         su.execute(b"INSERT INTO drift_probe VALUES (1), (1)")
+        su.execute(f"CREATE VIEW drift_view AS SELECT 1 AS x; ALTER VIEW drift_view OWNER TO {owner}".encode())
         with pytest.raises(psycopg.errors.UniqueViolation):
             su.execute(b"CREATE UNIQUE INDEX CONCURRENTLY drift_probe_x ON drift_probe (x)")
         su.execute(f"ALTER ROLE {app} CREATEDB".encode())
@@ -142,11 +143,14 @@ def test_each_kind_of_drift_is_found_with_the_sql_that_fixes_it(drifted: tuple[D
     assert fixes(drift.INVALID_INDEX, "public.drift_probe_x") == ["DROP INDEX CONCURRENTLY public.drift_probe_x"]
     assert f"ALTER ROLE {app} NOCREATEDB" in fixes(drift.ROLE, str(app))
 
+    assert f"GRANT DELETE, INSERT, SELECT, UPDATE ON TABLE drift_view TO {app}" in fixes(drift.PRIVILEGE, "drift_view")
+
     with psycopg.connect(deployed.superuser, autocommit=True) as su:  # the fixes, as an operator would run them
         su.execute(b"DROP TABLE drift_probe")  # the probe table is the operator's to remove: no fix is offered
         for difference in report.differences:
             if difference.fix is not None and "drift_probe" not in difference.fix:
                 su.execute(difference.fix.encode())
+        su.execute(b"DROP VIEW drift_view")  # likewise, once its fixes ran
     assert [d.line() for d in deployed.check().differences] == [], "every fix removes its difference"
 
 

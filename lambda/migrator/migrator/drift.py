@@ -237,14 +237,14 @@ def _owners(conn: psycopg.Connection, owner: str, schemas: tuple[str, ...]) -> I
 
 
 _GRANTS = f"""
-SELECT c.relkind, c.relname, coalesce(g.rolname, 'PUBLIC'), array_agg(a.privilege_type ORDER BY a.privilege_type)
+SELECT c.relname, coalesce(g.rolname, 'PUBLIC'), array_agg(a.privilege_type ORDER BY a.privilege_type)
 FROM pg_catalog.pg_class c
 CROSS JOIN LATERAL pg_catalog.aclexplode(coalesce(c.relacl, pg_catalog.acldefault(
     CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))) a
 LEFT JOIN pg_catalog.pg_roles g ON g.oid = a.grantee
 WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind IN ({kinds_sql((*RELATION_KINDS, "S"))})
   AND a.grantee <> c.relowner
-GROUP BY 1, 2, 3
+GROUP BY 1, 2
 """.encode()
 _RELATIONS = f"""
 SELECT c.relkind, c.relname FROM pg_catalog.pg_class c
@@ -255,10 +255,11 @@ WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind IN ({kinds_sql((*R
 def _privileges(conn: psycopg.Connection, schema: str, app: str) -> Iterator[Difference]:
     """The application's role holds exactly its data rights on every relation; nobody else but the owner any."""
     grants: dict[tuple[str, str], set[str]] = {}
-    for _kind, name, grantee, rights in conn.execute(_GRANTS, {"schema": schema}):
+    for name, grantee, rights in conn.execute(_GRANTS, {"schema": schema}):
         grants[(name, grantee)] = set(rights)
-    for kind, name in conn.execute(_RELATIONS, {"schema": schema}).fetchall():
-        what, target = KIND_SQL[kind], ident(name)
+    relations = {str(name): str(kind) for kind, name in conn.execute(_RELATIONS, {"schema": schema})}
+    for name, kind in relations.items():
+        on = f"{'SEQUENCE' if kind == 'S' else 'TABLE'} {ident(name)}"  # GRANT's TABLE covers views too
         wanted = SEQUENCE_RIGHTS if kind == "S" else TABLE_RIGHTS
         held = grants.pop((name, app), set())
         if held - wanted:
@@ -267,22 +268,19 @@ def _privileges(conn: psycopg.Connection, schema: str, app: str) -> Iterator[Dif
                 PRIVILEGE,
                 name,
                 f"{app} holds {extra} beyond its data rights",
-                f"REVOKE {extra} ON {what} {target} FROM {ident(app)}",
+                f"REVOKE {extra} ON {on} FROM {ident(app)}",
             )
         if wanted - held:
             lacking = ", ".join(sorted(wanted - held))
-            yield Difference(
-                PRIVILEGE, name, f"{app} lacks {lacking}", f"GRANT {lacking} ON {what} {target} TO {ident(app)}"
-            )
-    by_relation = {name: kind for kind, name in conn.execute(_RELATIONS, {"schema": schema}).fetchall()}
+            yield Difference(PRIVILEGE, name, f"{app} lacks {lacking}", f"GRANT {lacking} ON {on} TO {ident(app)}")
     for (name, grantee), rights in sorted(grants.items()):
-        if name in by_relation:
-            who = grantee if grantee == "PUBLIC" else ident(grantee)
+        if name in relations:
+            on = f"{'SEQUENCE' if relations[name] == 'S' else 'TABLE'} {ident(name)}"
             yield Difference(
                 PRIVILEGE,
                 name,
                 f"{grantee} holds {', '.join(sorted(rights))}; only {app} may use the application's data",
-                f"REVOKE ALL ON {KIND_SQL[by_relation[name]]} {ident(name)} FROM {who}",
+                f"REVOKE ALL ON {on} FROM {grantee if grantee == 'PUBLIC' else ident(grantee)}",
             )
 
 
