@@ -68,6 +68,18 @@ def _check_constraint(expected: Catalog) -> tuple[tuple[str, str], str]:
     pytest.skip("schema.sql has no CHECK constraint")  # the project's schema decides
 
 
+def _constraint_with_index(expected: Catalog) -> tuple[str, str] | None:
+    """(table, name) of a constraint with an index of its own on a table no foreign key references (so that it
+    can be dropped alone), if schema.sql has one."""
+    for key in sorted(expected):
+        kind, _, qualified = key.partition(" ")
+        table, _, name = qualified.partition(".")
+        referenced = any(f"REFERENCES {table} (" in definition for definition in expected.values())
+        if kind == "constraint" and f"index {qualified}" in expected and not referenced:
+            return table, name
+    return None
+
+
 def _found(report: drift.DriftReport) -> dict[tuple[str, str], list[Difference]]:
     found: dict[tuple[str, str], list[Difference]] = {}
     for difference in report.differences:
@@ -100,11 +112,15 @@ def drifted(deployed: Deployed) -> tuple[Deployed, dict[str, str]]:
         with pytest.raises(psycopg.errors.UniqueViolation):
             su.execute(b"CREATE UNIQUE INDEX CONCURRENTLY drift_probe_x ON drift_probe (x)")
         su.execute(f"ALTER ROLE {app} CREATEDB".encode())
+        indexed = _constraint_with_index(expected)
+        if indexed is not None:
+            su.execute(f"ALTER TABLE {indexed[0]} DROP CONSTRAINT {indexed[1]}".encode())
     return deployed, {
         "table": table,
         "index": index,
         "other": other,
         "unchecked": ".".join(checked),
+        "indexed": ".".join(indexed or ()),
         "create_index": expected[f"index {table}.{index}"],
     }
 
@@ -143,6 +159,11 @@ def test_each_kind_of_drift_is_found_with_the_sql_that_fixes_it(drifted: tuple[D
     assert fixes(drift.INVALID_INDEX, "public.drift_probe_x") == ["DROP INDEX CONCURRENTLY public.drift_probe_x"]
     assert f"ALTER ROLE {app} NOCREATEDB" in fixes(drift.ROLE, str(app))
 
+    if names["indexed"]:  # one difference and one fix for a constraint and the index it owns
+        indexed_table, indexed = names["indexed"].split(".")
+        (add,) = fixes(drift.SCHEMA, f"constraint {names['indexed']}")
+        assert add is not None and add.startswith(f"ALTER TABLE {indexed_table} ADD CONSTRAINT {indexed} ")
+        assert (drift.SCHEMA, f"index {names['indexed']}") not in found
     assert f"GRANT DELETE, INSERT, SELECT, UPDATE ON TABLE drift_view TO {app}" in fixes(drift.PRIVILEGE, "drift_view")
 
     with psycopg.connect(deployed.superuser, autocommit=True) as su:  # the fixes, as an operator would run them

@@ -149,10 +149,11 @@ def _history(conn: psycopg.Connection, inputs: Inputs) -> Iterator[Difference]:
 
 def _schema(conn: psycopg.Connection, schema_file: SchemaFile, schema: str) -> Iterator[Difference]:
     expected, live = expected_catalog(conn, schema_file), describe(conn, schema)
-    for key in sorted(expected.keys() | live.keys()):
+    differing = {key for key in expected.keys() | live.keys() if _differs(expected.get(key), live.get(key))}
+    for key in sorted(differing):
         want, have = expected.get(key), live.get(key)
-        if want == have or (want is not None and have is not None and _validated(have) == want):
-            continue  # equal, or only not validated: reported as such below
+        if key.startswith("index ") and f"constraint {key.partition(' ')[2]}" in differing:
+            continue  # a constraint's own index: the constraint's fix adds or drops it
         if have is None:
             message = f"missing (schema.sql: {want})"
         elif want is None:
@@ -160,6 +161,11 @@ def _schema(conn: psycopg.Connection, schema_file: SchemaFile, schema: str) -> I
         else:
             message = f"different: schema.sql has {want}; the database has {have}"
         yield Difference(SCHEMA, key, message, _schema_fix(key, want, have))
+
+
+def _differs(want: str | None, have: str | None) -> bool:
+    """Not equal, and not merely not validated (that is reported as a NOT VALID constraint)."""
+    return want != have and not (want is not None and have is not None and _validated(have) == want)
 
 
 def _validated(definition: str) -> str:
