@@ -21,6 +21,7 @@ from constructs import Construct
 from migrator.aws.contract import OUTPUT_FUNCTION, OUTPUT_INSTANCE, stack_name
 from stacks.config import EnvironmentConfig
 from stacks.database import DATABASE_NAME, Database
+from stacks.drift_watch import DriftWatch
 from stacks.migration import MigrationSettings, SchemaMigration
 from stacks.monitoring import OnCall
 from stacks.nag import suppress_accepted_findings, suppress_wildcards_aws_requires
@@ -104,6 +105,16 @@ class DatabaseStack(cdk.Stack):
             key_policy_editable=config.kms_key == "create",
         )
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.on_call.topic.topic_arn, description="On-call SNS topic")
+        if config.drift_watch_minutes:
+            DriftWatch(
+                self,
+                "DriftWatch",
+                minutes=config.drift_watch_minutes,
+                function=self.migration.on_event,
+                instance_id=self.database.instance.instance_identifier,
+                topic=self.on_call.topic,
+                alarmed=config.alarms is not None,
+            )
         self.migration.depend_on_network(self)  # last: every endpoint and rule of the stack exists by now
         suppress_accepted_findings(self, config)
         suppress_wildcards_aws_requires(self, self.migration.provider.node.find_child("waiter-state-machine"))

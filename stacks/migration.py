@@ -31,6 +31,7 @@ from migrator.aws.budget import (
     time_limits,
 )
 from migrator.aws.contract import (
+    ENV_APP_SECRET_ARN,
     ENV_INSTANCE,
     ENV_ROLE_SECRET_ARN,
     ENV_SECRET_ARN,
@@ -184,6 +185,7 @@ class SchemaMigration(Construct):
             ENV_SECRET_ARN: secret.secret_arn,
             ENV_INSTANCE: instance.instance_identifier,
             ENV_ROLE_SECRET_ARN: self.role_secret.secret_arn,
+            ENV_APP_SECRET_ARN: self.app_secret.secret_arn,  # the drift check's privilege model
             ENV_SSLROOTCERT: CA_BUNDLE_IN_LAMBDA,  # verify-full: the asset ships the RDS CA bundle
         }
         self.on_event = self._function(

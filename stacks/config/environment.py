@@ -16,6 +16,7 @@ from stacks.config.windows import overlap, window
 
 REMOVAL_POLICIES = ("destroy", "snapshot", "retain")
 ENHANCED_MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
+DEFAULT_DRIFT_WATCH_MINUTES = 15  # cents a month (docs/configuration.md)
 _KMS_KEY = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/(mrk-[0-9a-f]{32}|[0-9a-f-]{36})")
 
 
@@ -66,6 +67,8 @@ class EnvironmentConfig:
     performance_insights: bool = setting(bool, None, False)  # 7 days (free), Database Insights standard
     enhanced_monitoring_seconds: int = setting(int, lambda v: v in ENHANCED_MONITORING_INTERVALS, 0)  # 0: off
     allow_major_version_upgrade: bool = setting(bool, None, False)
+    # Minutes between scheduled drift checks (docs/operations.md#drift-watch), 1 to 1440; 0: no schedule (dev).
+    drift_watch_minutes: int = setting(int, lambda v: 0 <= v <= 1440, DEFAULT_DRIFT_WATCH_MINUTES)
     kms_key: str | None = setting(str, lambda v: v == "create" or _KMS_KEY.fullmatch(v), None)  # None: AWS managed
     # Settings that are lists or objects, parsed by their own functions (see `_structured`).
     client_security_group_ids: tuple[str, ...] = field(default=(), metadata={"structured": True})

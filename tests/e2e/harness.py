@@ -96,6 +96,13 @@ class Deployer:
     def delete(self, step: str) -> Operation:
         return self._recorded(self.stack.delete(step))
 
+    def invoke_function(self, event: dict[str, Any]) -> Invocation:
+        """Invoke the migration function directly, as the drift schedule or an operator does: the code and the
+        configured environment the last deploy left."""
+        assert self._code is not None, "deploy first: the function runs the code a deploy left"
+        (function,) = [f for f in self.model.functions.values() if f.handler.endswith(".on_event")]
+        return invoke_python(function, json.dumps(event), self.clock, {"MIGRATOR_BUNDLE_ROOT": str(self._code)})
+
     def snapshot_ids(self) -> list[str]:
         found = self.environment.rds().describe_db_snapshots(
             DBInstanceIdentifier=self.environment.instance, SnapshotType="manual"

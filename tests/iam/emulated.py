@@ -20,7 +20,12 @@ from tests.support.iam import Decision, Scope, function_id, resolve, role_statem
 
 HANDLERS = ("on_event", "is_complete")  # the handler entry points, as the recorder names them
 RUNNER_PROJECT = "aalap-migration-runner"
-FUNCTION_ENVIRONMENT = ("MIGRATOR_SECRET_ARN", "MIGRATOR_INSTANCE", "MIGRATOR_ROLE_SECRET_ARN")
+FUNCTION_ENVIRONMENT = (
+    "MIGRATOR_SECRET_ARN",
+    "MIGRATOR_INSTANCE",
+    "MIGRATOR_ROLE_SECRET_ARN",
+    "MIGRATOR_APP_SECRET_ARN",
+)
 
 
 def handler_function(template: Template, handler: str) -> str:

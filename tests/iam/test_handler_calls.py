@@ -42,6 +42,7 @@ LOG_EVENTS = "logs:GetLogEvents"
 MUST_CALL: dict[str, dict[str, set[str]]] = {
     "fresh create": {"on_event": {SECRET}, "is_complete": {SECRET, DESCRIBE_SNAPSHOTS}},
     "status": {"on_event": {SECRET}},
+    "drift": {"on_event": {SECRET}},
     "migrating deploy": {
         "on_event": {SECRET, DESCRIBE_SNAPSHOTS, DESCRIBE_INSTANCE, CREATE_SNAPSHOT},
         "is_complete": {SECRET, DESCRIBE_SNAPSHOTS},
@@ -152,6 +153,16 @@ def test_status_action_is_allowed(
     assert answer["ok"] is True, answer
     assert answer["current_version"] == newest_version(aws.bundle)
     assert_allowed("status", deployed, calls)
+
+
+def test_drift_action_is_allowed(
+    deployed: Target, aws: Environment, context: LambdaContext, calls: CallRecorder
+) -> None:
+    _create(aws, context)
+    calls.calls.clear()
+    answer = handler.on_event({"action": "drift"}, context)  # the schedule's event; the environment names the rest
+    assert answer["ok"] is True and answer["checked"] is True, answer
+    assert_allowed("drift", deployed, calls)
 
 
 def test_migrating_deploy_with_snapshot_is_allowed(

@@ -29,13 +29,24 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
 """
 
 
-def describe_holder(conn: psycopg.Connection) -> str:
-    row = conn.execute(HOLDER_SQL, (_CLASSID, _OBJID)).fetchone()
-    if row is None:
-        return "a session that has since ended"
+def _described(row: tuple[object, ...]) -> str:
     pid, app, user, addr, started, state = row
+    if started is None:  # pg_stat_activity hides another role's session details from a role without pg_read_all_stats
+        return f"pid {pid} (user {user}; its details are hidden from this role)"
     since = f"{started:%Y-%m-%d %H:%M:%S%z}"
     return f"pid {pid} (application_name {app!r}, user {user}, from {addr}, connected {since}, {state})"
+
+
+def describe_holder(conn: psycopg.Connection) -> str:
+    row = conn.execute(HOLDER_SQL, (_CLASSID, _OBJID)).fetchone()
+    return "a session that has since ended" if row is None else _described(row)
+
+
+def held_by_another(conn: psycopg.Connection) -> str | None:
+    """Who holds the migration lock, when another session does: read from pg_locks, never by taking the lock,
+    so that a watcher (the drift check) can stand aside for a deploy without ever delaying it."""
+    row = conn.execute(HOLDER_SQL + b" AND l.pid <> pg_catalog.pg_backend_pid()", (_CLASSID, _OBJID)).fetchone()
+    return None if row is None else _described(row)
 
 
 def try_lock(conn: psycopg.Connection) -> bool:

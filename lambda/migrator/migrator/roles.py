@@ -26,7 +26,7 @@ from migrator.catalog import OWNED_KINDS, kinds_sql
 from migrator.errors import MigratorError
 from migrator.lockout import refuse_lockouts
 
-_KIND = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "f": "FOREIGN TABLE", "S": "SEQUENCE"}
+KIND_SQL = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "f": "FOREIGN TABLE", "S": "SEQUENCE"}
 
 _FOREIGN_OWNED = f"""
 SELECT c.relkind, c.relname FROM pg_catalog.pg_class c
@@ -41,8 +41,8 @@ WHERE p.pronamespace = %(schema)s::regnamespace AND p.proowner <> %(role)s::regr
 """
 
 
-_POWERS = ("rolsuper", "rolcreatedb", "rolcreaterole", "rolreplication", "rolbypassrls")
-_CLAUSE = {
+POWERS = ("rolsuper", "rolcreatedb", "rolcreaterole", "rolreplication", "rolbypassrls")
+CLAUSES = {
     "rolsuper": "SUPERUSER",
     "rolcreatedb": "CREATEDB",
     "rolcreaterole": "CREATEROLE",
@@ -58,12 +58,12 @@ def _is_superuser(conn: psycopg.Connection) -> bool:
 
 
 def _refuse_powerful(
-    conn: psycopg.Connection, role: str, powers: tuple[str, ...] = _POWERS, what: str = "migration"
+    conn: psycopg.Connection, role: str, powers: tuple[str, ...] = POWERS, what: str = "migration"
 ) -> None:
     row = conn.execute(
         f"SELECT {', '.join(powers)} FROM pg_catalog.pg_roles WHERE rolname = %s".encode(), (role,)
     ).fetchone()
-    held = [_CLAUSE[name] for name, has in zip(powers, row or (), strict=False) if has]
+    held = [CLAUSES[name] for name, has in zip(powers, row or (), strict=False) if has]
     if held:
         duty = "own the application database" if what == "migration" else "read and write the application's data"
         raise MigratorError(
@@ -115,7 +115,7 @@ def _hand_over_schema(conn: psycopg.Connection, role: str, schema: str) -> None:
     args = {"schema": schema, "role": role}
     for kind, name in conn.execute(_FOREIGN_OWNED, args).fetchall():
         conn.execute(
-            sql.SQL("ALTER {} {} OWNER TO {}").format(sql.SQL(_KIND[kind]), sql.Identifier(schema, name), ident)
+            sql.SQL("ALTER {} {} OWNER TO {}").format(sql.SQL(KIND_SQL[kind]), sql.Identifier(schema, name), ident)
         )
     for (signature,) in conn.execute(_FOREIGN_FUNCTIONS, args).fetchall():
         conn.execute(sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(sql.SQL(signature), ident))
@@ -147,9 +147,9 @@ def ensure_app_role(
     names = {"schema": sql.Identifier(schema), "app": app, "owner": sql.Identifier(owner)}
     with conn.transaction():
         _login_role(conn, role, password, "application")
-        for granted in _memberships(conn, role):  # it acts as itself only: no inherited ownership or rights
+        for granted in memberships(conn, role):  # it acts as itself only: no inherited ownership or rights
             conn.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(granted), app))
-        kept = _memberships(conn, role)
+        kept = memberships(conn, role)
         if kept:
             raise MigratorError(
                 f"the application role {role} is a member of {', '.join(kept)}, which this deploy cannot revoke;"
@@ -165,7 +165,7 @@ def ensure_app_role(
         conn.execute("RESET ROLE")
 
 
-def _memberships(conn: psycopg.Connection, role: str) -> list[str]:
+def memberships(conn: psycopg.Connection, role: str) -> list[str]:
     rows = conn.execute(
         "SELECT r.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.roleid"
         " WHERE m.member = %s::regrole",

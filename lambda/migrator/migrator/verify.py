@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from migrator.catalog import describe, differences
+from migrator.catalog import Catalog, describe, differences
 from migrator.execute import run_statements
 from migrator.files import Migration, SchemaFile
 
@@ -55,13 +55,18 @@ def verify(conn: psycopg.Connection, schema: SchemaFile) -> list[str]:
     live_name = live_schema_name(conn)
     live = describe(conn, live_name)
     left = unfinished(conn, live_name)
+    return differences(expected_catalog(conn, schema), live) + left
+
+
+def expected_catalog(conn: psycopg.Connection, schema: SchemaFile) -> Catalog:
+    """schema.sql's catalog, built in a scratch schema inside a transaction that is always rolled back: never
+    committed, so no other session ever sees it, and it holds locks on its own new objects only."""
     with conn.transaction(force_rollback=True):
         conn.execute(f"CREATE SCHEMA {SCRATCH}".encode())
         conn.execute(f"SET LOCAL search_path = {SCRATCH}".encode())
         run_statements(conn, schema.path, schema.statements)
         conn.execute(b"SET LOCAL search_path = pg_catalog, pg_temp")  # nothing schema.sql created answers for us
-        expected = describe(conn, SCRATCH)
-    return differences(expected, live) + left
+        return describe(conn, SCRATCH)
 
 
 def older_than_migrations(schema: SchemaFile, migrations: list[Migration], applied: str | None) -> str | None:

@@ -21,8 +21,13 @@ CDK_CHANGE_SET = "cdk-deploy-change-set"  # the change set `cdk deploy --method=
 LAMBDA_PYTHON = "3.14"  # the functions' runtime, the asset's wheels and the CodeBuild runner's interpreter
 
 # The environment the CDK app gives the functions and the runner, and they read: each name written here only.
+# The event the drift watch's schedule sends the migration function: {ACTION_KEY: DRIFT_ACTION}.
+ACTION_KEY = "action"
+DRIFT_ACTION = "drift"
+
 ENV_SECRET_ARN = "MIGRATOR_SECRET_ARN"  # the master user's secret
 ENV_ROLE_SECRET_ARN = "MIGRATOR_ROLE_SECRET_ARN"  # the migration role's secret
+ENV_APP_SECRET_ARN = "MIGRATOR_APP_SECRET_ARN"  # the application role's secret (the drift check's privilege model)
 ENV_INSTANCE = "MIGRATOR_INSTANCE"  # the RDS instance identifier
 ENV_SSLROOTCERT = "MIGRATOR_SSLROOTCERT"  # the CA bundle that verifies the server (the asset's, or a test CA)
 ENV_BUNDLE_ROOT = "MIGRATOR_BUNDLE_ROOT"  # the asset's root (tests, the runner's checks)

@@ -18,10 +18,11 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from migrator import claim as claims
-from migrator import engine
+from migrator import drift, engine
 from migrator.aws import budget, clients
 from migrator.aws.contract import (
     CA_BUNDLE_IN_ASSET,
+    ENV_APP_SECRET_ARN,
     ENV_BUNDLE_ROOT,
     ENV_INSTANCE,
     ENV_LOCK_RETRY_WINDOW,
@@ -88,6 +89,7 @@ _FROM_ENVIRONMENT = {
     "secret_arn": ENV_SECRET_ARN,
     "instance": ENV_INSTANCE,
     "migrator_secret_arn": ENV_ROLE_SECRET_ARN,
+    "app_secret_arn": ENV_APP_SECRET_ARN,
     "lock_timeout": ENV_LOCK_TIMEOUT,
     "lock_retry_window": ENV_LOCK_RETRY_WINDOW,
     "max_lock_hold": ENV_MAX_LOCK_HOLD,
@@ -202,8 +204,11 @@ class Deployment:
         user, password = self._role
         return make_conninfo(self._admin_conninfo, user=user, password=password)
 
-    def _connect(self, statement_timeout_ms: int, attempts: int, as_admin: bool = False) -> psycopg.Connection:
-        """Connect; a password rotated since the secret was read is re-read once, and the role re-handed over."""
+    def _connect(
+        self, statement_timeout_ms: int, attempts: int, as_admin: bool = False, hand_over: bool = True
+    ) -> psycopg.Connection:
+        """Connect; a password rotated since the secret was read is re-read once, and the role re-handed over
+        (unless `hand_over` is False: a read-only caller changes nothing, not even a password)."""
         connect_s, _, tries = clients.timeouts(clients.left_s())  # what the invocation has left bounds the tries
         attempts = max(1, min(attempts, tries))
         limits = SessionLimits(
@@ -217,7 +222,7 @@ class Deployment:
         except AuthenticationFailed:
             log.warning("authentication failed; reading the secrets again (rotated during the deploy?)")
             self._forget_secrets()
-            if not as_admin and self._role is not None:
+            if hand_over and not as_admin and self._role is not None:
                 self.hand_over()  # the role's password comes from its secret: set it again
             return connect(self._conninfo(as_admin), limits, attempts=attempts, backoff=2.0)
 
@@ -251,6 +256,15 @@ class Deployment:
         inputs = engine.load_inputs(self.bundle.options)
         with self._connect(60_000, attempts=5) as conn:
             return engine.survey(conn, inputs, self.bundle.options)
+
+    def drift(self) -> drift.DriftReport:
+        """The drift check (migrator.drift), as the migration role: it owns the database, so schema.sql's scratch
+        copy may be built (and rolled back). It never hands over or re-sets a password: it changes nothing."""
+        inputs = engine.load_inputs(self.bundle.options)
+        with self._connect(drift.STATEMENT_TIMEOUT_MS, attempts=2, hand_over=False) as conn:
+            owner = self._role[0] if self._role is not None else str(conn.info.user)
+            app = self._app_role[0] if self._app_role is not None else None
+            return drift.check(conn, inputs, drift.PrivilegeModel(owner, app))
 
     def write_claim(self) -> None:
         """This request is the newest: written under the migration lock before any other work."""

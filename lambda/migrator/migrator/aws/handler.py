@@ -18,7 +18,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from migrator.aws import clients, codebuild, metrics
+from migrator.aws import clients, codebuild, drift_watch, metrics
 from migrator.aws.contract import KEYS, RUNNER_CODEBUILD, ContractError, StepProperties, env_of
 from migrator.aws.deploy import Bundle, Deployment, bundle_from_environment, is_fresh, properties
 from migrator.aws.step_data import NONE, StepData, answer, from_event
@@ -121,6 +121,8 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     clients.invocation(context)
     if event.get("Action") == "status":
         return status(event, context)
+    if drift_watch.is_action(event):  # the environment's schedule: {"action": "drift"}
+        return drift_watch.run(event, lambda: _deployment(_properties({})))
     request, physical = event.get("RequestType"), _physical_id(event)
     if request == "Delete":
         return _delete(event, physical)

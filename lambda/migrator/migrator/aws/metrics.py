@@ -40,7 +40,11 @@ FAILED = "Failed"
 MANUAL_SNAPSHOTS = "ManualSnapshots"
 LOCK_RETRIES = "LockRetries"  # lock waits (55P03) the apply retried: live traffic held a table it needed
 LONGEST_LOCK_HOLD = "LongestLockHold"  # seconds a lock blocking the application was held (see migrator.live)
+DRIFT_DIFFERENCES = "DriftDifferences"  # what the scheduled drift check found (migrator.aws.drift_watch)
+DRIFT_CHECK_FAILED = "DriftCheckFailed"  # 1 when the drift check could not look (no connection, a bad asset)
 UNITS = {
+    DRIFT_DIFFERENCES: "Count",
+    DRIFT_CHECK_FAILED: "Count",
     LOCK_RETRIES: "Count",
     LONGEST_LOCK_HOLD: "Seconds",
     DURATION: "Seconds",

@@ -1,0 +1,83 @@
+"""The drift watch in each environment's template (the session's one synth): a schedule at cdk.json's interval
+that sends the migration function exactly {"action": "drift"}, and the Drift alarms to the on-call topic."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from migrator.aws import metrics
+from stacks.config.environment import DEFAULT_DRIFT_WATCH_MINUTES, parse_environment
+from tests.cdk.synth import context, only, resources
+
+ENVIRONMENTS: dict[str, dict[str, Any]] = context()["environments"]
+
+
+def _minutes(env: str) -> int:
+    return parse_environment(env, ENVIRONMENTS[env]).drift_watch_minutes
+
+
+def _on_event(template: Template) -> str:
+    (found,) = [k for k, v in resources(template, "AWS::Lambda::Function").items() if "on_event" in str(v)]
+    return found
+
+
+def _drift_alarms(template: Template) -> dict[str, dict[str, Any]]:
+    return {
+        props["MetricName"]: props
+        for props in (a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values())
+        if str(props.get("MetricName", "")).startswith("Drift")
+    }
+
+
+def test_dev_has_no_schedule_and_the_default_is_every_15_minutes() -> None:
+    assert _minutes("dev") == 0
+    unset = {k: v for k, v in ENVIRONMENTS["staging"].items() if k != "driftWatchMinutes"}
+    assert parse_environment("staging", unset).drift_watch_minutes == DEFAULT_DRIFT_WATCH_MINUTES == 15
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_schedule_sends_the_drift_action_to_the_migration_function(
+    templates: dict[str, Template], env: str
+) -> None:
+    template, minutes = templates[env], _minutes(env)
+    rules = resources(template, "AWS::Events::Rule")
+    if not minutes:
+        assert rules == {} and _drift_alarms(template) == {}
+        return
+    _, rule = only(template, "AWS::Events::Rule")
+    assert rule["Properties"]["ScheduleExpression"] == f"rate({minutes} minutes)"
+    (target,) = rule["Properties"]["Targets"]
+    assert json.loads(target["Input"]) == {"action": "drift"}, "EventBridge delivers this input as the whole event"
+    assert target["Arn"] == {"Fn::GetAtt": [_on_event(template), "Arn"]}
+    permissions = [p["Properties"] for p in resources(template, "AWS::Lambda::Permission").values()]
+    assert any(
+        p["Principal"] == "events.amazonaws.com" and p["FunctionName"] == {"Fn::GetAtt": [_on_event(template), "Arn"]}
+        for p in permissions
+    )
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_drift_alarms_reach_the_on_call_topic(templates: dict[str, Template], env: str) -> None:
+    template, minutes = templates[env], _minutes(env)
+    alarmed = "alarms" in ENVIRONMENTS[env]
+    alarms = _drift_alarms(template)
+    if not (minutes and alarmed):
+        assert alarms == {}
+        return
+    topic, _ = only(template, "AWS::SNS::Topic")
+    assert set(alarms) == {metrics.DRIFT_DIFFERENCES, metrics.DRIFT_CHECK_FAILED}
+    for alarm in alarms.values():
+        assert alarm["Namespace"] == metrics.NAMESPACE and alarm["Period"] == minutes * 60
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and alarm["Threshold"] == 1
+        assert alarm["AlarmActions"] == [{"Ref": topic}]
+    differences, failed = alarms[metrics.DRIFT_DIFFERENCES], alarms[metrics.DRIFT_CHECK_FAILED]
+    assert differences["EvaluationPeriods"] == 1 and differences["TreatMissingData"] == "ignore", (
+        "no datapoint while a deploy is in flight: the alarm keeps its state"
+    )
+    assert failed["EvaluationPeriods"] == 2 and failed["TreatMissingData"] == "notBreaching", (
+        "emitted only by a failed check: two in a row page, recovery clears it"
+    )
