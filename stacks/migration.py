@@ -44,6 +44,7 @@ from stacks.bundle import CA_BUNDLE_IN_LAMBDA, MigrationBundle
 from stacks.bundling import migration_code
 from stacks.config import LockSettings
 from stacks.database import DATABASE_NAME, PORT
+from stacks.keys import decrypt_secrets
 from stacks.nag import suppress_snapshot_listing
 from stacks.network import ISOLATED
 from stacks.runner import MigrationRunner
@@ -225,6 +226,7 @@ class SchemaMigration(Construct):
             limits=limits,
             runner=settings.runner,
             lock=settings.lock,
+            key=key,
         )
         properties = StepProperties(
             secret_arn=secret.secret_arn,
@@ -296,16 +298,7 @@ class SchemaMigration(Construct):
             )
         )
         if key is not None:
-            stack = cdk.Stack.of(self)
-            function.add_to_role_policy(
-                iam.PolicyStatement(
-                    actions=["kms:Decrypt"],
-                    resources=[key.key_arn],
-                    conditions={
-                        "StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.url_suffix}"}
-                    },
-                )
-            )
+            function.add_to_role_policy(decrypt_secrets(self, key))
 
     def _grant_snapshots(self, function: lambda_.Function, instance: rds.DatabaseInstanceBase) -> None:
         """This instance and our snapshots of it by ARN; listing snapshots, which names none, on '*'.
