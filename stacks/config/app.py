@@ -8,6 +8,7 @@ from typing import Any
 
 from stacks.config.base import ConfigError
 from stacks.config.environment import EnvironmentConfig, parse_environment
+from stacks.config.zones import check_zones_region
 
 ENVIRONMENT_NAMES = ("dev", "staging", "prod")
 MIGRATE_MODES = ("always", "on-change")
@@ -56,4 +57,6 @@ def _with_defaults(config: EnvironmentConfig, account: str | None, region: str |
             f"cdk.json context environments.{config.name}.account is {config.account}, but the AWS credentials"
             f" are for account {account}: refusing to synthesize {config.name} for the wrong account"
         )
-    return replace(config, account=config.account or account, region=config.region or region)
+    pinned = replace(config, account=config.account or account, region=config.region or region)
+    check_zones_region(f"environments.{config.name}.availabilityZones", pinned.availability_zones, pinned.region)
+    return pinned

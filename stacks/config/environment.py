@@ -13,6 +13,7 @@ from stacks.config.access import cidrs, security_groups
 from stacks.config.alarms import Alarms, Instance, OnCall, on_call, parse_alarms
 from stacks.config.base import ConfigError, camel, setting, setting_value
 from stacks.config.windows import overlap, window
+from stacks.config.zones import availability_zones
 
 REMOVAL_POLICIES = ("destroy", "snapshot", "retain")
 ENHANCED_MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
@@ -70,6 +71,8 @@ class EnvironmentConfig:
     # Settings that are lists or objects, parsed by their own functions (see `_structured`).
     client_security_group_ids: tuple[str, ...] = field(default=(), metadata={"structured": True})
     client_cidrs: tuple[str, ...] = field(default=(), metadata={"structured": True})
+    # The own VPC's zones, e.g. ["eu-west-1a", "eu-west-1b"]; (): two zones CloudFormation picks (Fn::GetAZs)
+    availability_zones: tuple[str, ...] = field(default=(), metadata={"structured": True})
     on_call: OnCall = field(default=OnCall(), metadata={"structured": True})
     alarms: Alarms | None = field(default=None, metadata={"structured": True})
 
@@ -117,6 +120,7 @@ def _structured(config: EnvironmentConfig, raw: Mapping[str, Any]) -> Environmen
         config,
         client_security_group_ids=security_groups(f"{where}.clientSecurityGroupIds", raw.get("clientSecurityGroupIds")),
         client_cidrs=cidrs(f"{where}.clientCidrs", raw.get("clientCidrs")),
+        availability_zones=availability_zones(f"{where}.availabilityZones", raw.get("availabilityZones")),
         on_call=called,
         alarms=parse_alarms(instance, called, raw.get("alarms")),
     )
@@ -146,6 +150,8 @@ def _check_rules(config: EnvironmentConfig) -> None:
             f"{where}.createVpcEndpoints may be false only with vpcId: the project's own VPC has no NAT, so without"
             " the endpoints nothing reaches Secrets Manager or the RDS API"
         )
+    if config.availability_zones and config.vpc_id is not None:
+        raise ConfigError(f"{where}.availabilityZones is for the project's own VPC: with vpcId, its subnets decide")
     if config.max_allocated_storage_gb < config.allocated_storage_gb:
         raise ConfigError(f"{where}.maxAllocatedStorageGb is below allocatedStorageGb")
     if config.backup_window and config.maintenance_window and overlap(config.backup_window, config.maintenance_window):
