@@ -12,6 +12,7 @@ from migrator.aws.contract import RUNNER_CODEBUILD, RUNNER_LAMBDA, RUNNERS, is_d
 from stacks.config.access import cidrs, security_groups
 from stacks.config.alarms import Alarms, Instance, OnCall, on_call, parse_alarms
 from stacks.config.base import ConfigError, camel, setting, setting_value
+from stacks.config.jobs import job_limit_problem
 from stacks.config.windows import overlap, window
 from stacks.config.zones import availability_zones
 
@@ -59,9 +60,10 @@ class EnvironmentConfig:
     lock_timeout: str = setting(str, is_duration, "1s")
     lock_retry_window: str = setting(str, is_duration, "5min")
     max_lock_hold: str = setting(str, is_duration, "10s")  # "0s": no budget
-    pipeline_timeout_minutes: int = setting(  # pipeline mode's build timeout (5 min to 36 h)
+    pipeline_timeout_minutes: int = setting(  # pipeline mode's build timeout; its job's limits: stacks.config.jobs
         int, lambda v: MIN_BUILD_MINUTES <= v <= MAX_BUILD_MINUTES, PIPELINE_TIMEOUT_MINUTES
     )
+    self_hosted_runner: bool = setting(bool, None, False)  # deploy.yml's jobs run on self-hosted runners
     backup_window: str | None = setting(str, lambda v: window(v, with_day=False) is not None, None)  # UTC
     maintenance_window: str | None = setting(str, lambda v: window(v, with_day=True) is not None, None)  # UTC
     performance_insights: bool = setting(bool, None, False)  # 7 days (free), Database Insights standard
@@ -145,6 +147,9 @@ def _check_rules(config: EnvironmentConfig) -> None:
             f"{where}.runner 'codebuild' needs migrationTimeoutMinutes of at least 12: a CodeBuild build runs at least"
             " 5 minutes, and must end before the Provider gives up"
         )
+    problem = job_limit_problem(config.pipeline_timeout_minutes, config.self_hosted_runner)
+    if problem is not None:
+        raise ConfigError(f"{where}.pipelineTimeoutMinutes is {config.pipeline_timeout_minutes}; {problem}")
     if not config.create_vpc_endpoints and config.vpc_id is None:
         raise ConfigError(
             f"{where}.createVpcEndpoints may be false only with vpcId: the project's own VPC has no NAT, so without"

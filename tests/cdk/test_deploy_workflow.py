@@ -3,11 +3,15 @@ with an AWS session that outlives the deploy."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 import yaml
 
+from stacks.config import parse_app_config
+from stacks.config.jobs import GITHUB_HOSTED_JOB_MINUTES, ROLE_SESSION_MAX_MINUTES, pipeline_job_minutes
+from tests.cdk.synth import context
 from tests.support.project import PROJECT
 
 DEPLOY = PROJECT / ".github" / "workflows" / "deploy.yml"
@@ -72,3 +76,22 @@ def test_deploy_workflow_applies_the_reviewed_stack_policy_before_deploying() ->
         deploy = next(i for i, run in enumerate(runs) if "cdk deploy" in run)
         assert policy < deploy
         assert f"file://cdk.out/AalapVma-{env}.stack-policy.json" in runs[policy]
+
+
+def test_every_job_running_pipeline_mode_outlasts_its_build_with_a_session_as_long() -> None:
+    """Against cdk.json: the job's timeout and its AWS session cover pipelineTimeoutMinutes and the rest of the
+    job, within GitHub-hosted runners' 360 minutes (unless selfHostedRunner) and IAM's 12-hour session."""
+    pipeline_jobs = {}
+    for name, job in _workflow()["jobs"].items():
+        runs = "\n".join(str(step.get("run", "")) for step in job["steps"])
+        for env in re.findall(r"python -m migrator --env (\w+) apply --change-set", runs):
+            pipeline_jobs[name] = (job, env)
+    assert {env for _, env in pipeline_jobs.values()} == {"staging", "prod"}
+    for name, (job, env) in pipeline_jobs.items():
+        (config,) = parse_app_config(context(), env, None).environments
+        needed = pipeline_job_minutes(config.pipeline_timeout_minutes)
+        assert job["timeout-minutes"] >= needed, f"{name}: pipelineTimeoutMinutes {config.pipeline_timeout_minutes}"
+        session = _step(job, "aws-actions/configure-aws-credentials@")["with"]["role-duration-seconds"]
+        assert needed * 60 <= session <= ROLE_SESSION_MAX_MINUTES * 60, f"{name}: the session ends before the job"
+        if not config.self_hosted_runner:
+            assert job["runs-on"] == "ubuntu-latest" and job["timeout-minutes"] <= GITHUB_HOSTED_JOB_MINUTES
