@@ -131,6 +131,17 @@ def _role_secret(
     return secret
 
 
+VENDED_LOGS_PREFIX = "/aws/vendedlogs/states/"
+
+
+def _vended_log_group_name(stack: cdk.Stack, what: str) -> str:
+    """A state machine's log group under /aws/vendedlogs/: CloudWatch Logs then needs no resource-policy entry for
+    it (the account's policies are limited in size, and a busy account runs out). The stack's own id ends the name,
+    so a stack created again after a delete (the group is retained) does not meet its predecessor's group."""
+    stack_uuid = cdk.Fn.select(2, cdk.Fn.split("/", stack.stack_id))
+    return f"{VENDED_LOGS_PREFIX}{stack.stack_name}-{what}-{stack_uuid}"
+
+
 def _rule_naming(stack: cdk.Stack, child: object, groups: list[object]) -> bool:
     """Is `child` a security-group rule of, or to or from, one of `groups`?"""
     if isinstance(child, ec2.CfnSecurityGroupIngress):
@@ -210,7 +221,12 @@ class SchemaMigration(Construct):
             log_group=logs.LogGroup(self, "ProviderLogs", retention=logs.RetentionDays.ONE_MONTH),
             disable_waiter_state_machine_logging=False,
             waiter_state_machine_log_options=cr.LogOptions(
-                destination=logs.LogGroup(self, "WaiterLogs", retention=logs.RetentionDays.ONE_MONTH),
+                destination=logs.LogGroup(
+                    self,
+                    "WaiterLogs",
+                    log_group_name=_vended_log_group_name(cdk.Stack.of(self), "schema-migration-waiter"),
+                    retention=logs.RetentionDays.ONE_MONTH,
+                ),
                 level=cdk.aws_stepfunctions.LogLevel.ALL,
             ),
         )
