@@ -131,6 +131,10 @@ def _structured(config: EnvironmentConfig, raw: Mapping[str, Any]) -> Environmen
 def _check_rules(config: EnvironmentConfig) -> None:
     """The rules between settings."""
     where = f"cdk.json context environments.{config.name}"
+    if config.name != "dev" and not config.on_call.subscribed:
+        raise ConfigError(
+            f"{where}.onCall is required outside dev: the emails (or httpsEndpoint) of whoever answers its alarms"
+        )
     if config.removal_policy == "destroy" and config.name != "dev":
         raise ConfigError(f"{where}.removalPolicy may be 'destroy' only in dev")
     if config.name != "dev" and not config.deletion_protection:

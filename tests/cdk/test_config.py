@@ -18,8 +18,17 @@ def _parse(environments: dict[str, Any], env: str | None = None, migrate: str | 
     return parse_app_config({"environments": environments}, env, migrate)
 
 
+def with_real_on_call(environments: dict[str, Any]) -> dict[str, Any]:
+    """cdk.json with its placeholder on-call addresses replaced, as before a deploy."""
+    return {
+        name: raw | ({"onCall": {"emails": ["db-oncall@aalap.co.in"]}} if "onCall" in raw else {})
+        for name, raw in environments.items()
+    }
+
+
 def test_every_environment_parses_with_defaults_for_account_and_region() -> None:
-    config = parse_app_config(context(), None, None, "123456789012", "eu-west-1")
+    environments = with_real_on_call(context()["environments"])
+    config = parse_app_config({"environments": environments}, None, None, "123456789012", "eu-west-1")
     assert [e.name for e in config.environments] == ["dev", "staging", "prod"]
     assert {(e.account, e.region) for e in config.environments} == {("123456789012", "eu-west-1")}
     assert config.migrate == "always"
@@ -44,6 +53,7 @@ def test_one_environment_is_selected_by_name() -> None:
         ({"lockTimeout": 1}, "environments.staging.lockTimeout must be a str"),
         ({"instanceClas": "t4g.micro"}, "environments.staging.instanceClas is not a known setting"),
         ({"createVpcEndpoints": False}, "environments.staging.createVpcEndpoints may be false only with vpcId"),
+        ({"onCall": None, "alarms": None}, "environments.staging.onCall is required outside dev"),
         ({"availabilityZones": ["eu-west-1a"]}, "environments.staging.availabilityZones must name at least 2"),
         ({"availabilityZones": ["eu-west-1a", "west"]}, "environments.staging.availabilityZones has an invalid zone"),
         (
@@ -138,3 +148,18 @@ def test_named_zones_are_the_stacks_and_without_them_cloudformation_picks_two() 
     assert [cdk.Stack().resolve(zone) for zone in stack_zones(default.availability_zones)] == [
         {"Fn::Select": [i, {"Fn::GetAZs": ""}]} for i in range(2)
     ]
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_a_placeholder_on_call_address_never_reaches_a_deploy(env: str) -> None:
+    """Offline synth (no credentials) accepts cdk.json's example.com placeholder; a synth with credentials, which
+    `cdk deploy` and the deploy workflow's plan job always are, refuses it."""
+    environments = context()["environments"]
+    assert "example.com" in str(environments[env]["onCall"]), "cdk.json ships a placeholder"
+    parse_app_config({"environments": environments}, env, None)
+    with pytest.raises(ConfigError, match=rf"environments\.{env}\.onCall names the placeholder .*@example\.com"):
+        parse_app_config({"environments": environments}, env, None, "123456789012", "eu-west-1")
+    for stand_in in ({"emails": ["oncall@team.invalid"]}, {"httpsEndpoint": "https://hooks.example.org/x"}):
+        environments[env]["onCall"] = stand_in
+        with pytest.raises(ConfigError, match="placeholder"):
+            parse_app_config({"environments": environments}, env, None, "123456789012", "eu-west-1")
