@@ -21,6 +21,7 @@ from stacks.bundle import CaBundleError, describe_bundle
 from stacks.config import ConfigError, parse_app_config
 from stacks.database_stack import DatabaseStack, write_stack_policies
 from stacks.migration import MigrationSettings
+from stacks.regions import check_region
 
 
 def build(app: cdk.App) -> list[DatabaseStack]:
@@ -33,6 +34,8 @@ def build(app: cdk.App) -> list[DatabaseStack]:
         os.environ.get("CDK_DEFAULT_REGION"),
     )
     bundle = describe_bundle()
+    for env in config.environments:
+        check_region(env.name, env.region, bundle.ca_bundle)
     token = None if config.migrate == "on-change" else datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     stacks = []
     for env in config.environments:

@@ -25,7 +25,7 @@ from stacks.drift_watch import DriftWatch
 from stacks.migration import MigrationSettings, SchemaMigration
 from stacks.monitoring import OnCall
 from stacks.nag import suppress_accepted_findings, suppress_wildcards_aws_requires
-from stacks.network import Network
+from stacks.network import Network, stack_zones
 
 
 class DatabaseStack(cdk.Stack):
@@ -38,9 +38,16 @@ class DatabaseStack(cdk.Stack):
         migration: MigrationSettings,
         **kwargs: Any,
     ) -> None:
+        self._zones = stack_zones(config.availability_zones)  # read by availability_zones, during super().__init__ too
         super().__init__(scope, construct_id, termination_protection=config.name != "dev", **kwargs)
         self.config = config
-        network = Network(self, "Network", vpc_id=config.vpc_id, create_endpoints=config.create_vpc_endpoints)
+        network = Network(
+            self,
+            "Network",
+            vpc_id=config.vpc_id,
+            create_endpoints=config.create_vpc_endpoints,
+            zone_count=len(self._zones),
+        )
         secrets_endpoint = next((e for e in network.endpoints if "SecretsManager" in e.node.id), None)
         self.key = self._key(config)
         self.database = Database(
@@ -118,6 +125,11 @@ class DatabaseStack(cdk.Stack):
         self.migration.depend_on_network(self)  # last: every endpoint and rule of the stack exists by now
         suppress_accepted_findings(self, config)
         suppress_wildcards_aws_requires(self, self.migration.provider.node.find_child("waiter-state-machine"))
+
+    @property
+    def availability_zones(self) -> list[str]:
+        """cdk.json's zones, or Fn::GetAZs: never CDK's lookup, which needs the account's credentials at synth."""
+        return self._zones
 
     def _key(self, config: EnvironmentConfig) -> kms.IKey | None:
         """kmsKey: "create" a customer-managed key (rotated yearly), or use the key whose ARN is given."""

@@ -45,6 +45,7 @@ from stacks.bundle import CA_BUNDLE_IN_LAMBDA, MigrationBundle
 from stacks.bundling import migration_code
 from stacks.config import LockSettings
 from stacks.database import DATABASE_NAME, PORT
+from stacks.keys import decrypt_secrets
 from stacks.nag import suppress_snapshot_listing
 from stacks.network import ISOLATED
 from stacks.runner import MigrationRunner
@@ -131,6 +132,17 @@ def _role_secret(
     return secret
 
 
+VENDED_LOGS_PREFIX = "/aws/vendedlogs/states/"
+
+
+def _vended_log_group_name(stack: cdk.Stack, what: str) -> str:
+    """A state machine's log group under /aws/vendedlogs/: CloudWatch Logs then needs no resource-policy entry for
+    it (the account's policies are limited in size, and a busy account runs out). The stack's own id ends the name,
+    so a stack created again after a delete (the group is retained) does not meet its predecessor's group."""
+    stack_uuid = cdk.Fn.select(2, cdk.Fn.split("/", stack.stack_id))
+    return f"{VENDED_LOGS_PREFIX}{stack.stack_name}-{what}-{stack_uuid}"
+
+
 def _rule_naming(stack: cdk.Stack, child: object, groups: list[object]) -> bool:
     """Is `child` a security-group rule of, or to or from, one of `groups`?"""
     if isinstance(child, ec2.CfnSecurityGroupIngress):
@@ -211,7 +223,12 @@ class SchemaMigration(Construct):
             log_group=logs.LogGroup(self, "ProviderLogs", retention=logs.RetentionDays.ONE_MONTH),
             disable_waiter_state_machine_logging=False,
             waiter_state_machine_log_options=cr.LogOptions(
-                destination=logs.LogGroup(self, "WaiterLogs", retention=logs.RetentionDays.ONE_MONTH),
+                destination=logs.LogGroup(
+                    self,
+                    "WaiterLogs",
+                    log_group_name=_vended_log_group_name(cdk.Stack.of(self), "schema-migration-waiter"),
+                    retention=logs.RetentionDays.ONE_MONTH,
+                ),
                 level=cdk.aws_stepfunctions.LogLevel.ALL,
             ),
         )
@@ -227,6 +244,7 @@ class SchemaMigration(Construct):
             limits=limits,
             runner=settings.runner,
             lock=settings.lock,
+            key=key,
         )
         properties = StepProperties(
             secret_arn=secret.secret_arn,
@@ -298,16 +316,7 @@ class SchemaMigration(Construct):
             )
         )
         if key is not None:
-            stack = cdk.Stack.of(self)
-            function.add_to_role_policy(
-                iam.PolicyStatement(
-                    actions=["kms:Decrypt"],
-                    resources=[key.key_arn],
-                    conditions={
-                        "StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.url_suffix}"}
-                    },
-                )
-            )
+            function.add_to_role_policy(decrypt_secrets(self, key))
 
     def _grant_snapshots(self, function: lambda_.Function, instance: rds.DatabaseInstanceBase) -> None:
         """This instance and our snapshots of it by ARN; listing snapshots, which names none, on '*'.

@@ -24,6 +24,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
@@ -46,6 +47,7 @@ from migrator.aws.contract import (
 )
 from stacks.config import LockSettings
 from stacks.database import PORT
+from stacks.keys import decrypt_secrets
 from stacks.nag import ARN_PARTITION
 from stacks.network import ISOLATED
 
@@ -100,6 +102,7 @@ class MigrationRunner(Construct):
         limits: TimeLimits,
         runner: str = RUNNER_LAMBDA,
         lock: LockSettings | None = None,
+        key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if LAMBDA_PYTHON not in IMAGE_PYTHONS:
@@ -142,8 +145,8 @@ class MigrationRunner(Construct):
         )
         # Pipeline mode runs the next deploy's asset before the change set replaces this policy: any asset zip of
         # the bootstrap bucket (CDK names them <sha256>.zip); otherwise this deploy's object only.
-        key = "*.zip" if runner == RUNNER_PIPELINE else location.object_key
-        asset_object = f"arn:{stack.partition}:s3:::{location.bucket_name}/{key}"
+        asset_key = "*.zip" if runner == RUNNER_PIPELINE else location.object_key
+        asset_object = f"arn:{stack.partition}:s3:::{location.bucket_name}/{asset_key}"
         subnets = vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED).subnet_ids
         policy = iam.Policy(
             self,
@@ -153,6 +156,7 @@ class MigrationRunner(Construct):
                 iam.PolicyStatement(
                     actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn for secret in secrets]
                 ),
+                *([decrypt_secrets(self, key)] if key is not None else []),  # kmsKey: the secrets are encrypted with it
                 iam.PolicyStatement(
                     actions=["logs:CreateLogStream", "logs:PutLogEvents"],
                     resources=[self.log_group.log_group_arn],

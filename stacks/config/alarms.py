@@ -38,6 +38,18 @@ class Alarms:
     lock_retries: int | None = None  # a deploy that retried this many lock waits: traffic contends with deploys
 
 
+# Reserved for documentation (RFC 2606, RFC 6761): an address there is a placeholder, never an on-call team.
+_PLACEHOLDER = re.compile(r"(^|\.)(example\.(com|net|org)|[^.]+\.(example|invalid|test|localhost))$", re.IGNORECASE)
+
+
+def placeholders(called: OnCall) -> list[str]:
+    """The subscribers that are documentation placeholders (example.com and the like)."""
+    hosts = [(email, email.rpartition("@")[2]) for email in called.emails]
+    if called.https_endpoint:
+        hosts.append((called.https_endpoint, called.https_endpoint.split("/")[2]))
+    return [given for given, host in hosts if _PLACEHOLDER.search(host)]
+
+
 def on_call(name: str, value: Any) -> OnCall:
     where = f"environments.{name}.onCall"
     if value is None:

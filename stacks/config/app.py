@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from stacks.config.alarms import placeholders
 from stacks.config.base import ConfigError
 from stacks.config.environment import EnvironmentConfig, parse_environment
+from stacks.config.zones import check_zones_region
 
 ENVIRONMENT_NAMES = ("dev", "staging", "prod")
 MIGRATE_MODES = ("always", "on-change")
@@ -56,4 +58,12 @@ def _with_defaults(config: EnvironmentConfig, account: str | None, region: str |
             f"cdk.json context environments.{config.name}.account is {config.account}, but the AWS credentials"
             f" are for account {account}: refusing to synthesize {config.name} for the wrong account"
         )
-    return replace(config, account=config.account or account, region=config.region or region)
+    stand_ins = placeholders(config.on_call)
+    if account and stand_ins:  # credentials: a synth that can deploy (offline synth and tests have none)
+        raise ConfigError(
+            f"cdk.json context environments.{config.name}.onCall names the placeholder {stand_ins[0]}: set the"
+            " on-call team's address before deploying"
+        )
+    pinned = replace(config, account=config.account or account, region=config.region or region)
+    check_zones_region(f"environments.{config.name}.availabilityZones", pinned.availability_zones, pinned.region)
+    return pinned

@@ -12,7 +12,9 @@ from migrator.aws.contract import RUNNER_CODEBUILD, RUNNER_LAMBDA, RUNNERS, is_d
 from stacks.config.access import cidrs, security_groups
 from stacks.config.alarms import Alarms, Instance, OnCall, on_call, parse_alarms
 from stacks.config.base import ConfigError, camel, setting, setting_value
+from stacks.config.jobs import job_limit_problem
 from stacks.config.windows import overlap, window
+from stacks.config.zones import availability_zones
 
 REMOVAL_POLICIES = ("destroy", "snapshot", "retain")
 ENHANCED_MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
@@ -59,9 +61,10 @@ class EnvironmentConfig:
     lock_timeout: str = setting(str, is_duration, "1s")
     lock_retry_window: str = setting(str, is_duration, "5min")
     max_lock_hold: str = setting(str, is_duration, "10s")  # "0s": no budget
-    pipeline_timeout_minutes: int = setting(  # pipeline mode's build timeout (5 min to 36 h)
+    pipeline_timeout_minutes: int = setting(  # pipeline mode's build timeout; its job's limits: stacks.config.jobs
         int, lambda v: MIN_BUILD_MINUTES <= v <= MAX_BUILD_MINUTES, PIPELINE_TIMEOUT_MINUTES
     )
+    self_hosted_runner: bool = setting(bool, None, False)  # deploy.yml's jobs run on self-hosted runners
     backup_window: str | None = setting(str, lambda v: window(v, with_day=False) is not None, None)  # UTC
     maintenance_window: str | None = setting(str, lambda v: window(v, with_day=True) is not None, None)  # UTC
     performance_insights: bool = setting(bool, None, False)  # 7 days (free), Database Insights standard
@@ -73,6 +76,8 @@ class EnvironmentConfig:
     # Settings that are lists or objects, parsed by their own functions (see `_structured`).
     client_security_group_ids: tuple[str, ...] = field(default=(), metadata={"structured": True})
     client_cidrs: tuple[str, ...] = field(default=(), metadata={"structured": True})
+    # The own VPC's zones, e.g. ["eu-west-1a", "eu-west-1b"]; (): two zones CloudFormation picks (Fn::GetAZs)
+    availability_zones: tuple[str, ...] = field(default=(), metadata={"structured": True})
     on_call: OnCall = field(default=OnCall(), metadata={"structured": True})
     alarms: Alarms | None = field(default=None, metadata={"structured": True})
 
@@ -120,6 +125,7 @@ def _structured(config: EnvironmentConfig, raw: Mapping[str, Any]) -> Environmen
         config,
         client_security_group_ids=security_groups(f"{where}.clientSecurityGroupIds", raw.get("clientSecurityGroupIds")),
         client_cidrs=cidrs(f"{where}.clientCidrs", raw.get("clientCidrs")),
+        availability_zones=availability_zones(f"{where}.availabilityZones", raw.get("availabilityZones")),
         on_call=called,
         alarms=parse_alarms(instance, called, raw.get("alarms")),
     )
@@ -128,6 +134,10 @@ def _structured(config: EnvironmentConfig, raw: Mapping[str, Any]) -> Environmen
 def _check_rules(config: EnvironmentConfig) -> None:
     """The rules between settings."""
     where = f"cdk.json context environments.{config.name}"
+    if config.name != "dev" and not config.on_call.subscribed:
+        raise ConfigError(
+            f"{where}.onCall is required outside dev: the emails (or httpsEndpoint) of whoever answers its alarms"
+        )
     if config.removal_policy == "destroy" and config.name != "dev":
         raise ConfigError(f"{where}.removalPolicy may be 'destroy' only in dev")
     if config.name != "dev" and not config.deletion_protection:
@@ -144,11 +154,16 @@ def _check_rules(config: EnvironmentConfig) -> None:
             f"{where}.runner 'codebuild' needs migrationTimeoutMinutes of at least 12: a CodeBuild build runs at least"
             " 5 minutes, and must end before the Provider gives up"
         )
+    problem = job_limit_problem(config.pipeline_timeout_minutes, config.self_hosted_runner)
+    if problem is not None:
+        raise ConfigError(f"{where}.pipelineTimeoutMinutes is {config.pipeline_timeout_minutes}; {problem}")
     if not config.create_vpc_endpoints and config.vpc_id is None:
         raise ConfigError(
             f"{where}.createVpcEndpoints may be false only with vpcId: the project's own VPC has no NAT, so without"
             " the endpoints nothing reaches Secrets Manager or the RDS API"
         )
+    if config.availability_zones and config.vpc_id is not None:
+        raise ConfigError(f"{where}.availabilityZones is for the project's own VPC: with vpcId, its subnets decide")
     if config.max_allocated_storage_gb < config.allocated_storage_gb:
         raise ConfigError(f"{where}.maxAllocatedStorageGb is below allocatedStorageGb")
     if config.backup_window and config.maintenance_window and overlap(config.backup_window, config.maintenance_window):

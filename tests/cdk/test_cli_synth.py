@@ -68,9 +68,13 @@ def test_cdk_cli_synthesizes_every_environment_without_credentials_or_docker(tmp
     assert "end-of-life" not in done.stderr, "jsii ran on the machine's Node 20, not the project's Node 22"
 
 
-def test_cdk_cli_synthesizes_a_restore_from_snapshot(tmp_path: Path) -> None:
+def test_cdk_cli_synthesizes_a_restore_from_snapshot_pinned_to_an_account_never_seen(tmp_path: Path) -> None:
+    """Pinned as the first-deploy steps say, with no credentials and no cdk.context.json: no lookup is needed (the
+    zones are CloudFormation's Fn::GetAZs unless cdk.json names them)."""
     environments = context()["environments"]
     environments["staging"] |= {
+        "account": "444455556666",
+        "region": "eu-central-1",
         "restoreSnapshotId": "premigrate-x-v007-to-v008-20261127t191500z",
         "allowDatabaseReplacement": True,  # restoring replaces the instance: the stack policy must allow it
     }
@@ -78,7 +82,12 @@ def test_cdk_cli_synthesizes_a_restore_from_snapshot(tmp_path: Path) -> None:
     done = run_cdk("synth", "-c", "env=staging", "--quiet", "-o", str(out), cwd=user_project(tmp_path, environments))
     assert done.returncode == 0, done.stderr[-3000:]
     assert stacks_in(out) == {"AalapVma-staging"}
+    assert "missing" not in json.loads((out / "manifest.json").read_text()), "a context lookup was needed"
     template = json.loads((out / "AalapVma-staging.template.json").read_text())
+    zones = [
+        r["Properties"]["AvailabilityZone"] for r in template["Resources"].values() if r["Type"] == "AWS::EC2::Subnet"
+    ]
+    assert zones == [{"Fn::Select": [i, {"Fn::GetAZs": ""}]} for i in range(2)]
     (instance,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::RDS::DBInstance"]
     assert instance["Properties"]["DBSnapshotIdentifier"] == "premigrate-x-v007-to-v008-20261127t191500z"
     policy = json.loads((out / "AalapVma-staging.stack-policy.json").read_text())

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
 from stacks.config import ConfigError, parse_app_config
+from stacks.network import stack_zones
 from tests.cdk.synth import context, provider_total_seconds, synth, with_environment
 
 
@@ -16,8 +18,17 @@ def _parse(environments: dict[str, Any], env: str | None = None, migrate: str | 
     return parse_app_config({"environments": environments}, env, migrate)
 
 
+def with_real_on_call(environments: dict[str, Any]) -> dict[str, Any]:
+    """cdk.json with its placeholder on-call addresses replaced, as before a deploy."""
+    return {
+        name: raw | ({"onCall": {"emails": ["db-oncall@aalap.co.in"]}} if "onCall" in raw else {})
+        for name, raw in environments.items()
+    }
+
+
 def test_every_environment_parses_with_defaults_for_account_and_region() -> None:
-    config = parse_app_config(context(), None, None, "123456789012", "eu-west-1")
+    environments = with_real_on_call(context()["environments"])
+    config = parse_app_config({"environments": environments}, None, None, "123456789012", "eu-west-1")
     assert [e.name for e in config.environments] == ["dev", "staging", "prod"]
     assert {(e.account, e.region) for e in config.environments} == {("123456789012", "eu-west-1")}
     assert config.migrate == "always"
@@ -42,6 +53,25 @@ def test_one_environment_is_selected_by_name() -> None:
         ({"lockTimeout": 1}, "environments.staging.lockTimeout must be a str"),
         ({"instanceClas": "t4g.micro"}, "environments.staging.instanceClas is not a known setting"),
         ({"createVpcEndpoints": False}, "environments.staging.createVpcEndpoints may be false only with vpcId"),
+        ({"onCall": None, "alarms": None}, "environments.staging.onCall is required outside dev"),
+        ({"availabilityZones": ["eu-west-1a"]}, "environments.staging.availabilityZones must name at least 2"),
+        ({"availabilityZones": ["eu-west-1a", "west"]}, "environments.staging.availabilityZones has an invalid zone"),
+        (
+            {"availabilityZones": ["eu-west-1a", "us-east-1b"]},
+            "environments.staging.availabilityZones names zones of several Regions",
+        ),
+        (
+            {"availabilityZones": ["eu-west-1a", "eu-west-1b"]},
+            "environments.staging.availabilityZones names zones of eu-west-1: pin region",
+        ),
+        (
+            {"availabilityZones": ["eu-west-1a", "eu-west-1b"], "region": "eu-central-1"},
+            "environments.staging.availabilityZones names zones of eu-west-1, but the Region is eu-central-1",
+        ),
+        (
+            {"availabilityZones": ["eu-west-1a", "eu-west-1b"], "vpcId": "vpc-0a1b2c3d"},
+            "environments.staging.availabilityZones is for the project's own VPC",
+        ),
     ],
 )
 def test_invalid_values_name_their_key(change: dict[str, Any], message: str) -> None:
@@ -105,3 +135,31 @@ def test_an_hour_budget_synthesizes_at_cloudformations_maximum(tmp_path: Path) -
     assert resource["Properties"]["ServiceTimeout"] == "3600"
     assert resource["Properties"]["MigrationTimeoutSeconds"] == "3600"
     assert provider_total_seconds(template) < 3600
+
+
+def test_named_zones_are_the_stacks_and_without_them_cloudformation_picks_two() -> None:
+    """No lookup either way (stacks.network.stack_zones feeds DatabaseStack.availability_zones)."""
+    environments = context()["environments"]
+    named = ["eu-west-1a", "eu-west-1c", "eu-west-1b"]
+    environments["staging"] |= {"region": "eu-west-1", "availabilityZones": named}
+    (staging,) = _parse(environments, "staging").environments
+    assert stack_zones(staging.availability_zones) == named
+    (default,) = _parse(context()["environments"], "staging").environments
+    assert [cdk.Stack().resolve(zone) for zone in stack_zones(default.availability_zones)] == [
+        {"Fn::Select": [i, {"Fn::GetAZs": ""}]} for i in range(2)
+    ]
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_a_placeholder_on_call_address_never_reaches_a_deploy(env: str) -> None:
+    """Offline synth (no credentials) accepts cdk.json's example.com placeholder; a synth with credentials, which
+    `cdk deploy` and the deploy workflow's plan job always are, refuses it."""
+    environments = context()["environments"]
+    assert "example.com" in str(environments[env]["onCall"]), "cdk.json ships a placeholder"
+    parse_app_config({"environments": environments}, env, None)
+    with pytest.raises(ConfigError, match=rf"environments\.{env}\.onCall names the placeholder .*@example\.com"):
+        parse_app_config({"environments": environments}, env, None, "123456789012", "eu-west-1")
+    for stand_in in ({"emails": ["oncall@team.invalid"]}, {"httpsEndpoint": "https://hooks.example.org/x"}):
+        environments[env]["onCall"] = stand_in
+        with pytest.raises(ConfigError, match="placeholder"):
+            parse_app_config({"environments": environments}, env, None, "123456789012", "eu-west-1")

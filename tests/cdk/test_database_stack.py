@@ -79,7 +79,8 @@ def test_only_the_migration_function_reaches_the_database(templates: dict[str, T
     rotation = {s for s in sources if "Rotation" in s}
     assert sources - rotation == {s for s in sources if s.startswith(MIGRATION_GROUPS)}
     assert {s.startswith(MIGRATION_GROUPS[1]) for s in sources - rotation} == {True, False}, "function and runner"
-    assert bool(rotation) is (env == "prod"), "only prod rotates, and its rotation function must reach the database"
+    rotates = bool(context()["environments"][env].get("rotateSecret"))
+    assert bool(rotation) is rotates, "a rotating environment's rotation function must reach the database"
     groups = resources(template, "AWS::EC2::SecurityGroup")
     assert not any(
         rule.get("CidrIp") == "0.0.0.0/0"
@@ -144,6 +145,31 @@ def test_prod_rotates_its_secret_and_is_multi_az(templates: dict[str, Template])
     assert instance["Properties"]["MultiAZ"] is True
 
 
+# What prod runs that staging may leave out, and why: Multi-AZ doubles staging's instance and storage, and its
+# standby and failover are RDS's own (nothing of this project runs differently on it).
+STAGING_MAY_LACK = {"Multi-AZ"}
+
+
+def _features(template: Template) -> set[str]:
+    """The optional features a template runs: each one's first run in an environment is where it fails first."""
+    _, instance = only(template, "AWS::RDS::DBInstance")
+    props = instance["Properties"]
+    found = {
+        "secret rotation": bool(template.find_resources("AWS::SecretsManager::RotationSchedule")),
+        "Multi-AZ": props.get("MultiAZ") is True,
+        "Performance Insights": props.get("EnablePerformanceInsights") is True,
+        "Enhanced Monitoring": bool(props.get("MonitoringInterval")),
+        "alarms": bool(template.find_resources("AWS::CloudWatch::Alarm")),
+        "a customer-managed key": bool(template.find_resources("AWS::KMS::Key")),
+    }
+    return {name for name, on in found.items() if on}
+
+
+def test_staging_runs_what_prod_runs_so_a_failure_shows_there_first(templates: dict[str, Template]) -> None:
+    """Rotation's function runs its test step when it is created; a first run belongs in staging, not prod."""
+    assert _features(templates["prod"]) - _features(templates["staging"]) <= STAGING_MAY_LACK
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_outputs_carry_schema_version_and_snapshot(templates: dict[str, Template], env: str) -> None:
     outputs = templates[env].find_outputs("*")
@@ -205,7 +231,8 @@ def test_secrets_manager_endpoint_admits_the_rotation_function_on_443(templates:
     sources = {rule["SourceSecurityGroupId"]["Fn::GetAtt"][0] for rule in secrets}
     rotation = {s for s in sources if "Rotation" in s}
     assert sources - rotation == {s for s in sources if s.startswith(MIGRATION_GROUPS)}
-    assert len(rotation) == (1 if env == "prod" else 0), "rotation needs Secrets Manager; without it, it times out"
+    rotates = bool(context()["environments"][env].get("rotateSecret"))
+    assert len(rotation) == int(rotates), "rotation needs Secrets Manager; without it, it times out"
     rds_api = _ingress_into(template, _endpoint_group(template, ".rds"))
     assert not any("Rotation" in r["SourceSecurityGroupId"]["Fn::GetAtt"][0] for r in rds_api), (
         "single-user rotation reads the host from the secret and never calls the RDS API"
@@ -236,3 +263,17 @@ def test_rotation_waits_for_its_schedule_instead_of_racing_the_deploy(templates:
     _, schedule = only(templates["prod"], "AWS::SecretsManager::RotationSchedule")
     assert schedule["Properties"]["RotationRules"]["ScheduleExpression"] == "rate(30 days)"
     assert schedule["Properties"]["RotateImmediatelyOnUpdate"] is False
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_waiter_state_machine_logs_to_a_vended_logs_group(templates: dict[str, Template], env: str) -> None:
+    """Under /aws/vendedlogs/states/, CloudWatch Logs needs no entry in the account's size-limited resource policy;
+    the stack's own id ends the name (a retained group never meets a stack created again)."""
+    template = templates[env]
+    _, machine = only(template, "AWS::StepFunctions::StateMachine")
+    (destination,) = machine["Properties"]["LoggingConfiguration"]["Destinations"]
+    group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    name = resources(template, "AWS::Logs::LogGroup")[group]["Properties"]["LogGroupName"]
+    head, stack_uuid = name["Fn::Join"][1]
+    assert head.startswith(f"/aws/vendedlogs/states/AalapVma-{env}-")
+    assert stack_uuid == {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}

@@ -3,11 +3,17 @@ with an AWS session that outlives the deploy."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from stacks.config import parse_app_config
+from stacks.config.jobs import GITHUB_HOSTED_JOB_MINUTES, ROLE_SESSION_MAX_MINUTES, pipeline_job_minutes
+from tests.cdk.synth import context
 from tests.support.project import PROJECT
 
 DEPLOY = PROJECT / ".github" / "workflows" / "deploy.yml"
@@ -72,3 +78,85 @@ def test_deploy_workflow_applies_the_reviewed_stack_policy_before_deploying() ->
         deploy = next(i for i, run in enumerate(runs) if "cdk deploy" in run)
         assert policy < deploy
         assert f"file://cdk.out/AalapVma-{env}.stack-policy.json" in runs[policy]
+
+
+def test_every_job_running_pipeline_mode_outlasts_its_build_with_a_session_as_long() -> None:
+    """Against cdk.json: the job's timeout and its AWS session cover pipelineTimeoutMinutes and the rest of the
+    job, within GitHub-hosted runners' 360 minutes (unless selfHostedRunner) and IAM's 12-hour session."""
+    pipeline_jobs = {}
+    for name, job in _workflow()["jobs"].items():
+        runs = "\n".join(str(step.get("run", "")) for step in job["steps"])
+        for env in re.findall(r"python -m migrator --env (\w+) apply --change-set", runs):
+            pipeline_jobs[name] = (job, env)
+    assert {env for _, env in pipeline_jobs.values()} == {"staging", "prod"}
+    for name, (job, env) in pipeline_jobs.items():
+        (config,) = parse_app_config(context(), env, None).environments
+        needed = pipeline_job_minutes(config.pipeline_timeout_minutes)
+        assert job["timeout-minutes"] >= needed, f"{name}: pipelineTimeoutMinutes {config.pipeline_timeout_minutes}"
+        session = _step(job, "aws-actions/configure-aws-credentials@")["with"]["role-duration-seconds"]
+        assert needed * 60 <= session <= ROLE_SESSION_MAX_MINUTES * 60, f"{name}: the session ends before the job"
+        if not config.self_hosted_runner:
+            assert job["runs-on"] == "ubuntu-latest" and job["timeout-minutes"] <= GITHUB_HOSTED_JOB_MINUTES
+
+
+def _run_step(script: str, tmp_path: Path, tool: str, behaviour: str) -> tuple[int, str]:
+    """The step's script under GitHub's bash options, with `tool` a stand-in that logs its calls and acts as told."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / tool
+    fake.write_text(f'#!/bin/bash\necho "$*" >> "{tmp_path}/calls"\n{behaviour}\n')
+    fake.chmod(0o755)
+    environ = {"PATH": f"{bin_dir}:/usr/bin:/bin", "GITHUB_SHA": "abc123", "GITHUB_REPOSITORY": "aalap/vma-db"}
+    done = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    calls = tmp_path / "calls"
+    return done.returncode, calls.read_text() if calls.exists() else ""
+
+
+DENIED = 'if [ "$2" = describe-stacks ]; then echo "An error occurred (AccessDenied) when calling the DescribeStacks'
+DENIED += ' operation: User is not authorized to perform: cloudformation:DescribeStacks" >&2; exit 254; fi'
+ABSENT = 'if [ "$2" = describe-stacks ]; then echo "An error occurred (ValidationError) when calling the DescribeStacks'
+ABSENT += ' operation: Stack with id AalapVma-prod does not exist" >&2; exit 254; fi'
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "status", "sets_policy"),
+    [(DENIED, 1, False), (ABSENT, 0, False), ("exit 0", 0, True)],
+    ids=["access denied fails", "no stack yet skips", "a stack gets its policy"],
+)
+def test_the_stack_policy_step_fails_unless_the_stack_is_really_absent(
+    tmp_path: Path, behaviour: str, status: int, sets_policy: bool
+) -> None:
+    (step,) = [s for s in _workflow()["jobs"]["prod"]["steps"] if str(s.get("name", "")).startswith("stack policy (")]
+    code, calls = _run_step(step["run"], tmp_path, "aws", behaviour)
+    assert (code, "set-stack-policy" in calls) == (status, sets_policy), calls
+
+
+@pytest.mark.parametrize(
+    ("runs", "status"),
+    [("completed:success", 0), ("completed:failure", 1), ("", 1), ("completed:failure\ncompleted:success", 0)],
+)
+def test_prod_plans_only_a_tagged_commit_ci_passed_on(tmp_path: Path, runs: str, status: int) -> None:
+    plan = _workflow()["jobs"]["prod"]["needs"]
+    job = _workflow()["jobs"][plan]
+    gate = next(i for i, s in enumerate(job["steps"]) if "gh run list" in str(s.get("run", "")))
+    synth = next(i for i, s in enumerate(job["steps"]) if "cdk synth" in str(s.get("run", "")))
+    assert gate < synth and job["permissions"]["actions"] == "read"
+    code, calls = _run_step(job["steps"][gate]["run"], tmp_path, "gh", f"printf '{runs}'")
+    assert code == status and "--commit abc123" in calls and "--workflow ci.yml" in calls
+
+
+def test_the_documented_deployer_permissions_cover_the_workflows_own_aws_calls() -> None:
+    """Every `aws <service> <command>` the deploy jobs run is in the deployer's permissions (docs/operations.md)."""
+    called = set(re.findall(r"\baws ([a-z0-9]+) ([a-z-]+)", DEPLOY.read_text()))
+    actions = {f"{service}:{''.join(part.title() for part in command.split('-'))}" for service, command in called}
+    operations = (PROJECT / "docs" / "operations.md").read_text()
+    documented = operations[operations.index("**The deployer's permissions**") : operations.index("4. `npx cdk deploy")]
+    assert actions >= {"cloudformation:DescribeStacks", "cloudformation:SetStackPolicy"}
+    assert [a for a in sorted(actions) if f"`{a}`" not in documented] == []

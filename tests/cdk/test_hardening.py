@@ -75,6 +75,7 @@ def test_synth_writes_each_stack_policy_into_the_assembly(cdk_assembly: Path) ->
 )
 def test_a_pinned_account_refuses_other_credentials(pinned: str | None, credentials: str | None, refused: bool) -> None:
     environments = context()["environments"]
+    environments["prod"] |= {"onCall": {"emails": ["db-oncall@aalap.co.in"]}}  # not the placeholder
     if pinned:
         environments["prod"] |= {"account": pinned}
     if refused:

@@ -220,10 +220,11 @@ def test_a_dashboard_shows_the_migration_metrics_beside_the_databases(templates:
 # Insights, monitoring, windows ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("env", "insights"), [("dev", False), ("staging", False), ("prod", True)])
-def test_performance_insights_and_enhanced_monitoring_in_prod(
-    templates: dict[str, Template], env: str, insights: bool
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_performance_insights_and_enhanced_monitoring_as_cdk_json_says(
+    templates: dict[str, Template], env: str
 ) -> None:
+    insights = bool(context()["environments"][env].get("performanceInsights"))
     props = _instance(templates[env])
     assert props.get("EnablePerformanceInsights", False) is insights
     if insights:

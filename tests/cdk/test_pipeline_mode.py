@@ -20,12 +20,12 @@ from tests.support.migrations import NEWEST
 from tests.support.project import PROJECT
 
 STACK_ID = "arn:aws:cloudformation:eu-west-1:123456789012:stack/AalapVma-staging/0f1e2d3c"
-HOURS_24 = 1440
+HOURS_10 = 600  # beyond GitHub-hosted runners' 6 hours: self-hosted
 
 
 @pytest.fixture(scope="session")
 def pipeline_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    overrides = with_environment("staging", runner="pipeline", pipelineTimeoutMinutes=HOURS_24)
+    overrides = with_environment("staging", runner="pipeline", pipelineTimeoutMinutes=HOURS_10, selfHostedRunner=True)
     return shared_assembly(tmp_path_factory, "pipeline", **overrides)
 
 
@@ -54,7 +54,7 @@ def test_the_command_reads_the_next_asset_and_version_from_the_synthesized_templ
     bucket, key = upcoming.source.split("/", 1)
     assert bucket == "cdk-hnb659fds-assets-123456789012-eu-west-1"
     assert key in _asset_keys(pipeline_assembly), "the runner's source is the asset CDK publishes"
-    assert (upcoming.newest_version, upcoming.runner, upcoming.timeout_minutes) == (NEWEST, "pipeline", HOURS_24)
+    assert (upcoming.newest_version, upcoming.runner, upcoming.timeout_minutes) == (NEWEST, "pipeline", HOURS_10)
     assert upcoming.take_snapshots and upcoming.snapshot_retention >= 1
 
 
@@ -100,7 +100,7 @@ def test_the_custom_resource_carries_the_pipeline_timeout_only_in_pipeline_mode(
 
     assert (step(pipeline_template)["Runner"], step(pipeline_template)["PipelineTimeoutMinutes"]) == (
         "pipeline",
-        str(HOURS_24),
+        str(HOURS_10),
     )
     assert all("PipelineTimeoutMinutes" not in step(t) for t in templates.values())
 
@@ -113,6 +113,14 @@ def test_the_custom_resource_carries_the_pipeline_timeout_only_in_pipeline_mode(
         (
             {"runner": "pipeline", "pipelineTimeoutMinutes": MAX_BUILD_MINUTES + 1},
             "environments.staging.pipelineTimeoutMinutes",
+        ),
+        (
+            {"runner": "pipeline", "pipelineTimeoutMinutes": 301},
+            "pipelineTimeoutMinutes is 301; at most 300 minutes on GitHub-hosted runners, which end every job",
+        ),
+        (
+            {"runner": "pipeline", "pipelineTimeoutMinutes": 661, "selfHostedRunner": True},
+            "pipelineTimeoutMinutes is 661; at most 660 minutes: the deploy job .* IAM role session",
         ),
     ],
 )

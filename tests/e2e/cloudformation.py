@@ -145,7 +145,11 @@ class Stack:
 
         return self._timed(step, run)
 
-    def update(self, step: str, properties: dict[str, Any]) -> Operation:
+    def update(
+        self, step: str, properties: dict[str, Any], neighbour_fails: Callable[[], None] | None = None
+    ) -> Operation:
+        """`neighbour_fails`: another resource of the update fails after the custom resource's Update succeeded
+        (the alarms, dashboard and network update beside it); it is called, then the rollback Update is sent."""
         if properties == self.properties:
             raise NoChanges(f"{step}: the properties did not change")
         earlier, earlier_id = self.properties, self.physical_id
@@ -153,6 +157,9 @@ class Stack:
         def run(operation: Operation) -> None:
             request = self._send(operation, "Update", properties, old=earlier, physical=earlier_id)
             outputs, missing = self._outputs(request)
+            if request.ok and not missing and neighbour_fails is not None:
+                neighbour_fails()
+                missing = "a neighbouring resource failed"
             if request.ok and not missing:
                 self._settle("UPDATE_COMPLETE", properties, request.physical_id, outputs, operation)
                 if request.physical_id != earlier_id:  # replaced: the old one is deleted in the cleanup phase

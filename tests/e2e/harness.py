@@ -93,6 +93,10 @@ class Deployer:
     def deploy(self, step: str) -> Operation:
         return self._recorded(self.stack.deploy(step, self.properties()))
 
+    def update_with_failing_neighbour(self, step: str, neighbour_fails: Callable[[], None]) -> Operation:
+        """An Update whose custom resource succeeds and another resource then fails: CloudFormation rolls back."""
+        return self._recorded(self.stack.update(step, self.properties(), neighbour_fails))
+
     def delete(self, step: str) -> Operation:
         return self._recorded(self.stack.delete(step))
 

@@ -18,7 +18,7 @@ from psycopg import sql
 
 from migrator.aws import budget, handler
 from migrator.aws.step_data import ATTRIBUTES
-from migrator.errors import DeployFailed
+from migrator.errors import DeployFailed, MigratorError
 from tests.aws import Environment
 from tests.engine.helpers import history, state
 from tests.handler.lifecycle import event, run
@@ -284,6 +284,43 @@ def test_a_master_password_rotated_mid_deploy_is_read_again(aws: Environment, pg
                     sql.Identifier(MASTER_USER), sql.Literal(secret["password"])
                 )
             )
+
+
+def _set_master_password(pg_admin: str, password: str) -> None:
+    with psycopg.connect(pg_admin, autocommit=True) as admin:
+        admin.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(MASTER_USER), sql.Literal(password)))
+
+
+def test_a_rotation_stuck_between_setting_and_finishing_connects_with_the_pending_password(
+    aws: Environment, pg_admin: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Single-user rotation: createSecret stores AWSPENDING, setSecret gives the database that password, and
+    finishSecret (which moves AWSCURRENT) never ran: AWSCURRENT's password is refused, AWSPENDING's works."""
+    current = json.loads(aws.secrets().get_secret_value(SecretId=aws.secret_arn)["SecretString"])
+    pending = "Pending-Master-Pass-7"
+    aws.secrets().put_secret_value(
+        SecretId=aws.secret_arn,
+        SecretString=json.dumps(current | {"password": pending}),
+        VersionStages=["AWSPENDING"],
+    )
+    _set_master_password(pg_admin, pending)
+    try:
+        deployment = handler._deployment(handler._properties(aws.properties()))
+        assert deployment.plan().pending, "connected with the pending password"
+        assert "trying AWSPENDING" in caplog.text
+        assert pending not in caplog.text
+    finally:
+        _set_master_password(pg_admin, current["password"])
+
+
+def test_without_a_rotation_in_progress_a_refused_password_stays_refused(aws: Environment, pg_admin: str) -> None:
+    current = json.loads(aws.secrets().get_secret_value(SecretId=aws.secret_arn)["SecretString"])
+    _set_master_password(pg_admin, "Changed-Out-Of-Band-3")
+    try:
+        with pytest.raises(MigratorError, match="password authentication failed"):
+            handler._deployment(handler._properties(aws.properties())).plan()
+    finally:
+        _set_master_password(pg_admin, current["password"])
 
 
 def test_a_role_secret_changed_between_hand_over_and_apply_is_set_again(

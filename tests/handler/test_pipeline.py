@@ -4,6 +4,7 @@ of the fake CodeBuild) on the *next* asset against the RDS-like test server; RDS
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -20,8 +21,11 @@ from tests.handler.lifecycle import event, run
 from tests.support.fake_cloudformation import BUCKET, FakeCloudFormation, change_set_template
 from tests.support.fake_codebuild import FakeCodeBuild, FakeLogs
 from tests.support.fake_lambda import FakeLambda
+from tests.support.iam import Decision, Request, decide
 from tests.support.lambda_context import LambdaContext
 from tests.support.migrations import NEWEST, NEXT
+from tests.support.project import PROJECT
+from tests.support.recording_clients import Recorded
 from tests.support.runner import runner_environment
 
 PROJECT_NAME = "aalap-pipeline-runner"
@@ -46,16 +50,34 @@ class SourcedCodeBuild(FakeCodeBuild):
 
 
 class Clients:
-    """What operations.Aws.client hands the command: fakes where moto falls short, moto's RDS otherwise."""
+    """What operations.Aws.client hands the command: fakes where moto falls short, moto's RDS otherwise; every
+    call recorded as the IAM action it needs (`actions`)."""
 
     def __init__(self, aws: Environment, builds: SourcedCodeBuild, cfn: FakeCloudFormation) -> None:
+        self.actions: set[str] = set()
+        self.cfn = cfn
         self.by_service = {
-            "cloudformation": cfn,
-            "lambda": FakeLambda(),
-            "codebuild": builds,
-            "logs": FakeLogs(builds),
-            "rds": aws.rds(),
+            service: Recorded(service, client, self.actions)
+            for service, client in {
+                "cloudformation": cfn,
+                "lambda": FakeLambda(),
+                "codebuild": builds,
+                "logs": FakeLogs(builds),
+                "rds": aws.rds(),
+            }.items()
         }
+
+
+def documented_operator_actions() -> set[str]:
+    """The pipeline-mode operator's permissions as docs/operations.md lists them (`svc:Action`, then `Action`s of
+    the same service)."""
+    text = (PROJECT / "docs" / "operations.md").read_text()
+    paragraph = text[text.index("The operator's credentials need") : text.index("grant it to the deploy")]
+    found, service = set(), ""
+    for given_service, action in re.findall(r"`(?:([a-z0-9]+):)?([A-Z][A-Za-z]+)`", paragraph):
+        service = given_service or service
+        found.add(f"{service}:{action}")
+    return found
 
 
 @pytest.fixture
@@ -93,7 +115,7 @@ def _prepare(
 ) -> str:
     builds.sources[f"{BUCKET}/{key}"] = folder
     template = change_set_template(PROJECT_NAME, key, NEXT, token)
-    cfn: FakeCloudFormation = clients.by_service["cloudformation"]
+    cfn: FakeCloudFormation = clients.cfn
     return cfn.prepare(name, template)
 
 
@@ -134,6 +156,12 @@ def test_pipeline_mode_applies_before_the_change_set_and_the_resource_then_verif
     assert _apply() == 0
     assert f"at version {NEXT}: nothing to apply" in capsys.readouterr().out
     assert len(builds.started) == 1
+    # the deploy role as documented allows every call the command made (IAM evaluated, by action: the docs grant
+    # these on the stack's resources)
+    documented = [{"Effect": "Allow", "Action": sorted(documented_operator_actions()), "Resource": "*"}]
+    assert {"cloudformation:DescribeChangeSet", "codebuild:StartBuild", "rds:CreateDBSnapshot"} <= clients.actions
+    denied = [a for a in sorted(clients.actions) if decide(documented, Request(a, "*")) is not Decision.ALLOW]
+    assert denied == [], "the command calls what docs/operations.md does not grant the deploy role"
 
 
 def test_a_change_set_run_before_its_migrations_fails_naming_the_command(
@@ -202,7 +230,7 @@ def test_nothing_runs_where_the_change_set_itself_must_migrate_or_changes_nothin
     expected: str,
 ) -> None:
     builds, clients = world
-    cfn: FakeCloudFormation = clients.by_service["cloudformation"]
+    cfn = clients.cfn
     cfn.status = stack_status
     template = change_set_template(PROJECT_NAME, "x.zip", NEXT, "t")
     cfn.prepare("cs-1", template, change_set_status, "The submitted information didn't contain changes.")
@@ -215,7 +243,7 @@ def test_a_change_set_still_being_created_is_refused_with_one_line(
     world: tuple[SourcedCodeBuild, Clients], capsys: pytest.CaptureFixture[str]
 ) -> None:
     _builds, clients = world
-    cfn: FakeCloudFormation = clients.by_service["cloudformation"]
+    cfn = clients.cfn
     cfn.prepare("cs-1", change_set_template(PROJECT_NAME, "x.zip", NEXT, "t"), "CREATE_IN_PROGRESS")
     assert _apply() == 1
     err = capsys.readouterr().err

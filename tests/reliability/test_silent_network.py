@@ -5,11 +5,8 @@ instead of waiting out on_event's three minutes)."""
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +16,7 @@ from migrator.aws import handler
 from migrator.aws.contract import ENV_BUNDLE_ROOT, ENV_SSLROOTCERT
 from tests.support.lambda_context import LambdaContext
 from tests.support.project import PROJECT
+from tests.support.silent_network import silent_endpoint
 
 REMAINING_MS = 20_000
 PROPS = {
@@ -26,37 +24,6 @@ PROPS = {
     "InstanceIdentifier": "aalap-dev-db",
     "RunnerProject": "aalap-dev-runner",
 }
-
-
-@contextmanager
-def silent_endpoint() -> Iterator[str]:
-    """Accepts every connection and never sends a byte."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    held: list[socket.socket] = []
-    stopped = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stopped.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    finally:
-        stopped.set()
-        thread.join(timeout=5)
-        for conn in held:
-            conn.close()
-        server.close()
 
 
 @pytest.fixture

@@ -65,7 +65,8 @@ IDENTIFIERS = {
 BUILD_ID_PARAMETERS = ("id", "ids")  # CodeBuild build ids are "<project>:<uuid>": authorised on the project
 ARN_PARAMETERS = ("ResourceName",)  # parameters that carry a whole ARN
 TAGGING_ACTIONS = ("AddTagsToResource", "TagResource")
-REQUEST_KEYS = re.compile(r"^aws:(RequestTag/.+|TagKeys)$")  # the condition keys the request context models
+# the condition keys the request context models: request tags, and the KMS keys of a call made through a service
+REQUEST_KEYS = re.compile(r"^(aws:(RequestTag/.+|TagKeys)|kms:(ViaService|CallerAccount))$")
 
 _LOGS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
 _ENI = [
@@ -206,13 +207,20 @@ def _managed(arn: Any, resources: Mapping[str, Any], scope: Scope) -> list[Any]:
 def role_statements(template: Template, function: str, scope: Scope, aws_managed: bool = True) -> list[dict[str, Any]]:
     """Every identity-policy statement of the function's role, intrinsics resolved (`aws_managed`:
     with what we take the role's AWS managed policies to grant)."""
-    resources: dict[str, Any] = template.to_json()["Resources"]
-    role = _role_of(resources, function)
+    return statements_of_role(template, _role_of(template.to_json()["Resources"], function), scope, aws_managed)
+
+
+def statements_of_role(
+    template: Template | Mapping[str, Any], role: str, scope: Scope, aws_managed: bool = True
+) -> list[dict[str, Any]]:
+    """Every identity-policy statement of the role with logical id `role`, intrinsics resolved (`template`: or
+    its Resources, read once by a caller that asks for many roles)."""
+    resources = template.to_json()["Resources"] if isinstance(template, Template) else template
     role_props = resources[role]["Properties"]
     statements: list[Any] = [s for p in role_props.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
     for arn in role_props.get("ManagedPolicyArns", []):
-        managed = _managed(arn, resources, scope)
-        statements += managed if aws_managed or _is_template_policy(arn, resources) else []
+        if aws_managed or _is_template_policy(arn, resources):
+            statements += _managed(arn, resources, scope)
     for resource in resources.values():
         if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy") and _attached(resource, role):
             statements += resource["Properties"]["PolicyDocument"]["Statement"]
@@ -486,3 +494,47 @@ def verdicts(
 ) -> list[Verdict]:
     label = f"{service}:{operation}({', '.join(f'{k}={v}' for k, v in sorted(params.items()) if k != 'Tags')})"
     return [Verdict(label, r, decide(statements, r)) for r in requests(service, operation, params, scope)]
+
+
+# --- KMS: the key policy and the caller's identity policy ------------------------------------
+
+
+def secrets_manager_decrypt(key_arn: str, scope: Scope) -> Request:
+    """What GetSecretValue of a secret encrypted with a customer-managed key also authorises: Secrets Manager
+    calls kms:Decrypt with the caller's credentials (the AWS managed key's policy admits the account's callers)."""
+    context = {"kms:ViaService": f"secretsmanager.{scope.region}.{URL_SUFFIX}", "kms:CallerAccount": scope.account}
+    return Request("kms:Decrypt", key_arn, context, "Secrets Manager decrypts the secret as the caller")
+
+
+def _principal_matches(principal: Any, arn: str, scope: Scope) -> bool:
+    if principal == "*":
+        return True
+    if not isinstance(principal, Mapping) or "AWS" not in principal:
+        return False
+    given = [
+        "*" if p == "*" else f"arn:{scope.partition}:iam::{p}:root" if p.isdigit() else p
+        for p in _listed(principal["AWS"])
+    ]
+    return "*" in given or arn in given
+
+
+def kms_decision(
+    key_policy: Iterable[Mapping[str, Any]],
+    identity: Iterable[Mapping[str, Any]],
+    role_arn: str,
+    request: Request,
+    scope: Scope,
+) -> Decision:
+    """KMS's rule: the key policy must allow the caller, either naming it, or naming the account (its root),
+    which delegates to the caller's identity policy, which must then allow it too; an explicit Deny in either
+    wins. (An imported key's policy is not in the template: this judges only a key the stack creates.)"""
+    statements = list(key_policy)
+    root = f"arn:{scope.partition}:iam::{scope.account}:root"
+    direct = decide([s for s in statements if _principal_matches(s.get("Principal"), role_arn, scope)], request)
+    delegated = decide([s for s in statements if _principal_matches(s.get("Principal"), root, scope)], request)
+    own = decide(identity, request)
+    if Decision.EXPLICIT_DENY in (direct, delegated, own):
+        return Decision.EXPLICIT_DENY
+    if direct is Decision.ALLOW or (delegated is Decision.ALLOW and own is Decision.ALLOW):
+        return Decision.ALLOW
+    return Decision.IMPLICIT_DENY

@@ -25,7 +25,8 @@ IS_COMPLETE_TIMEOUT_S = 15 * 60  # is_complete's Lambda timeout (Lambda's longes
 MIN_BUILD_MINUTES = 5  # CodeBuild's shortest timeoutInMinutes
 MAX_BUILD_MINUTES = 2160  # CodeBuild's longest: 36 hours
 QUEUED_TIMEOUT_MINUTES = 5  # CodeBuild's shortest queue timeout; a build queued longer would start too late
-PIPELINE_TIMEOUT_MINUTES = 480  # pipeline mode's build timeout unless cdk.json says pipelineTimeoutMinutes
+PIPELINE_TIMEOUT_MINUTES = 240  # pipeline mode's build timeout unless cdk.json says pipelineTimeoutMinutes (its job
+# and session limits, stacks.config.jobs: at most 300 on GitHub-hosted runners)
 IDLE_TIMEOUT_S = 60  # the server ends a runner session that is silent this long
 
 

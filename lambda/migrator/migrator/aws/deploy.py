@@ -36,7 +36,7 @@ from migrator.aws.contract import (
     StepProperties,
     duration_s,
 )
-from migrator.aws.secrets import conninfo_from_secret, read_secret, role_credentials
+from migrator.aws.secrets import CURRENT, PENDING, conninfo_from_secret, read_secret, role_credentials
 from migrator.aws.session_bounds import runner_connection
 from migrator.aws.snapshots import WAITING_STATES, Snapshots, snapshot_id, version_tags
 from migrator.aws.step_data import NONE, StepData
@@ -47,7 +47,7 @@ from migrator.connect import (
     SessionLimits,
     connect,
 )
-from migrator.errors import AuthenticationFailed, InvalidInput, MigratorError, SnapshotError
+from migrator.errors import AuthenticationFailed, InvalidInput, MigratorError, SecretError, SnapshotError
 from migrator.live import LockPolicy
 from migrator.lock import migration_lock
 from migrator.plan import Plan
@@ -178,7 +178,7 @@ class Deployment:
     @cached_property
     def _admin_conninfo(self) -> str:
         """Read once per invocation: on_event and is_complete each connect more than once."""
-        secret = read_secret(self.secrets, self.request.secret_arn)
+        secret = read_secret(self.secrets, self.request.secret_arn, getattr(self, "_master_stage", CURRENT))
         conninfo = conninfo_from_secret(secret, self.sslmode, self.sslrootcert)
         return make_conninfo(conninfo, **dict(self.extra_conninfo)) if self.extra_conninfo else conninfo
 
@@ -224,7 +224,27 @@ class Deployment:
             self._forget_secrets()
             if hand_over and not as_admin and self._role is not None:
                 self.hand_over()  # the role's password comes from its secret: set it again
+                return connect(self._conninfo(as_admin), limits, attempts=attempts, backoff=2.0)
+        try:
             return connect(self._conninfo(as_admin), limits, attempts=attempts, backoff=2.0)
+        except AuthenticationFailed:
+            if not self._rotation_pending():
+                raise
+        log.warning("the master secret's AWSCURRENT password is refused; trying AWSPENDING (a rotation not finished)")
+        self._forget_secrets()
+        object.__setattr__(self, "_master_stage", PENDING)  # this invocation only: the next reads AWSCURRENT first
+        return connect(self._conninfo(as_admin), limits, attempts=attempts, backoff=2.0)
+
+    def _rotation_pending(self) -> bool:
+        """Is a rotation of the master secret stuck between setting the password and finishing (an AWSPENDING
+        version the database may already use), and not tried yet?"""
+        if getattr(self, "_master_stage", CURRENT) == PENDING:
+            return False
+        try:
+            read_secret(self.secrets, self.request.secret_arn, PENDING)
+        except SecretError:
+            return False
+        return True
 
     @property
     def lock_policy(self) -> LockPolicy:

@@ -8,7 +8,7 @@ resource then verifies that nothing is pending. This command:
    newest migration version it brings, the deploy token, the snapshot retention and the build timeout;
 2. reads the database's version through the deployed migration function (its status action);
 3. takes the pre-migration snapshot and waits until it is available (as long as it takes);
-4. starts the CodeBuild runner on the next asset and waits for it (up to 36 hours). Run again for the
+4. starts the CodeBuild runner on the next asset and waits for it (pipelineTimeoutMinutes). Run again for the
    same synth (even through a new change set), it finds that build instead of starting another (a CI job
    cut short re-attaches); while another deploy's build runs, it starts none;
 5. prunes our snapshots beyond the retention.

@@ -39,12 +39,17 @@ def conninfo_from_secret(secret_string: str, sslmode: str = "require", sslrootce
     return make_conninfo(**params)
 
 
-def read_secret(client: Any, secret_arn: str) -> str:
+CURRENT, PENDING = "AWSCURRENT", "AWSPENDING"  # Secrets Manager's staging labels
+
+
+def read_secret(client: Any, secret_arn: str, stage: str = CURRENT) -> str:
+    """The secret's value of `stage`: AWSCURRENT, or AWSPENDING (a rotation that set the password in the database
+    and has not finished: the database already has the pending password, the current label still the old one)."""
     try:
-        response = client.get_secret_value(SecretId=secret_arn)
+        response = client.get_secret_value(SecretId=secret_arn, VersionStage=stage)
     except Exception as exc:  # botocore raises many types; the message never holds the secret value
         raise SecretError(
-            f"cannot read the database secret {secret_arn}: {type(exc).__name__}: {exc}",
+            f"cannot read the database secret {secret_arn} ({stage}): {type(exc).__name__}: {exc}",
             hint="check the function's IAM policy and the Secrets Manager VPC endpoint",
         ) from None
     return str(response["SecretString"])
