@@ -181,17 +181,38 @@ def parse_statements(text: str, path: Path, no_transaction: bool = False) -> lis
         statements = _unwrapped(split_statements(text), path, no_transaction)
     except SplitError as exc:
         raise InvalidInput(f"{path}:{exc.line}: {exc}", hint=exc.hint) from None
-    for statement in statements:
-        control = _TRANSACTION_CONTROL.match(statement.source, statement.start)  # no copy of the statement
-        if control:
-            raise InvalidInput(
-                f"{path}:{statement.line}: transaction control ({control.group(1).upper()}) in a migration",
-                hint="remove it: the migrator owns transactions (a batch runs in one; a file whose first line is"
-                " '-- migrate:no-transaction' runs statement by statement in autocommit, also without BEGIN/COMMIT;"
-                " only a plain BEGIN as the first statement and COMMIT as the last, around the whole file, are"
-                " accepted, and not sent)",
-            )
+    controls = [
+        (statement, found)
+        for statement in statements
+        if (found := _TRANSACTION_CONTROL.match(statement.source, statement.start))  # no copy of the statement
+    ]
+    if controls:
+        statement, control = controls[0]
+        raise InvalidInput(
+            f"{path}:{statement.line}: transaction control ({control.group(1).upper()}) in a migration",
+            hint=_partial_wrap_hint(controls, no_transaction)
+            or "remove it: the migrator owns transactions (a batch runs in one; a file whose first line is"
+            " '-- migrate:no-transaction' runs statement by statement in autocommit, also without BEGIN/COMMIT;"
+            " only a plain BEGIN as the first statement and COMMIT as the last, around the whole file, are"
+            " accepted, and not sent)",
+        )
     return statements
+
+
+def _partial_wrap_hint(controls: list[tuple[Statement, re.Match[str]]], no_transaction: bool) -> str:
+    """A plain BEGIN … COMMIT around part of a file (Prisma's enum changes): `psql -1` commits at that COMMIT and
+    runs the rest in autocommit; the engine runs the whole file in one transaction, so the pair is redundant."""
+    if no_transaction or len(controls) != 2:
+        return ""
+    (begin, _), (end, found) = controls
+    opens = _WRAP_BEGIN.fullmatch(begin.source, begin.start, begin.end)
+    if not (opens and _WRAP_END.fullmatch(end.source, end.start, end.end)):
+        return ""
+    return (
+        "the migrator already runs the whole file in one transaction, so this BEGIN … "
+        f"{found.group(1).upper()} around part of it is redundant: delete the BEGIN (line {begin.line}) and the"
+        f" {found.group(1).upper()} (line {end.line}); the file then has the same result, applied atomically"
+    )
 
 
 def _migration(directory: Path, entry: os.DirEntry[str], lenient: bool = False) -> Migration:
