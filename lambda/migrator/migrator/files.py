@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -19,6 +20,9 @@ MAX_LOCK_HOLD_MARK = "-- migrate:max-lock-hold="  # any line of the leading comm
 SCHEMA_VERSION = re.compile(r"^--\s*schema-version:\s*(?P<version>[0-9]{3,})\s*$", re.MULTILINE)
 _BOM = "\ufeff"
 _SET_TRANSACTION = re.compile(r"SET\s+TRANSACTION\b", re.IGNORECASE)
+_NAME_PART = r'(?:"(?:[^"]|"")*"|[^\s".;]+)'
+_ADDS_ENUM_VALUE = re.compile(rf"ALTER\s+TYPE\s+{_NAME_PART}(?:\s*\.\s*{_NAME_PART})*\s+ADD\s+VALUE\b", re.IGNORECASE)
+_ADD_VALUE = re.compile(r"ADD\s+VALUE\b", re.IGNORECASE)  # a quick look at the text before any statement
 _TRANSACTION_CONTROL = re.compile(
     r"(BEGIN|COMMIT|ROLLBACK|ABORT|END|START\s+TRANSACTION|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b",
     re.IGNORECASE,
@@ -114,6 +118,14 @@ class Migration:
         first statement, so the file starts a batch of its own and that statement goes first (as `psql -1`)."""
         first = self.statements[0] if self.statements else None
         return first is not None and _SET_TRANSACTION.match(first.source, first.start) is not None
+
+    @functools.cached_property
+    def adds_enum_value(self) -> bool:
+        """A statement of it is ALTER TYPE … ADD VALUE: the value is usable only once committed (55P04), so the
+        file ends its batch and the files after it run in a new transaction, as each file of `psql -1` commits."""
+        if _ADD_VALUE.search(self.text) is None:  # in C over the text; the statements only when it may be there
+            return False
+        return any(_ADDS_ENUM_VALUE.match(s.source, s.start, s.end) for s in self.statements)
 
     @property
     def filename(self) -> str:
