@@ -120,3 +120,12 @@ def test_a_begin_commit_around_part_of_a_file_is_refused_with_the_lines_to_delet
     hint = refused.value.hint
     assert "already runs the whole file in one transaction" in hint
     assert "delete the BEGIN (line 3) and the COMMIT (line 5)" in hint, hint
+
+
+def test_each_begin_commit_pair_around_parts_of_a_file_is_named() -> None:
+    """langfuse reorders two enums in one file, each in a pair of its own, then alters a table after them."""
+    text = "BEGIN;\nCREATE TYPE a AS ENUM ('x');\nCOMMIT;\n-- next\nBEGIN;\nCREATE TYPE b AS ENUM ('y');\nEND;\n"
+    with pytest.raises(InvalidInput, match=r":1: transaction control \(BEGIN\)") as refused:
+        parse_statements(text + "ALTER TABLE t ADD d int;\n", WHERE)
+    hint = refused.value.hint
+    assert "delete the BEGIN (line 1) and the COMMIT (line 3), the BEGIN (line 5) and the END (line 7)" in hint, hint

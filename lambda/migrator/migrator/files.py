@@ -212,18 +212,20 @@ def parse_statements(text: str, path: Path, no_transaction: bool = False) -> lis
 
 
 def _partial_wrap_hint(controls: list[tuple[Statement, re.Match[str]]], no_transaction: bool) -> str:
-    """A plain BEGIN … COMMIT around part of a file (Prisma's enum changes): `psql -1` commits at that COMMIT and
-    runs the rest in autocommit; the engine runs the whole file in one transaction, so the pair is redundant."""
-    if no_transaction or len(controls) != 2:
+    """Plain BEGIN … COMMIT pairs around parts of a file (Prisma's enum changes): `psql -1` commits at the first
+    COMMIT and runs the rest in autocommit; the engine runs the whole file in one transaction, so they are
+    redundant."""
+    if no_transaction or not controls or len(controls) % 2:
         return ""
-    (begin, _), (end, found) = controls
-    opens = _WRAP_BEGIN.fullmatch(begin.source, begin.start, begin.end)
-    if not (opens and _WRAP_END.fullmatch(end.source, end.start, end.end)):
-        return ""
+    pairs: list[str] = []
+    for (begin, _), (end, found) in zip(controls[::2], controls[1::2], strict=True):
+        opens = _WRAP_BEGIN.fullmatch(begin.source, begin.start, begin.end)
+        if not (opens and _WRAP_END.fullmatch(end.source, end.start, end.end)):
+            return ""
+        pairs.append(f"the BEGIN (line {begin.line}) and the {found.group(1).upper()} (line {end.line})")
     return (
-        "the migrator already runs the whole file in one transaction, so this BEGIN … "
-        f"{found.group(1).upper()} around part of it is redundant: delete the BEGIN (line {begin.line}) and the"
-        f" {found.group(1).upper()} (line {end.line}); the file then has the same result, applied atomically"
+        "the migrator already runs the whole file in one transaction, so BEGIN … COMMIT around part of it is"
+        f" redundant: delete {', '.join(pairs)}; the file then has the same result, applied atomically"
     )
 
 
