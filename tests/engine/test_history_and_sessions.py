@@ -192,7 +192,7 @@ def test_a_new_enum_value_used_in_its_transaction_names_the_remedy(
     assert (
         f"{later(2)}_bad.sql:2" in err
         and "SQLSTATE 55P04" in err
-        and "ALTER TYPE … ADD VALUE into an earlier file" in err
+        and "move the statements that use it into the next file" in err
     )
 
 

@@ -58,6 +58,9 @@ TRICKY = {
     "020_role_setting.sql": "DO $$ BEGIN EXECUTE pg_catalog.format("
     "'ALTER ROLE CURRENT_USER IN DATABASE %I SET search_path = public', current_database()); END $$;\n",
     "021_in_public.sql": "CREATE TABLE in_public (id int);\n",
+    # An enum value added in one file and used in the next (langfuse): psql's per-file commit makes it usable.
+    "023_enum_add.sql": "ALTER TYPE mood ADD VALUE 'glad';\n",
+    "024_enum_use.sql": "UPDATE b SET m = 'glad';\nINSERT INTO b VALUES (24, 'glad');\n",
 }
 
 
@@ -107,7 +110,18 @@ FAILING = {
         "002_b.sql",
         "23503",
     ),
+    "a_new_enum_value_is_unusable_in_its_own_file": (
+        {
+            # Its own ADD VALUE ends the batch, so that the type is committed before 002 as for psql.
+            "001_a.sql": "CREATE TYPE e AS ENUM ('a');\nALTER TYPE e ADD VALUE 'z';\nCREATE TABLE t (x e);\n",
+            "002_b.sql": "ALTER TYPE e ADD VALUE 'b';\nINSERT INTO t VALUES ('b');\n",
+        },
+        "002_b.sql",
+        "55P04",
+    ),
 }
+# What the engine's hint must say where the cause is the file itself (the batching already did the rest).
+FAILING_HINT = {"a_new_enum_value_is_unusable_in_its_own_file": "move the statements that use it into the next file"}
 _FAILED_AT = re.compile(r"(\S+\.sql):\d+(?::\d+)?: SQLSTATE (\w{5})")
 
 
@@ -127,3 +141,4 @@ def test_the_engine_fails_where_psql_per_file_fails(
     found = _FAILED_AT.search(err)
     assert found is not None, err
     assert found.groups() == (failing, sqlstate), err
+    assert FAILING_HINT.get(case, "") in err

@@ -107,3 +107,25 @@ def test_a_routine_psql_would_send_with_the_statements_after_it_is_refused_with_
     assert '("begin")' in refused.value.hint
     quoted = text.replace("SELECT begin", 'SELECT "begin"')
     assert [s.line for s in parse_statements(quoted, WHERE)] == [1, 2, 6]
+
+
+def test_a_begin_commit_around_part_of_a_file_is_refused_with_the_lines_to_delete() -> None:
+    """Prisma wraps only its enum change (trigger.dev, langfuse): psql -1's COMMIT ends the file's transaction and
+    the rest runs in autocommit; the engine runs the whole file in one, so deleting the pair keeps the result."""
+    text = "-- AlterEnum\nUPDATE t SET c = 1;\nBEGIN;\nCREATE TYPE e AS ENUM ('a');\nCOMMIT;\n\n"
+    text += "ALTER TABLE t ADD d int;\n"
+    with pytest.raises(InvalidInput, match=r"transaction control \(BEGIN\)") as refused:
+        parse_statements(text, WHERE)
+    assert refused.value.message.startswith(f"{WHERE}:3:")
+    hint = refused.value.hint
+    assert "already runs the whole file in one transaction" in hint
+    assert "delete the BEGIN (line 3) and the COMMIT (line 5)" in hint, hint
+
+
+def test_each_begin_commit_pair_around_parts_of_a_file_is_named() -> None:
+    """langfuse reorders two enums in one file, each in a pair of its own, then alters a table after them."""
+    text = "BEGIN;\nCREATE TYPE a AS ENUM ('x');\nCOMMIT;\n-- next\nBEGIN;\nCREATE TYPE b AS ENUM ('y');\nEND;\n"
+    with pytest.raises(InvalidInput, match=r":1: transaction control \(BEGIN\)") as refused:
+        parse_statements(text + "ALTER TABLE t ADD d int;\n", WHERE)
+    hint = refused.value.hint
+    assert "delete the BEGIN (line 1) and the COMMIT (line 3), the BEGIN (line 5) and the END (line 7)" in hint, hint

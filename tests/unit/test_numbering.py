@@ -6,7 +6,7 @@ import pytest
 
 from migrator.errors import InvalidInput
 from migrator.files import NO_TRANSACTION_MARK
-from migrator.numbering import DEFAULT_WIDTH, check_widths, folder_width, template
+from migrator.numbering import DEFAULT_WIDTH, check_widths, folder_width, template, version_ranges
 from tests.unit.builders import migration
 
 
@@ -63,3 +63,19 @@ def test_a_no_transaction_template_is_marked_on_its_first_line() -> None:
     assert "Runs with the other pending files in one transaction" not in text
     assert text.splitlines()[2] == "--", "the blank comment line after the summary stays"
     assert "-- idempotently" not in text, "no stray half of the transactional text"
+
+
+@pytest.mark.parametrize(
+    ("versions", "shown"),
+    [
+        ([f"{n:04d}" for n in range(1, 164)], "0001\u20130163"),
+        (["001", "002", "004", "005", "006", "009"], "001, 002, 004\u2013006, 009"),
+        (["099", "100", "101", "1000"], "099\u2013101, 1000"),
+        (["20240524154058", "20240524156058"], "20240524154058, 20240524156058"),
+        (["007"], "007"),
+        ([], ""),
+    ],
+)
+def test_committed_versions_show_consecutive_runs_as_ranges(versions: list[str], shown: str) -> None:
+    """A hint listing 163 committed versions one by one is a line nobody reads (the corpus run's 55P04)."""
+    assert version_ranges(versions) == shown

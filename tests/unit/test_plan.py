@@ -17,6 +17,7 @@ from migrator.plan import (
     refusal,
     survey,
 )
+from migrator.report import plan_lines
 from tests.unit.builders import folder, gone, migration, plan_of, row, schema
 
 
@@ -267,3 +268,35 @@ def test_batches_hold_only_what_runs_not_what_is_already_applied() -> None:
 )
 def test_only_an_exact_first_line_marks_a_file_no_transaction(text: str, alone: bool) -> None:
     assert migration("001", "a", body=text).no_transaction is alone
+
+
+def test_a_file_adding_an_enum_value_ends_its_batch_and_plan_says_so() -> None:
+    """langfuse adds a value in one file and uses it in the next: 55P04 in one transaction, as psql per file it
+    commits first. The splitter's statements decide: a comment or a string that reads ADD VALUE does not."""
+    t1 = migration("001", "a")
+    adds = migration("002", "add", body="-- ALTER TYPE x ADD VALUE\nALTER TYPE \"Score\"\n  ADD VALUE 'NEW';\n")
+    t3 = migration("003", "use")
+    lookalike = migration("004", "d", body="SELECT 'ALTER TYPE x ADD VALUE y';\n/* ALTER TYPE x ADD VALUE */\n")
+    t5 = migration("005", "e")
+    plan = plan_of([t1, adds, t3, lookalike, t5])
+    assert plan.batches() == [[t1, adds], [t3, lookalike, t5]]
+    lines = plan_lines(plan, "db")
+    assert any(
+        "001_a.sql, 002_add.sql" in line and "002_add.sql adds an enum value: the files after it run in a new" in line
+        for line in lines
+    ), lines
+
+
+@pytest.mark.parametrize(
+    ("body", "adds"),
+    [
+        ("alter type mood add value 'x';\n", True),
+        ("SELECT 1;\nALTER TYPE public.\"Mood\" ADD VALUE IF NOT EXISTS 'x' BEFORE 'y';\n", True),
+        ("ALTER TYPE \"my type\"\tADD\nVALUE 'x'\n", True),
+        ("ALTER TYPE mood RENAME VALUE 'a' TO 'b';\n", False),
+        ("ALTER TYPE mood ADD ATTRIBUTE x int;\n", False),
+        ("DO $$ BEGIN RAISE NOTICE 'ALTER TYPE m ADD VALUE'; END $$;\n", False),
+    ],
+)
+def test_only_an_alter_type_add_value_statement_adds_an_enum_value(body: str, adds: bool) -> None:
+    assert migration("001", "a", body=body).adds_enum_value is adds

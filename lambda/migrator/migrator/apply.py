@@ -34,6 +34,7 @@ from migrator.live import (
     start_watch,
 )
 from migrator.lockout import refuse_lockouts
+from migrator.numbering import version_ranges
 from migrator.plan import Plan
 from migrator.sqlsplit import Statement
 from migrator.watch import Watch
@@ -308,7 +309,7 @@ def _settle_invalid(
 def _with_progress(exc: MigratorError, result: ApplyResult) -> MigratorError:
     exc.committed = (*result.recorded_by_schema, *result.applied)
     if exc.committed:
-        done = ", ".join(exc.committed)
+        done = version_ranges(exc.committed)
         exc.hint = f"earlier batches were committed before this one (versions {done}); {exc.hint}"
     return exc
 
@@ -322,7 +323,7 @@ def _interrupted(files: list[Migration], result: ApplyResult) -> MigratorError:
             " stay applied, and it is not recorded as applied",
             hint=f"{earlier}check what it did (it should be idempotent), then run again",
         )
-    versions = ", ".join(m.version for m in files) or "schema.sql"
+    versions = version_ranges([m.version for m in files]) or "schema.sql"
     return MigratorError(
         f"interrupted: the batch in progress (versions {versions}) was rolled back", hint=f"{earlier}run again"
     )

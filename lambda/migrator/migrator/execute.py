@@ -24,8 +24,9 @@ _HINTS = {
     "40P01": "deadlock with another session; retry",
     "25001": f"this statement cannot run inside a transaction: give it a file of its own whose first line is {_MARK!r}"
     " (that file then runs alone, statement by statement, outside any transaction)",
-    "55P04": "a new enum value cannot be used in the transaction that added it, and the files of one batch share"
-    f" one transaction: move ALTER TYPE … ADD VALUE into an earlier file whose first line is {_MARK!r}",
+    "55P04": "a new enum value cannot be used in the transaction that added it: move the statements that use it into"
+    " the next file (a file with an ALTER TYPE … ADD VALUE statement ends its transaction, so the files after it"
+    " see the value committed; one run inside a DO block or a function does not count)",
 }
 _INLINE_BLOCK_LINE = re.compile(r"PL/pgSQL function inline_code_block line (\d+)")
 _DOLLAR_QUOTE = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")

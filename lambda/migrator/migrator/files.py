@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -19,6 +20,9 @@ MAX_LOCK_HOLD_MARK = "-- migrate:max-lock-hold="  # any line of the leading comm
 SCHEMA_VERSION = re.compile(r"^--\s*schema-version:\s*(?P<version>[0-9]{3,})\s*$", re.MULTILINE)
 _BOM = "\ufeff"
 _SET_TRANSACTION = re.compile(r"SET\s+TRANSACTION\b", re.IGNORECASE)
+_NAME_PART = r'(?:"(?:[^"]|"")*"|[^\s".;]+)'
+_ADDS_ENUM_VALUE = re.compile(rf"ALTER\s+TYPE\s+{_NAME_PART}(?:\s*\.\s*{_NAME_PART})*\s+ADD\s+VALUE\b", re.IGNORECASE)
+_ADD_VALUE = re.compile(r"ADD\s+VALUE\b", re.IGNORECASE)  # a quick look at the text before any statement
 _TRANSACTION_CONTROL = re.compile(
     r"(BEGIN|COMMIT|ROLLBACK|ABORT|END|START\s+TRANSACTION|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b",
     re.IGNORECASE,
@@ -115,6 +119,14 @@ class Migration:
         first = self.statements[0] if self.statements else None
         return first is not None and _SET_TRANSACTION.match(first.source, first.start) is not None
 
+    @functools.cached_property
+    def adds_enum_value(self) -> bool:
+        """A statement of it is ALTER TYPE … ADD VALUE: the value is usable only once committed (55P04), so the
+        file ends its batch and the files after it run in a new transaction, as each file of `psql -1` commits."""
+        if _ADD_VALUE.search(self.text) is None:  # in C over the text; the statements only when it may be there
+            return False
+        return any(_ADDS_ENUM_VALUE.match(s.source, s.start, s.end) for s in self.statements)
+
     @property
     def filename(self) -> str:
         return self.path.name
@@ -181,17 +193,40 @@ def parse_statements(text: str, path: Path, no_transaction: bool = False) -> lis
         statements = _unwrapped(split_statements(text), path, no_transaction)
     except SplitError as exc:
         raise InvalidInput(f"{path}:{exc.line}: {exc}", hint=exc.hint) from None
-    for statement in statements:
-        control = _TRANSACTION_CONTROL.match(statement.source, statement.start)  # no copy of the statement
-        if control:
-            raise InvalidInput(
-                f"{path}:{statement.line}: transaction control ({control.group(1).upper()}) in a migration",
-                hint="remove it: the migrator owns transactions (a batch runs in one; a file whose first line is"
-                " '-- migrate:no-transaction' runs statement by statement in autocommit, also without BEGIN/COMMIT;"
-                " only a plain BEGIN as the first statement and COMMIT as the last, around the whole file, are"
-                " accepted, and not sent)",
-            )
+    controls = [
+        (statement, found)
+        for statement in statements
+        if (found := _TRANSACTION_CONTROL.match(statement.source, statement.start))  # no copy of the statement
+    ]
+    if controls:
+        statement, control = controls[0]
+        raise InvalidInput(
+            f"{path}:{statement.line}: transaction control ({control.group(1).upper()}) in a migration",
+            hint=_partial_wrap_hint(controls, no_transaction)
+            or "remove it: the migrator owns transactions (a batch runs in one; a file whose first line is"
+            " '-- migrate:no-transaction' runs statement by statement in autocommit, also without BEGIN/COMMIT;"
+            " only a plain BEGIN as the first statement and COMMIT as the last, around the whole file, are"
+            " accepted, and not sent)",
+        )
     return statements
+
+
+def _partial_wrap_hint(controls: list[tuple[Statement, re.Match[str]]], no_transaction: bool) -> str:
+    """Plain BEGIN … COMMIT pairs around parts of a file (Prisma's enum changes): `psql -1` commits at the first
+    COMMIT and runs the rest in autocommit; the engine runs the whole file in one transaction, so they are
+    redundant."""
+    if no_transaction or not controls or len(controls) % 2:
+        return ""
+    pairs: list[str] = []
+    for (begin, _), (end, found) in zip(controls[::2], controls[1::2], strict=True):
+        opens = _WRAP_BEGIN.fullmatch(begin.source, begin.start, begin.end)
+        if not (opens and _WRAP_END.fullmatch(end.source, end.start, end.end)):
+            return ""
+        pairs.append(f"the BEGIN (line {begin.line}) and the {found.group(1).upper()} (line {end.line})")
+    return (
+        "the migrator already runs the whole file in one transaction, so BEGIN … COMMIT around part of it is"
+        f" redundant: delete {', '.join(pairs)}; the file then has the same result, applied atomically"
+    )
 
 
 def _migration(directory: Path, entry: os.DirEntry[str], lenient: bool = False) -> Migration:

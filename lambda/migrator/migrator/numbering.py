@@ -51,6 +51,19 @@ def check_widths(filenames: Sequence[str]) -> None:
         )
 
 
+def version_ranges(versions: Sequence[str]) -> str:
+    """Versions as a message lists them, in the order given: a run of three or more consecutive numbers as one
+    range ("0001–0163"), so a hint naming what 163 committed files left is one short line."""
+    runs: list[list[str]] = []
+    for version in versions:
+        if runs and int(version) == int(runs[-1][-1]) + 1:
+            runs[-1].append(version)
+        else:
+            runs.append([version])
+    shown = [f"{run[0]}\u2013{run[-1]}" if len(run) >= 3 else ", ".join(run) for run in runs]
+    return ", ".join(shown)
+
+
 def check_folder(directory: Path) -> None:
     check_widths([p.name for p in directory.iterdir()] if directory.is_dir() else [])
 

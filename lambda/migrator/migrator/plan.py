@@ -70,11 +70,13 @@ class Plan:
         return max([*planned, *([current] if current else [])], key=int, default=None)
 
     def batches(self) -> list[list[Migration]]:
-        """Consecutive transactional migrations share one transaction; a no-transaction file stands alone, and a
-        file that opens with SET TRANSACTION starts a transaction of its own (the earlier files commit first)."""
+        """Consecutive transactional migrations share one transaction; a no-transaction file stands alone, a
+        file that opens with SET TRANSACTION starts a transaction of its own (the earlier files commit first),
+        and a file that adds an enum value ends its batch (the files after it see the value committed)."""
         batches: list[list[Migration]] = []
         for migration in self.to_apply:
-            if migration.no_transaction or migration.sets_transaction or not batches or batches[-1][-1].no_transaction:
+            starts = migration.no_transaction or migration.sets_transaction
+            if starts or not batches or batches[-1][-1].no_transaction or batches[-1][-1].adds_enum_value:
                 batches.append([migration])
             else:
                 batches[-1].append(migration)

@@ -191,11 +191,16 @@ def plan_lines(plan: Plan, target: str, done: bool = False) -> list[str]:
         lines.append(f"  {verb[1]} as applied by schema.sql: {', '.join(m.version for m in plan.recorded_by_schema)}")
     if plan.adopting_legacy:
         lines.append("  existing database without history: every migration replays (they are idempotent)")
-    for batch in plan.batches():
+    batches = plan.batches()
+    for index, batch in enumerate(batches):
         how = "outside a transaction (no-transaction file)" if batch[0].no_transaction else "in one transaction"
         if batch[0].sets_transaction:
             how += f" that {batch[0].filename} opens with SET TRANSACTION"
-        lines.append(f"  {verb[2]} {how}: {', '.join(m.filename for m in batch)}")
+        files = ", ".join(m.filename for m in batch)
+        last = batch[-1]
+        if last.adds_enum_value and not last.no_transaction and index < len(batches) - 1:
+            files += f" ({last.filename} adds an enum value: the files after it run in a new transaction)"
+        lines.append(f"  {verb[2]} {how}: {files}")
     return lines + _unknown_lines(plan)
 
 

@@ -31,6 +31,7 @@ from migrator.aws.step_data import NONE, StepData
 from migrator.claim import Superseded
 from migrator.errors import MigratorError, PendingInPipeline, RunnerFailed
 from migrator.files import RUNNER_MARKER
+from migrator.numbering import version_ranges
 
 if TYPE_CHECKING:
     from migrator.aws.deploy import Deployment
@@ -251,7 +252,7 @@ class Step:
             applied = _since(self.deployment.plan(), self.data.get("FromVersion", NONE))
         except Exception as exc:
             return f"unknown (cannot read the history: {type(exc).__name__})"
-        return ", ".join(applied) if applied else "nothing (the batch rolled back)"
+        return version_ranges(applied) if applied else "nothing (the batch rolled back)"
 
     def _failed(self, build: Build) -> RunnerFailed:
         return failure(build, log_tail(self.logs, build), self._committed())
