@@ -21,10 +21,11 @@ from constructs import Construct
 from migrator.aws.contract import OUTPUT_FUNCTION, OUTPUT_INSTANCE, stack_name
 from stacks.config import EnvironmentConfig
 from stacks.database import DATABASE_NAME, Database
-from stacks.migration import MigrationSettings, SchemaMigration
+from stacks.migration import RUNTIME, MigrationSettings, SchemaMigration
 from stacks.monitoring import OnCall
 from stacks.nag import suppress_accepted_findings, suppress_wildcards_aws_requires
 from stacks.network import Network
+from stacks.rehearsal import Rehearsal
 
 
 class DatabaseStack(cdk.Stack):
@@ -59,6 +60,16 @@ class DatabaseStack(cdk.Stack):
                 pipeline_timeout_minutes=config.pipeline_timeout_minutes,
                 lock=config.lock,
             ),
+        )
+        self.rehearsal = Rehearsal(
+            self,
+            "Rehearsal",
+            env=config.name,
+            instance=self.database.instance,
+            code=self.migration.code,
+            runtime=RUNTIME,
+            runner_role=self.migration.runner.role,
+            key=self.key,
         )
         instance = self.database.instance.node.default_child
         assert isinstance(instance, cdk.CfnResource)

@@ -29,6 +29,7 @@ SOURCE: dict[str, Any] = {
     "DBSubnetGroup": {"DBSubnetGroupName": "aalap-isolated"},
     "DBParameterGroups": [{"DBParameterGroupName": "aalap-pg17"}],
     "VpcSecurityGroups": [{"VpcSecurityGroupId": "sg-0db", "Status": "active"}],
+    "OptionGroupMemberships": [{"OptionGroupName": "default:postgres-17", "Status": "in-sync"}],
     "MultiAZ": True,
     "PubliclyAccessible": False,
 }
@@ -45,6 +46,7 @@ def test_the_restore_keeps_the_sources_network_and_parameters_and_is_private_sin
     request = restore_request(SOURCE, Target("prod", "aalap-prod-db", FINGERPRINT, "t4g.micro", 3), "r-1", NOW)
     assert request["UseLatestRestorableTime"] is True
     assert (request["DBSubnetGroupName"], request["DBParameterGroupName"]) == ("aalap-isolated", "aalap-pg17")
+    assert request["OptionGroupName"] == "default:postgres-17"
     assert request["VpcSecurityGroupIds"] == ["sg-0db"]
     assert (request["MultiAZ"], request["PubliclyAccessible"], request["DeletionProtection"]) == (False, False, False)
     assert request["DBInstanceClass"] == "db.t4g.micro"

@@ -123,6 +123,9 @@ def restore_request(source: Mapping[str, Any], target: Target, ident: str, now: 
     }
     if parameter_groups:
         request["DBParameterGroupName"] = parameter_groups[0]
+    option_groups = [o["OptionGroupName"] for o in source.get("OptionGroupMemberships", [])]
+    if option_groups:  # the source's, named: IAM authorises the restore on it
+        request["OptionGroupName"] = option_groups[0]
     return request
 
 
@@ -130,10 +133,11 @@ def tags_of(instance: Mapping[str, Any]) -> dict[str, str]:
     return {str(t["Key"]): str(t["Value"]) for t in instance.get("TagList", [])}
 
 
-def expired(instance: Mapping[str, Any], now: datetime) -> bool:
-    """A rehearsal's instance whose expiry passed (or is unreadable: it is ours, and would cost forever)."""
+def expired(instance: Mapping[str, Any], now: datetime, env: str | None = None) -> bool:
+    """A rehearsal's instance (of `env`, if given) whose expiry passed (or is unreadable: it is ours, and would
+    cost forever)."""
     tags = tags_of(instance)
-    if REHEARSAL_TAG not in tags:
+    if REHEARSAL_TAG not in tags or (env is not None and tags[REHEARSAL_TAG] != env):
         return False
     expiry = parse_time(tags.get(EXPIRES_TAG, ""))
     return expiry is None or expiry <= now
@@ -323,13 +327,13 @@ def gate_refusal(
     return None
 
 
-def sweep(rds: Any, now: datetime) -> list[str]:
-    """Delete every rehearsal instance past its expiry; never an instance without the rehearsal tag."""
+def sweep(rds: Any, now: datetime, env: str) -> list[str]:
+    """Delete every rehearsal instance of `env` past its expiry; never an instance without that rehearsal tag."""
     doomed = [
         str(i["DBInstanceIdentifier"])
         for page in rds.get_paginator("describe_db_instances").paginate()
         for i in page["DBInstances"]
-        if expired(i, now) and i.get("DBInstanceStatus") != "deleting"
+        if expired(i, now, env) and i.get("DBInstanceStatus") != "deleting"
     ]
     for ident in doomed:
         rds.delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True, DeleteAutomatedBackups=True)

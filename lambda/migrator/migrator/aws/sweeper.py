@@ -9,10 +9,12 @@ and reaches the RDS API directly.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime
 from typing import Any
 
 from migrator.aws import clients
+from migrator.aws.contract import ENV_REHEARSAL_ENV
 from migrator.aws.rehearsal import sweep
 
 log = logging.getLogger("migrator")
@@ -22,7 +24,7 @@ log.setLevel(logging.INFO)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """EventBridge's scheduled event (its content is not read)."""
     clients.invocation(context)
-    deleted = sweep(clients.client("rds"), datetime.now(UTC))
+    deleted = sweep(clients.client("rds"), datetime.now(UTC), os.environ[ENV_REHEARSAL_ENV])
     for ident in deleted:
         log.warning("deleted the expired rehearsal instance %s", ident)
     return {"deleted": deleted}
