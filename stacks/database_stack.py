@@ -71,6 +71,7 @@ class DatabaseStack(cdk.Stack):
             runner_role=self.migration.runner.role,
             key=self.key,
         )
+        self.rehearsal.gate(self.migration, config.rehearsal)
         instance = self.database.instance.node.default_child
         assert isinstance(instance, cdk.CfnResource)
         self.database_logical_id: str = self.resolve(instance.logical_id)

@@ -15,6 +15,7 @@ are named by the restore: any of the account's (they grant nothing by themselves
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -26,8 +27,10 @@ from aws_cdk import aws_s3 as s3
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from migrator.aws.contract import ENV_REHEARSAL_ENV
+from migrator.aws.contract import ENV_REHEARSAL_ENV, KEYS, StepProperties
 from migrator.aws.rehearsal import ID_PREFIX, REHEARSAL_TAG, REPORT_PREFIX
+from stacks.config.rehearsal import RehearsalSettings
+from stacks.migration import SchemaMigration
 
 SWEEP_EVERY = cdk.Duration.hours(1)
 REPORT_DAYS = 90
@@ -159,6 +162,37 @@ class Rehearsal(Construct):
             service="rds", resource=kind, resource_name=name, arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
         )
 
-    def grant_gate(self, function: lambda_.Function) -> None:
-        """The migration step reads this environment's reports (the gate), through the S3 gateway endpoint."""
-        function.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.report_objects]))
+    def gate(self, migration: SchemaMigration, settings: RehearsalSettings) -> None:
+        """The step's gate properties (StepProperties, rendered by the contract's code); when the gate is on, on_event
+        reads this environment's reports through the S3 gateway endpoint (isolated subnets route 443 nowhere else)."""
+        names = ("rehearsal_required", "rehearsal_max_age_hours", "rehearsal_bucket")
+        rendered = StepProperties(
+            rehearsal_required=settings.required,
+            rehearsal_max_age_hours=settings.max_age_hours,
+            rehearsal_bucket=self.bucket.bucket_name,
+        ).render()
+        resource = migration.resource.node.default_child
+        assert isinstance(resource, cdk.CfnResource)
+        for name in names:
+            resource.add_property_override(KEYS[name], rendered[KEYS[name]])
+        if not settings.required:
+            return
+        migration.on_event.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.report_objects])
+        )
+        assert migration.on_event.role is not None, "a Function always has a role"
+        NagSuppressions.add_resource_suppressions(
+            migration.on_event.role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="The rehearsal gate reads the reports of this environment only (one object per bundle"
+                    " fingerprint under rehearsals/<environment>/).",
+                    applies_to=[{"regex": "/^Resource::<RehearsalReports[0-9A-F]{8}\\.Arn>\\/rehearsals\\/.*$/"}],
+                )
+            ],
+            apply_to_children=True,
+        )
+        migration.security_group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS: S3 (gateway endpoint), the rehearsal gate's report"
+        )

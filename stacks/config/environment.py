@@ -12,6 +12,7 @@ from migrator.aws.contract import RUNNER_CODEBUILD, RUNNER_LAMBDA, RUNNERS, is_d
 from stacks.config.access import cidrs, security_groups
 from stacks.config.alarms import Alarms, Instance, OnCall, on_call, parse_alarms
 from stacks.config.base import ConfigError, camel, setting, setting_value
+from stacks.config.rehearsal import RehearsalSettings, parse_rehearsal
 from stacks.config.windows import overlap, window
 
 REMOVAL_POLICIES = ("destroy", "snapshot", "retain")
@@ -72,6 +73,7 @@ class EnvironmentConfig:
     client_cidrs: tuple[str, ...] = field(default=(), metadata={"structured": True})
     on_call: OnCall = field(default=OnCall(), metadata={"structured": True})
     alarms: Alarms | None = field(default=None, metadata={"structured": True})
+    rehearsal: RehearsalSettings = field(default=RehearsalSettings(), metadata={"structured": True})
 
     @property
     def lock(self) -> LockSettings:
@@ -119,6 +121,7 @@ def _structured(config: EnvironmentConfig, raw: Mapping[str, Any]) -> Environmen
         client_cidrs=cidrs(f"{where}.clientCidrs", raw.get("clientCidrs")),
         on_call=called,
         alarms=parse_alarms(instance, called, raw.get("alarms")),
+        rehearsal=parse_rehearsal(config.name, raw.get("rehearsal")),
     )
 
 

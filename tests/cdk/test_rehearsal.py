@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from migrator.aws.contract import ENV_REHEARSAL_ENV
+from migrator.aws.contract import DEFAULT_REHEARSAL_MAX_AGE_HOURS, ENV_REHEARSAL_ENV, StepProperties
 from migrator.aws.rehearsal import REHEARSAL_TAG
+from stacks.config import ConfigError
+from stacks.config.rehearsal import RehearsalSettings, parse_rehearsal
 from stacks.rehearsal import SWEEP_EVERY
 from tests.cdk.synth import resources
 from tests.support.cdk_envs import ENVIRONMENTS
@@ -74,3 +76,41 @@ def test_the_report_bucket_is_private_and_reports_are_written_under_the_environm
     assert "aws:SecureTransport" in json.dumps(policy)
     (put,) = [s for s in _statements(template, "RehearsalRunnerPolicy") if s["Action"] == "s3:PutObject"]
     assert f"/rehearsals/{env}/*" in json.dumps(put["Resource"])
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_gate_is_on_in_prod_only_by_default_and_reads_this_environments_reports(
+    templates: dict[str, Template], env: str
+) -> None:
+    template = templates[env]
+    (step,) = resources(template, "Custom::SchemaMigration").values()
+    props = StepProperties.parse(step["Properties"] | {"RehearsalBucket": "b"})
+    assert props.rehearsal_required is (env == "prod")
+    assert props.rehearsal_max_age_hours == DEFAULT_REHEARSAL_MAX_AGE_HOURS
+    (bucket,) = _named(template, "AWS::S3::Bucket", "RehearsalReports")
+    assert step["Properties"]["RehearsalBucket"] == {"Ref": bucket}
+    reads = [s for s in _statements(template, "SchemaMigrationOnEvent") if s["Action"] == "s3:GetObject"]
+    assert len(reads) == (1 if env == "prod" else 0)
+    assert all(f"/rehearsals/{env}/*" in json.dumps(s["Resource"]) for s in reads)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ([], "must be an object"),
+        ({"required": "yes"}, "required must be true or false"),
+        ({"maxAgeHours": 0}, "maxAgeHours must be whole hours from 1"),
+        ({"instanceClass": "big"}, "instanceClass must be an RDS instance class"),
+        ({"maxAge": 3}, "maxAge is not a known setting"),
+    ],
+)
+def test_a_bad_rehearsal_setting_is_refused_naming_its_key(raw: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_rehearsal("prod", raw)
+
+
+def test_the_rehearsal_settings_default_to_required_in_prod_only() -> None:
+    assert parse_rehearsal("prod", None) == RehearsalSettings(required=True)
+    assert parse_rehearsal("staging", None) == RehearsalSettings(required=False)
+    given = parse_rehearsal("staging", {"required": True, "maxAgeHours": 6, "instanceClass": "t4g.micro"})
+    assert given == RehearsalSettings(True, 6, "t4g.micro")

@@ -49,6 +49,7 @@ RUNNER_PIPELINE = "pipeline"
 RUNNERS = (RUNNER_LAMBDA, RUNNER_CODEBUILD, RUNNER_PIPELINE)
 
 DEFAULT_RETENTION = 3
+DEFAULT_REHEARSAL_MAX_AGE_HOURS = 24
 MAX_SERVICE_TIMEOUT_S = 3600  # CloudFormation's longest ServiceTimeout, and its default
 
 
@@ -152,6 +153,10 @@ class StepProperties:
     build_timeout_seconds: int = _key("BuildTimeoutSeconds", _whole(0), 0)  # from on_event's start
     runner_timeout_seconds: int = _key("RunnerTimeoutSeconds", _whole(0), 0)  # from on_event's start
     pipeline_timeout_minutes: int | None = _key("PipelineTimeoutMinutes", _whole(1))
+    # The rehearsal gate (migrator.aws.rehearsal): a migrating deploy needs a passing rehearsal of this fingerprint.
+    rehearsal_required: bool = _key("RehearsalRequired", _flag, False)
+    rehearsal_max_age_hours: int = _key("RehearsalMaxAgeHours", _whole(1), DEFAULT_REHEARSAL_MAX_AGE_HOURS)
+    rehearsal_bucket: str | None = _key("RehearsalBucket")  # where the reports are
 
     REQUIRED = ("secret_arn", "instance")
 

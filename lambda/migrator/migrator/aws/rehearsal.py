@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from migrator.aws.contract import StepProperties
 from migrator.errors import MigratorError
 
 log = logging.getLogger("migrator")
@@ -325,6 +326,30 @@ def gate_refusal(
         age = "of unknown age" if finished is None else f"{(now - finished).total_seconds() / 3600:.1f} h old"
         return f"the rehearsal of bundle {fingerprint[:12]} is {age}, more than {max_age_hours:g} h: {command}"
     return None
+
+
+def require(props: StepProperties, env: str | None, client: Callable[[str], Any], now: datetime | None = None) -> None:
+    """The gate, before a migrating deploy snapshots or applies anything: raises unless the environment requires no
+    rehearsal or a passing one of this bundle, young enough, is on record."""
+    if not props.rehearsal_required:
+        return
+    name = env or "ENV"
+    if not props.rehearsal_bucket:
+        raise MigratorError(
+            f"{name} requires a rehearsal, but the stack names no report bucket; nothing was applied",
+            hint="deploy the stack version that creates the rehearsal bucket (stacks/rehearsal.py)",
+        )
+    try:
+        report = Reports(client("s3"), props.rehearsal_bucket).get(name, props.fingerprint)
+    except Exception as exc:
+        raise MigratorError(
+            f"cannot read the rehearsal report of {name} from s3://{props.rehearsal_bucket}: {type(exc).__name__};"
+            " nothing was applied",
+            hint="check the function's s3:GetObject grant and the S3 gateway endpoint",
+        ) from None
+    refusal = gate_refusal(report, name, props.fingerprint, props.rehearsal_max_age_hours, now or datetime.now(UTC))
+    if refusal is not None:
+        raise MigratorError(f"rehearsal gate: {refusal}; nothing was applied")
 
 
 def sweep(rds: Any, now: datetime, env: str) -> list[str]:
