@@ -11,6 +11,7 @@ from aws_cdk.assertions import Template
 
 from migrator.aws.contract import DEFAULT_REHEARSAL_MAX_AGE_HOURS, ENV_REHEARSAL_ENV, StepProperties
 from migrator.aws.rehearsal import REHEARSAL_TAG
+from migrator.aws.rehearsal_command import next_bundle
 from stacks.config import ConfigError
 from stacks.config.rehearsal import RehearsalSettings, parse_rehearsal
 from stacks.rehearsal import SWEEP_EVERY
@@ -114,3 +115,14 @@ def test_the_rehearsal_settings_default_to_required_in_prod_only() -> None:
     assert parse_rehearsal("staging", None) == RehearsalSettings(required=False)
     given = parse_rehearsal("staging", {"required": True, "maxAgeHours": 6, "instanceClass": "t4g.micro"})
     assert given == RehearsalSettings(True, 6, "t4g.micro")
+
+
+def test_the_command_reads_the_next_bundle_from_the_prod_template(templates: dict[str, Template]) -> None:
+    template = templates["prod"].to_json()
+    pseudo = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012"}
+    found = next_bundle(template, pseudo | {"AWS::URLSuffix": "amazonaws.com"})
+    (step,) = resources(templates["prod"], "Custom::SchemaMigration").values()
+    assert found.fingerprint == step["Properties"]["Fingerprint"]
+    assert found.source.startswith("cdk-") and found.source.endswith(".zip")
+    assert found.bucket_logical_id.startswith("RehearsalReports")
+    assert template["Resources"][found.project_logical_id]["Type"] == "AWS::CodeBuild::Project"

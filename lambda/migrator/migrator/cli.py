@@ -245,6 +245,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pipeline.add_argument("--no-wait", action="store_true", help="exit 3 while the runner still runs")
     pipeline.add_argument("--poll-seconds", type=float, default=30.0, help=argparse.SUPPRESS)
+    rehearse = _command(
+        commands,
+        "rehearse",
+        "with --env: rehearse the prepared change set's migrations on a restored copy of the environment",
+        [out, _aws_options],
+    )
+    rehearse.add_argument(
+        "--change-set", default=None, help=f"the prepared change set (default: CDK's name, {CDK_CHANGE_SET})"
+    )
+    rehearse.add_argument("--instance-class", default="db.t4g.small", help="the restored copy's class")
+    rehearse.add_argument("--poll-seconds", type=float, default=30.0, help=argparse.SUPPRESS)
     _command(commands, "verify", "compare the database with schema.sql, object by object", [db, files, out])
 
     baseline = _command(
@@ -464,6 +475,8 @@ def _run(args: argparse.Namespace) -> int:
         from migrator.cli_deployed import run_deployed
 
         return run_deployed(args)
+    if args.command == "rehearse":  # here only the environment rehearsal (docs/operations.md)
+        raise InvalidInput("rehearse needs --env ENV: it rehearses on a restored copy of that environment")
     if args.command == "new":
         return _new(args)
     if args.command == "dump":
