@@ -94,6 +94,9 @@ class Rehearsal(Construct):
                 ),
                 iam.PolicyStatement(actions=["rds:DeleteDBInstance"], resources=[rehearsal_dbs], conditions=tagged),
                 iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.report_objects]),
+                iam.PolicyStatement(  # the build's source: the next deploy's asset, read before its change set runs
+                    actions=["s3:GetObject", "s3:GetObjectVersion"], resources=[self._assets(code)]
+                ),
             ],
         )
         if key is not None:  # a customer-managed key: the restore creates a grant for the copy's storage
@@ -112,7 +115,8 @@ class Rehearsal(Construct):
                     id="AwsSolutions-IAM5",
                     reason="A rehearsal's copy has a generated name (rehearsal-*, deletable only with this"
                     " environment's rehearsal tag); the restore names the source's subnet, parameter and option"
-                    " groups, which it only reads. Reports of this environment only.",
+                    " groups, which it only reads. Reports of this environment only. The rehearsal runs the next"
+                    " deploy's asset before its change set does: any asset zip of the CDK bootstrap bucket (read).",
                 )
             ],
         )
@@ -156,6 +160,11 @@ class Rehearsal(Construct):
             ],
             apply_to_children=True,
         )
+
+    def _assets(self, code: lambda_.Code) -> str:
+        location = code.bind(self).s3_location  # the asset is bound once per stack: the functions' own
+        assert location is not None, "the migration code is an S3 asset"
+        return f"arn:{cdk.Stack.of(self).partition}:s3:::{location.bucket_name}/*.zip"
 
     def _db_arn(self, name: str, kind: str = "db") -> str:
         return cdk.Stack.of(self).format_arn(

@@ -126,3 +126,8 @@ def test_the_command_reads_the_next_bundle_from_the_prod_template(templates: dic
     assert found.source.startswith("cdk-") and found.source.endswith(".zip")
     assert found.bucket_logical_id.startswith("RehearsalReports")
     assert template["Resources"][found.project_logical_id]["Type"] == "AWS::CodeBuild::Project"
+
+
+def test_the_runner_may_read_the_next_deploys_asset_zip_of_the_bootstrap_bucket(templates: dict[str, Template]) -> None:
+    (read,) = [s for s in _statements(templates["staging"], "RehearsalRunnerPolicy") if "s3:GetObject" in _actions(s)]
+    assert "-assets-" in json.dumps(read["Resource"]) and json.dumps(read["Resource"]).endswith('/*.zip"]]}')
