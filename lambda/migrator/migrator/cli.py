@@ -254,7 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     rehearse.add_argument(
         "--change-set", default=None, help=f"the prepared change set (default: CDK's name, {CDK_CHANGE_SET})"
     )
-    rehearse.add_argument("--instance-class", default="db.t4g.small", help="the restored copy's class")
+    rehearse.add_argument(
+        "--instance-class", default=None, help="the restored copy's class (default: cdk.json rehearsal.instanceClass)"
+    )
     rehearse.add_argument("--poll-seconds", type=float, default=30.0, help=argparse.SUPPRESS)
     _command(commands, "verify", "compare the database with schema.sql, object by object", [db, files, out])
 

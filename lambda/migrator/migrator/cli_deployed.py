@@ -108,9 +108,15 @@ def _apply(args: argparse.Namespace, aws: operations.Aws) -> int:
 def _rehearse(args: argparse.Namespace, aws: operations.Aws) -> int:
     """A restored copy of the environment rehearses the prepared change set's migrations (migrator.aws.rehearsal)."""
     from migrator.aws.pipeline import progress
+    from migrator.aws.rehearsal import DEFAULT_CLASS
     from migrator.aws.rehearsal_command import Rehearse, report_lines
 
+    block = operations.check_env(args.env, operations.environments(project_root() / "cdk.json"))
+    configured = (
+        (block.get("rehearsal") or {}).get("instanceClass") if isinstance(block.get("rehearsal"), dict) else None
+    )
+    instance_class = args.instance_class or configured or DEFAULT_CLASS
     rehearse = Rehearse(aws, progress, poll_seconds=args.poll_seconds)
-    status, found = rehearse.run(args.env, args.change_set or CDK_CHANGE_SET, args.instance_class)
+    status, found = rehearse.run(args.env, args.change_set or CDK_CHANGE_SET, str(instance_class))
     _print(args, found, report_lines(found))
     return status
