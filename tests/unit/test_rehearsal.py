@@ -13,10 +13,12 @@ from migrator.aws.rehearsal import (
     EXPIRES_TAG,
     FINGERPRINT_TAG,
     REHEARSAL_TAG,
+    RestoredCopy,
     Target,
     estimated_cost,
     expired,
     gate_refusal,
+    rehearse,
     restore_request,
 )
 from migrator.errors import MigratorError
@@ -102,3 +104,52 @@ def test_the_gate_refuses_naming_the_command(report: dict[str, Any] | None, reas
 
 def test_the_gate_passes_a_passing_rehearsal_of_this_bundle_within_the_age() -> None:
     assert gate_refusal(_report(), "prod", FINGERPRINT, 24, NOW) is None
+
+
+class FakeRds:
+    """RDS as the rehearsal sees it: the source, then the copy in the states given, one per look."""
+
+    class NotFound(Exception):
+        pass
+
+    exceptions = type("Exceptions", (), {"DBInstanceNotFoundFault": NotFound})
+
+    def __init__(self, states: list[str]) -> None:
+        self.states: list[str] = states
+        self.deleted: list[str] = []
+
+    def describe_db_instances(self, DBInstanceIdentifier: str) -> dict[str, Any]:
+        if DBInstanceIdentifier == "db":
+            return {"DBInstances": [SOURCE]}
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        return {"DBInstances": [{"DBInstanceStatus": state, "Endpoint": {"Address": "copy.example"}}]}
+
+    def restore_db_instance_to_point_in_time(self, **_: Any) -> None:
+        pass
+
+    def delete_db_instance(self, DBInstanceIdentifier: str, **_: Any) -> None:
+        self.deleted.append(DBInstanceIdentifier)
+
+
+def _copy(rds: FakeRds) -> RestoredCopy:
+    ticks = iter(range(0, 10**6, 600))  # each look at the clock: ten minutes later
+    return RestoredCopy(rds, Target("prod", "db", FINGERPRINT), clock=lambda: float(next(ticks)), sleep=lambda s: None)
+
+
+def test_a_file_that_failed_on_the_copy_fails_the_rehearsal_with_its_message_and_the_copy_is_deleted() -> None:
+    rds = FakeRds(["creating", "available"])
+    failed = {"error": "MigrationFailed", "message": "003_x.sql:4: SQLSTATE 42P07: relation exists", "files": []}
+    report = rehearse(_copy(rds), lambda host: failed)
+    assert (report.passed, report.error) == (False, failed["message"])
+    assert rds.deleted == [report.instance] and report.to_json()["restore"]["deleted"]
+
+
+@pytest.mark.parametrize(
+    ("states", "reason"), [(["creating"], "not available after"), (["incompatible-restore"], "is incompatible-restore")]
+)
+def test_a_restore_that_does_not_become_available_is_bounded_and_deleted(states: list[str], reason: str) -> None:
+    rds = FakeRds(states)
+    report = rehearse(
+        _copy(rds), lambda host: pytest.fail("measured a copy that is not available"), restore_timeout_s=3600
+    )
+    assert not report.passed and reason in str(report.error) and rds.deleted == [report.instance]

@@ -270,8 +270,9 @@ def rehearse(copy: RestoredCopy, measure: Measure, restore_timeout_s: float = RE
         host = copy.wait(restore_timeout_s)
         report.restore_seconds = copy.clock() - started
         report.measurement = measure(host)
-        report.passed = not report.measurement.get("error")
-        report.error = report.measurement.get("error")
+        failed = report.measurement.get("error")  # `rehearse --json`'s failure keys: error (its kind), message
+        report.passed = not failed
+        report.error = str(report.measurement.get("message") or failed) if failed else None
     except MigratorError as exc:
         report.error = " ".join(str(exc).split())
     except Exception as exc:  # an AWS error: the instance, if any, is still deleted below
