@@ -153,3 +153,16 @@ def test_a_restore_that_does_not_become_available_is_bounded_and_deleted(states:
         _copy(rds), lambda host: pytest.fail("measured a copy that is not available"), restore_timeout_s=3600
     )
     assert not report.passed and reason in str(report.error) and rds.deleted == [report.instance]
+
+
+def test_the_runner_in_rehearse_mode_runs_the_rehearsal_and_refuses_missing_inputs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from migrator.aws import rehearsal_runner, runner
+    from migrator.aws.contract import ENV_RUNNER_MODE, MODE_REHEARSE
+
+    monkeypatch.setenv(ENV_RUNNER_MODE, MODE_REHEARSE)
+    monkeypatch.setattr(rehearsal_runner, "main", lambda: 7)
+    assert runner.main() == 7
+    status, line = rehearsal_runner.run({}, None, None, lambda host: {})
+    assert status == 2 and line.startswith("migrator-runner: INVALID: MIGRATOR_REHEARSAL_ENV is not set")
