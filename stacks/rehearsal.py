@@ -189,6 +189,10 @@ class Rehearsal(Construct):
         migration.on_event.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.report_objects])
         )
+        # Without ListBucket, S3 answers a missing report with AccessDenied, not NoSuchKey: the gate would blame IAM.
+        migration.on_event.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn])
+        )
         assert migration.on_event.role is not None, "a Function always has a role"
         NagSuppressions.add_resource_suppressions(
             migration.on_event.role,
