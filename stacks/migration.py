@@ -190,6 +190,7 @@ class SchemaMigration(Construct):
             )
         limits = settings.time_limits
         code = migration_code(settings.bundle)
+        self.code = code  # the asset: the rehearsal sweeper runs it too
         self.role_secret = migration_role_secret(self, key)
         self.app_secret = app_role_secret(self, key)
         self.app_secret.attach(instance)  # host, port, engine join the application's secret

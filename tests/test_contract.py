@@ -101,6 +101,9 @@ def test_what_the_cdk_side_renders_the_runtime_parses_back_unchanged(
         lock_retry_window=duration,
         max_lock_hold=duration,
         pipeline_timeout_minutes=pipeline,
+        rehearsal_required=take,
+        rehearsal_max_age_hours=retention,
+        rehearsal_bucket=optional,
     )
     rendered = json.loads(json.dumps(sent.render()))  # what CloudFormation stores and sends back
     assert all(isinstance(v, str | list) for v in rendered.values()), "CloudFormation passes strings and lists"

@@ -61,3 +61,14 @@ def test_deploy_uses_oidc_diffs_first_and_gates_prod() -> None:
         assert deploy["jobs"][job]["environment"] == env
     assert deploy["jobs"]["prod"]["if"].startswith("startsWith(github.ref, 'refs/tags/v')")
     assert deploy["jobs"]["staging"]["if"] == "github.ref == 'refs/heads/main'"
+
+
+def test_prod_is_rehearsed_on_a_restored_copy_before_its_approval_with_the_report_in_the_summary() -> None:
+    deploy = _load("deploy.yml")
+    rehearse = deploy["jobs"]["rehearse-prod"]
+    assert "rehearse-prod" in deploy["jobs"]["prod"]["needs"], "the prod approval waits for the rehearsal"
+    assert "environment" not in rehearse, "it runs before the prod environment's reviewers approve"
+    (run,) = [step["run"] for step in rehearse["steps"] if "migrator --env prod rehearse" in step.get("run", "")]
+    assert "--method=prepare-change-set" in run and "--app cdk.out" in run, "the reviewed assembly's asset"
+    assert "GITHUB_STEP_SUMMARY" in run and "delete-change-set" in run
+    assert run.index("tee rehearsal.txt") < run.rindex("GITHUB_STEP_SUMMARY") < run.rindex('exit "$status"')

@@ -13,6 +13,7 @@ from stacks.config.access import cidrs, security_groups
 from stacks.config.alarms import Alarms, Instance, OnCall, on_call, parse_alarms
 from stacks.config.base import ConfigError, camel, setting, setting_value
 from stacks.config.jobs import job_limit_problem
+from stacks.config.rehearsal import RehearsalSettings, parse_rehearsal
 from stacks.config.windows import overlap, window
 from stacks.config.zones import availability_zones
 
@@ -80,6 +81,7 @@ class EnvironmentConfig:
     availability_zones: tuple[str, ...] = field(default=(), metadata={"structured": True})
     on_call: OnCall = field(default=OnCall(), metadata={"structured": True})
     alarms: Alarms | None = field(default=None, metadata={"structured": True})
+    rehearsal: RehearsalSettings = field(default=RehearsalSettings(), metadata={"structured": True})
 
     @property
     def lock(self) -> LockSettings:
@@ -128,6 +130,7 @@ def _structured(config: EnvironmentConfig, raw: Mapping[str, Any]) -> Environmen
         availability_zones=availability_zones(f"{where}.availabilityZones", raw.get("availabilityZones")),
         on_call=called,
         alarms=parse_alarms(instance, called, raw.get("alarms")),
+        rehearsal=parse_rehearsal(config.name, raw.get("rehearsal")),
     )
 
 

@@ -144,11 +144,11 @@ def test_a_file_failing_on_the_copy_exits_1_with_the_report_and_the_error_and_no
 @pytest.mark.parametrize(
     ("argv", "said"),
     [
-        (["--env", "staging", "rehearse"], "rehearse --env"),
+        (["rehearse", "--change-set", "next"], "--change-set applies only with --env"),
         (["rehearse", "--sql"], "unrecognized arguments: --sql"),
         (["rehearse", "--exit-code"], "unrecognized arguments: --exit-code"),
     ],
-    ids=["env", "sql", "exit-code"],
+    ids=["change-set", "sql", "exit-code"],
 )
 def test_options_that_do_not_apply_to_rehearse_are_invalid_input(
     argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
@@ -208,3 +208,23 @@ def test_a_source_that_drifted_from_its_migrations_is_not_rehearsed(
     status, payload = _rehearse(capsys, source, migrations_dir, None)
     assert status == 1 and "r_parent.added_by_hand" in payload["message"] and "verify" in payload["hint"]
     assert _copies(pg_admin) == []
+
+
+def test_a_restored_copy_is_rehearsed_in_place_as_the_environment_runner_does(
+    source: str, migrations_dir: Path, schema_file: Path, pg_admin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--env ENV rehearse`'s runner applies to the restored instance itself (it is the copy): no scratch
+    database, the same measurements, and the note that a fresh restore's timings are pessimistic."""
+    from migrator.engine import Options
+    from migrator.rehearse import LAZY_NOTE, rehearse_restored_json
+    from migrator.report import SOURCE_LOCKS_NOTE
+
+    retype = later(2)
+    write(migrations_dir, f"{retype}_retype.sql", "ALTER TABLE r_big ALTER COLUMN v TYPE bigint;\n")
+    payload = rehearse_restored_json(source, Options(migrations_dir, schema_file))
+    item = _by_version(payload)[retype]
+    assert item["rewritten"] == ["r_big"] and "AccessExclusiveLock" in _modes(item, "r_big")
+    assert payload["copy"] is None and _copies(pg_admin) == []
+    assert LAZY_NOTE in payload["notes"] and SOURCE_LOCKS_NOTE not in payload["notes"]
+    assert "error" not in payload and isinstance(payload["verify"], list | str) and payload["verify"] != "skipped"
+    assert status_json(capsys, source, migrations_dir, schema_file)["pending"] == []

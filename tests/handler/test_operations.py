@@ -89,7 +89,7 @@ def test_operator_mistakes_are_invalid_input(deployed: Environment, capsys: pyte
     err = capsys.readouterr().err
     assert "--env qa: cdk.json defines no such environment" in err and "dev, prod, staging" in err
     assert main(["--env", "staging", "verify"]) == 2
-    assert "with --env only status, snapshots, apply work" in capsys.readouterr().err
+    assert "with --env only status, snapshots, apply, rehearse work" in capsys.readouterr().err
 
 
 def _three_snapshots(deployed: Environment) -> None:

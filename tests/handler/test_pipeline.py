@@ -15,7 +15,7 @@ import pytest
 from migrator.aws import budget, codebuild, operations
 from migrator.cli import main
 from migrator.errors import DeployFailed
-from tests.aws import Environment
+from tests.aws import REGION, Environment, client
 from tests.engine.helpers import lock_is_free, state
 from tests.handler.lifecycle import event, run
 from tests.support.fake_cloudformation import BUCKET, FakeCloudFormation, change_set_template
@@ -249,3 +249,21 @@ def test_a_change_set_still_being_created_is_refused_with_one_line(
     err = capsys.readouterr().err
     assert err.startswith("error: change set cs-1 of AalapVma-staging is CREATE_IN_PROGRESS")
     assert "Traceback" not in err
+
+
+def test_a_gated_environment_applies_nothing_before_a_passing_rehearsal_of_the_change_sets_bundle(
+    deployed: Environment, world: tuple[SourcedCodeBuild, Clients], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In pipeline mode the custom resource finds nothing pending, so the operator command checks the gate."""
+    builds, clients = world
+    bucket = f"reports-{deployed.instance}"
+    s3 = client(deployed.endpoint, "s3")
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    clients.by_service["s3"] = s3
+    key, folder = _next_asset(deployed, tmp_path, "gated", "CREATE TABLE gated (id int);\n")
+    builds.sources[f"{BUCKET}/{key}"] = folder
+    gated = {"RehearsalRequired": "true", "RehearsalBucket": bucket, "Fingerprint": "feed" * 16}
+    clients.by_service["cloudformation"].prepare("cs-1", change_set_template(PROJECT_NAME, key, NEXT, TOKEN, **gated))
+    assert _apply() == 1
+    assert "rehearsal gate" in capsys.readouterr().err and builds.started == []
+    assert NEXT not in [version for version, *_ in state(deployed.conninfo)[1]]

@@ -132,9 +132,24 @@ def test_conditions_on_request_tags_are_evaluated(value: str, decision: Decision
 
 
 def test_a_condition_on_an_unmodelled_key_fails_loudly() -> None:
-    statement = OURS | {"Condition": {"StringEquals": {"aws:ResourceTag/owner": "me"}}}
-    with pytest.raises(Unresolved, match="aws:ResourceTag/owner"):
+    statement = OURS | {"Condition": {"StringEquals": {"rds:snapshot-tag/owner": "me"}}}
+    with pytest.raises(Unresolved, match="rds:snapshot-tag/owner"):
         _decisions([statement], "DeleteDBSnapshot", DBSnapshotIdentifier="premigrate-db-1-a")
+
+
+def test_a_resource_tag_condition_sees_the_tags_the_test_gives_the_resource() -> None:
+    statement = OURS | {"Condition": {"StringEquals": {"aws:ResourceTag/owner": "me"}}}
+    arn = SNAPSHOT + "premigrate-db-1-a"
+    params = {"DBSnapshotIdentifier": "premigrate-db-1-a"}
+    judged = {
+        str(tags): {v.decision for v in verdicts([statement], "rds", "DeleteDBSnapshot", params, SCOPE, {arn: tags})}
+        for tags in ({"owner": "me"}, {"owner": "you"}, {})
+    }
+    assert judged == {
+        "{'owner': 'me'}": {Decision.ALLOW},
+        "{'owner': 'you'}": {Decision.IMPLICIT_DENY},
+        "{}": {Decision.IMPLICIT_DENY},
+    }
 
 
 def test_an_action_unknown_to_the_reference_fails_loudly() -> None:

@@ -31,8 +31,9 @@ Which ARN a call is authorised against:
 Evaluation: an explicit Deny wins, else an Allow is needed (identity policies only; no SCPs,
 boundaries or resource policies). Action matching ignores case, resource matching does not; `*`
 and `?` are the wildcards. Conditions: the String*, Arn*, Bool and Null operators, `...IfExists`,
-and the ForAnyValue/ForAllValues set forms, over the request-tag keys; a condition on any other key
-(resource tags, say) raises rather than guess. AWS managed Lambda execution policies are taken as
+and the ForAnyValue/ForAllValues set forms, over the request-tag keys and `aws:ResourceTag/<key>` (from the
+tags the test says the resource has; none given: it has none); a condition on any other key raises rather
+than guess. AWS managed Lambda execution policies are taken as
 granting only CloudWatch Logs and EC2 network-interface actions.
 """
 
@@ -54,7 +55,11 @@ PARTITION = "aws"
 URL_SUFFIX = "amazonaws.com"
 
 # Actions whose reference entry lists several resource types: the one the operation is about.
-SUBJECTS = {"rds:CreateDBSnapshot": "snapshot", "rds:DescribeDBSnapshots": "snapshot"}
+SUBJECTS = {
+    "rds:CreateDBSnapshot": "snapshot",
+    "rds:DescribeDBSnapshots": "snapshot",
+    "rds:RestoreDBInstanceToPointInTime": "db",  # the new instance (its source is named besides)
+}
 # The request parameter that names a resource of each type (AWS API parameter names).
 IDENTIFIERS = {
     ("rds", "db"): "DBInstanceIdentifier",
@@ -64,9 +69,21 @@ IDENTIFIERS = {
 }
 BUILD_ID_PARAMETERS = ("id", "ids")  # CodeBuild build ids are "<project>:<uuid>": authorised on the project
 ARN_PARAMETERS = ("ResourceName",)  # parameters that carry a whole ARN
+# Calls naming resources by parameters of their own (type -> parameters; a second resource of one type is keyed
+# "<type> <parameter>"): a point-in-time restore is authorised on the source and the new instance, and on the
+# subnet, parameter and option groups it names.
+ACTION_IDENTIFIERS: dict[str, dict[str, tuple[str, ...]]] = {
+    "rds:RestoreDBInstanceToPointInTime": {
+        "db": ("TargetDBInstanceIdentifier", "SourceDBInstanceIdentifier"),
+        "subgrp": ("DBSubnetGroupName",),
+        "pg": ("DBParameterGroupName",),
+        "og": ("OptionGroupName",),
+    }
+}
 TAGGING_ACTIONS = ("AddTagsToResource", "TagResource")
-# the condition keys the request context models: request tags, and the KMS keys of a call made through a service
-REQUEST_KEYS = re.compile(r"^(aws:(RequestTag/.+|TagKeys)|kms:(ViaService|CallerAccount))$")
+# the condition keys the request context models: request tags, the KMS keys of a call made through a service, and
+# aws:ResourceTag/<key> from the tags a test says the resource has
+REQUEST_KEYS = re.compile(r"^(aws:(RequestTag/.+|TagKeys|ResourceTag/.+)|kms:(ViaService|CallerAccount))$")
 
 _LOGS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
 _ENI = [
@@ -300,7 +317,7 @@ def requests(service: str, operation: str, params: Mapping[str, Any], scope: Sco
     privilege = _privilege(action)
     types = _types(privilege)
     context = tag_context(params)
-    named = _named(service, params, types, scope)
+    named = _named(service, params, types, scope) | _named_by_action(action, params, scope)
     subject = SUBJECTS.get(action) or (next(iter(types)) if len(types) == 1 else None)
     if subject is None and not named:
         raise Unresolved(f"{action}: no subject resource type known and none named by {sorted(params)}")
@@ -335,10 +352,23 @@ def _log_stream_arn(params: Mapping[str, Any], scope: Scope) -> str:
     return f"arn:{scope.partition}:logs:{scope.region}:{scope.account}:log-group:{group}:log-stream:{stream}"
 
 
+def _named_by_action(action: str, params: Mapping[str, Any], scope: Scope) -> dict[str, str]:
+    service = action.split(":", 1)[0]
+    named: dict[str, str] = {}
+    for resource_type, parameters in ACTION_IDENTIFIERS.get(action, {}).items():
+        given = [p for p in parameters if params.get(p)]
+        for index, parameter in enumerate(given):
+            key = resource_type if index == 0 else f"{resource_type} {parameter}"
+            named[key] = resource_arn(service, resource_type, str(params[parameter]), scope)
+    return named
+
+
 def _named(service: str, params: Mapping[str, Any], types: Mapping[str, bool], scope: Scope) -> dict[str, str]:
     named: dict[str, str] = {}
     if service == "logs" and "log-stream" in types:
         named["log-stream"] = _log_stream_arn(params, scope)
+    if service == "s3" and "object" in types and params.get("Bucket") and params.get("Key"):
+        named["object"] = f"arn:{scope.partition}:s3:::{params['Bucket']}/{params['Key']}"
     if service == "codebuild" and "project" in types and not params.get("projectName"):
         projects = _projects_of_builds(params)
         if len(projects) > 1:
@@ -489,11 +519,25 @@ class Verdict:
         return f"{self.call}: {request.action} on {request.resource} ({request.reading}): {self.decision.value}"
 
 
+def with_resource_tags(request: Request, resource_tags: Mapping[str, Mapping[str, str]]) -> Request:
+    """The request with `aws:ResourceTag/<key>` of the tags its resource has (by ARN) in its context."""
+    tags = resource_tags.get(request.resource, {})
+    context = dict(request.context) | {f"aws:ResourceTag/{k}": v for k, v in tags.items()}
+    return Request(request.action, request.resource, context, request.reading)
+
+
 def verdicts(
-    statements: list[dict[str, Any]], service: str, operation: str, params: Mapping[str, Any], scope: Scope
+    statements: list[dict[str, Any]],
+    service: str,
+    operation: str,
+    params: Mapping[str, Any],
+    scope: Scope,
+    resource_tags: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[Verdict]:
+    """`resource_tags`: the tags of the resources the call acts on, by ARN (none given: the resources have none)."""
     label = f"{service}:{operation}({', '.join(f'{k}={v}' for k, v in sorted(params.items()) if k != 'Tags')})"
-    return [Verdict(label, r, decide(statements, r)) for r in requests(service, operation, params, scope)]
+    found = [with_resource_tags(r, resource_tags or {}) for r in requests(service, operation, params, scope)]
+    return [Verdict(label, r, decide(statements, r)) for r in found]
 
 
 # --- KMS: the key policy and the caller's identity policy ------------------------------------

@@ -249,17 +249,28 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--no-wait", action="store_true", help="exit 3 while the runner still runs")
     pipeline.add_argument("--poll-seconds", type=float, default=30.0, help=argparse.SUPPRESS)
     _command(commands, "verify", "compare the database with schema.sql, object by object", [db, files, out])
-    _command(
+    rehearse = _command(
         commands,
         "rehearse",
-        "apply the pending migrations to a copy of the database on its server, measured; the copy is dropped",
-        [db, files, order, out],
+        "apply the pending migrations to a copy of the database, measured; the copy is dropped (--env: a restored"
+        " copy of the environment)",
+        [db, files, order, out, _aws_options],
         "Copies the database into a scratch database on the same server (the schema built from its history,"
         " the rows read in one snapshot: ACCESS SHARE on each table while they are read), applies the pending"
         " migrations there with the same engine and limits, reports per file its seconds, WAL, size change,"
         " rewritten tables and locks, then verify; drops the copy. The source keeps its schema and history."
-        " Exit 0 when every pending file applied on the copy, 1 when one failed there.",
+        " Exit 0 when every pending file applied on the copy, 1 when one failed there. With --env, the prepared"
+        " change set's migrations run on a restored copy of the environment's instance instead"
+        " (docs/operations.md).",
     )
+    on_env = rehearse.add_argument_group("with --env (a restored copy of a deployed environment)")
+    on_env.add_argument(
+        "--change-set", default=None, help=f"the prepared change set (default: CDK's name, {CDK_CHANGE_SET})"
+    )
+    on_env.add_argument(
+        "--instance-class", default=None, help="the restored copy's class (default: cdk.json rehearsal.instanceClass)"
+    )
+    on_env.add_argument("--poll-seconds", type=float, default=30.0, help=argparse.SUPPRESS)
 
     baseline = _command(
         commands,
@@ -440,11 +451,6 @@ def _baseline(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine
 def _rehearse(args: argparse.Namespace) -> int:
     from migrator.rehearse import rehearse
 
-    if getattr(args, "env", None):
-        raise InvalidInput(
-            "rehearse --env (on a restored copy of a deployed environment) is not built yet; nothing was done",
-            hint="rehearse a database you can reach with --database-url (a restored snapshot, not the live instance)",
-        )
     inputs = engine.load_inputs(_options(args))
     conn, target = _connect(args)
     stream = sys.stderr if args.json else sys.stdout
@@ -488,6 +494,7 @@ def _refuse_ignored(args: argparse.Namespace) -> None:
         "--no-wait": bool(getattr(args, "no_wait", False)),
         "--region": getattr(args, "region", None) is not None,
         "--profile": getattr(args, "profile", None) is not None,
+        "--instance-class": getattr(args, "instance_class", None) is not None,
     }
     given = [name for name, present in needs_env.items() if present]
     if given and not with_env and args.command != "snapshots":
@@ -504,12 +511,12 @@ def _refuse_ignored(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     _refuse_ignored(args)
-    if args.command == "rehearse":
-        return _rehearse(args)
     if args.command == "snapshots" or getattr(args, "env", None):
         from migrator.cli_deployed import run_deployed
 
         return run_deployed(args)
+    if args.command == "rehearse":
+        return _rehearse(args)
     if args.command == "new":
         return _new(args)
     if args.command == "dump":

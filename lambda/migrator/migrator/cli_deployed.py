@@ -24,8 +24,10 @@ def _print(args: argparse.Namespace, payload: Any, lines: list[str]) -> None:
 
 def _checked(args: argparse.Namespace) -> operations.Aws:
     """Every argument checked, the session built; no AWS call made yet."""
-    if args.command not in ("status", "snapshots", "apply"):
-        raise InvalidInput(f"{args.command} runs against a database; with --env only status, snapshots, apply work")
+    if args.command not in ("status", "snapshots", "apply", "rehearse"):
+        raise InvalidInput(
+            f"{args.command} runs against a database; with --env only status, snapshots, apply, rehearse work"
+        )
     if not args.env:
         raise InvalidInput(f"{args.command} of a deployed environment needs --env", hint="e.g. --env staging")
     block = operations.check_env(args.env, operations.environments(project_root() / "cdk.json"))
@@ -56,6 +58,8 @@ def run_deployed(args: argparse.Namespace) -> int:
 def _dispatch(args: argparse.Namespace, aws: operations.Aws) -> int:
     if args.command == "apply":
         return _apply(args, aws)
+    if args.command == "rehearse":
+        return _rehearse(args, aws)
     deployed = operations.resolve(args.env, aws.client("cloudformation"))
     if args.command == "status":
         payload = operations.remote_status(aws.client("lambda"), deployed.function_name)
@@ -98,4 +102,21 @@ def _apply(args: argparse.Namespace, aws: operations.Aws) -> int:
         args.env, args.change_set or CDK_CHANGE_SET, wait=not args.no_wait
     )
     _print(args, {"status": status, "result": line}, [line])
+    return status
+
+
+def _rehearse(args: argparse.Namespace, aws: operations.Aws) -> int:
+    """A restored copy of the environment rehearses the prepared change set's migrations (migrator.aws.rehearsal)."""
+    from migrator.aws.pipeline import progress
+    from migrator.aws.rehearsal import DEFAULT_CLASS
+    from migrator.aws.rehearsal_command import Rehearse, report_lines
+
+    block = operations.check_env(args.env, operations.environments(project_root() / "cdk.json"))
+    configured = (
+        (block.get("rehearsal") or {}).get("instanceClass") if isinstance(block.get("rehearsal"), dict) else None
+    )
+    instance_class = args.instance_class or configured or DEFAULT_CLASS
+    rehearse = Rehearse(aws, progress, poll_seconds=args.poll_seconds)
+    status, found = rehearse.run(args.env, args.change_set or CDK_CHANGE_SET, str(instance_class))
+    _print(args, found, report_lines(found))
     return status

@@ -335,7 +335,7 @@ WAL_NOTE = (
 )
 SOURCE_LOCKS_NOTE = (
     "while its rows were copied the copy held ACCESS SHARE on each table of the source (a deploy's ALTER TABLE"
-    " queues behind it); for production, rehearse a restored copy (--env, not built yet) rather than the live instance"
+    " queues behind it); for production, rehearse a restored copy (--env ENV rehearse) rather than the live instance"
 )
 
 
@@ -354,8 +354,9 @@ def _rehearsed_file(item: RehearsedFile) -> dict[str, Any]:
     }
 
 
-def rehearsal_to_json(found: Rehearsal, target: str) -> dict[str, Any]:
-    """`rehearse --json`: with the failure's own keys (`error_to_json`) when a file failed on the copy."""
+def rehearsal_to_json(found: Rehearsal, target: str, in_place: bool = False) -> dict[str, Any]:
+    """`rehearse --json`: with the failure's own keys (`error_to_json`) when a file failed on the copy; `in_place`:
+    on a restored instance, which no other session's tables were read for."""
     payload: dict[str, Any] = {
         "target": target,
         "source_version": found.source_version,
@@ -378,7 +379,7 @@ def rehearsal_to_json(found: Rehearsal, target: str) -> dict[str, Any]:
             "sequences": found.copied.sequences,
         },
         "seconds": round(found.seconds, 3),
-        "notes": [WAL_NOTE, SOURCE_LOCKS_NOTE, *found.notes],
+        "notes": [WAL_NOTE, *(() if in_place else (SOURCE_LOCKS_NOTE,)), *found.notes],
     }
     return payload | (error_to_json(found.error) if found.error is not None else {})
 

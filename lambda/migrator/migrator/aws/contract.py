@@ -38,6 +38,13 @@ ENV_LOCK_TIMEOUT = "MIGRATOR_LOCK_TIMEOUT"  # the runner's lock_timeout
 ENV_IDLE_TIMEOUT = "MIGRATOR_IDLE_TIMEOUT"  # seconds a runner session may idle before the server ends it
 ENV_LOCK_RETRY_WINDOW = "MIGRATOR_LOCK_RETRY_WINDOW"  # the runner's lock-wait retry window (a duration)
 ENV_MAX_LOCK_HOLD = "MIGRATOR_MAX_LOCK_HOLD"  # the runner's hold budget (a duration; 0: none)
+# The environment rehearsal (migrator.aws.rehearsal): the runner's mode, and what the operator command gives a build.
+ENV_RUNNER_MODE = "MIGRATOR_RUNNER_MODE"  # "apply" (default) or "rehearse"
+ENV_REHEARSAL_ENV = "MIGRATOR_REHEARSAL_ENV"  # the environment rehearsed (the copy's tag, the report's key)
+ENV_FINGERPRINT = "MIGRATOR_FINGERPRINT"  # the bundle's fingerprint the rehearsal is of
+ENV_REHEARSAL_CLASS = "MIGRATOR_REHEARSAL_CLASS"  # the restored copy's instance class
+ENV_REPORT_BUCKET = "MIGRATOR_REPORT_BUCKET"  # where rehearsal reports are written and read
+MODE_APPLY, MODE_REHEARSE = "apply", "rehearse"
 
 # Where a migrating deploy runs. A migration marked `-- migrate:runner=codebuild` always goes to CodeBuild;
 # "pipeline": before the change set, by the operator command (the custom resource only verifies).
@@ -47,6 +54,7 @@ RUNNER_PIPELINE = "pipeline"
 RUNNERS = (RUNNER_LAMBDA, RUNNER_CODEBUILD, RUNNER_PIPELINE)
 
 DEFAULT_RETENTION = 3
+DEFAULT_REHEARSAL_MAX_AGE_HOURS = 24
 MAX_SERVICE_TIMEOUT_S = 3600  # CloudFormation's longest ServiceTimeout, and its default
 
 
@@ -150,6 +158,10 @@ class StepProperties:
     build_timeout_seconds: int = _key("BuildTimeoutSeconds", _whole(0), 0)  # from on_event's start
     runner_timeout_seconds: int = _key("RunnerTimeoutSeconds", _whole(0), 0)  # from on_event's start
     pipeline_timeout_minutes: int | None = _key("PipelineTimeoutMinutes", _whole(1))
+    # The rehearsal gate (migrator.aws.rehearsal): a migrating deploy needs a passing rehearsal of this fingerprint.
+    rehearsal_required: bool = _key("RehearsalRequired", _flag, False)
+    rehearsal_max_age_hours: int = _key("RehearsalMaxAgeHours", _whole(1), DEFAULT_REHEARSAL_MAX_AGE_HOURS)
+    rehearsal_bucket: str | None = _key("RehearsalBucket")  # where the reports are
 
     REQUIRED = ("secret_arn", "instance")
 

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from migrator.aws import clients, codebuild, drift_watch, metrics
+from migrator.aws import clients, codebuild, drift_watch, metrics, rehearsal
 from migrator.aws.contract import KEYS, RUNNER_CODEBUILD, ContractError, StepProperties, env_of
 from migrator.aws.deploy import Bundle, Deployment, bundle_from_environment, is_fresh, properties
 from migrator.aws.step_data import NONE, StepData, answer, from_event
@@ -150,6 +150,8 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise _fail(exc) from None
     try:
         env = env_of(str(event.get("StackId") or ""))
+        if not (backward or plan.is_noop or is_fresh(plan)):  # a rollback or a first deploy is never held back
+            rehearsal.require(deployment.request, env, clients.client)
         runner = codebuild.route(deployment.request, plan, fresh=is_fresh(plan), env=env)
         data: StepData = {**deployment.start(plan, started_at=time.time()), **runner, "Claim": claim}
     except Exception as exc:

@@ -23,10 +23,10 @@ import re
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from migrator.aws import budget, codebuild
+from migrator.aws import budget, codebuild, rehearsal
 from migrator.aws.contract import KEYS, RUNNER_PIPELINE, ContractError, StepProperties, stack_name
 from migrator.aws.operations import Aws, Deployed, remote_status, resolve
 from migrator.aws.snapshots import WAITING_STATES, Snapshots, snapshot_id, version_tags
@@ -47,6 +47,8 @@ class Next:
     take_snapshots: bool
     timeout_minutes: int
     runner: str
+    gate: StepProperties | None = None  # the step's rehearsal gate when it is on (its bucket: a Ref, resolved later)
+    gate_bucket_logical_id: str | None = None
 
 
 def resolve_intrinsics(value: Any, pseudo: Mapping[str, str]) -> str:
@@ -110,6 +112,10 @@ def next_deploy(template: Mapping[str, Any], pseudo: Mapping[str, str]) -> Next:
         take_snapshots=step.take_snapshots,
         timeout_minutes=step.pipeline_timeout_minutes or budget.PIPELINE_TIMEOUT_MINUTES,
         runner=step.runner,
+        gate=step if step.rehearsal_required else None,
+        gate_bucket_logical_id=(raw.get(KEYS["rehearsal_bucket"]) or {}).get("Ref")
+        if isinstance(raw.get(KEYS["rehearsal_bucket"]), Mapping)
+        else None,
     )
 
 
@@ -151,6 +157,7 @@ class Operator:
         if not _behind(current, upcoming.newest_version):
             return 0, f"{deployed.instance} is at version {current}: nothing to apply before change set {change_set}"
         self.say(f"{deployed.instance}: version {current} -> {upcoming.newest_version} (change set {change_set})")
+        self._gate(env, cfn, stack, upcoming)
         if upcoming.runner != RUNNER_PIPELINE:
             self.say(f"note: the change set's runner is {upcoming.runner}, not pipeline; applying before it anyway")
         self._snapshot(deployed, upcoming, current)
@@ -164,6 +171,15 @@ class Operator:
             raise codebuild.failure(build, lines, self._committed(deployed, current))
         self._prune(deployed, upcoming)
         return 0, codebuild.final_line(lines) or f"CodeBuild runner {build.id} succeeded"
+
+    def _gate(self, env: str, cfn: Any, stack: str, upcoming: Next) -> None:
+        """The custom resource would find nothing pending here: the rehearsal gate is checked before applying."""
+        if upcoming.gate is None:
+            return
+        gate = upcoming.gate
+        if not gate.rehearsal_bucket and upcoming.gate_bucket_logical_id:
+            gate = replace(gate, rehearsal_bucket=_physical(cfn, stack, upcoming.gate_bucket_logical_id))
+        rehearsal.require(gate, env, self.aws.client)
 
     def _snapshot(self, deployed: Deployed, upcoming: Next, current: str | None) -> None:
         if not upcoming.take_snapshots:

@@ -39,7 +39,16 @@ from typing import TYPE_CHECKING, Any
 
 from migrator.aws.budget import IDLE_TIMEOUT_S, MIN_RUN_S
 from migrator.aws.codebuild import PREFIX
-from migrator.aws.contract import ENV_CLAIM, ENV_DEADLINE, ENV_IDLE_TIMEOUT, ENV_INSTANCE, ENV_SECRET_ARN, KEYS
+from migrator.aws.contract import (
+    ENV_CLAIM,
+    ENV_DEADLINE,
+    ENV_IDLE_TIMEOUT,
+    ENV_INSTANCE,
+    ENV_RUNNER_MODE,
+    ENV_SECRET_ARN,
+    KEYS,
+    MODE_REHEARSE,
+)
 from migrator.errors import InvalidInput, MigratorError
 
 if TYPE_CHECKING:
@@ -123,6 +132,10 @@ def _secrets_client() -> Any:
 
 
 def main() -> int:
+    if os.environ.get(ENV_RUNNER_MODE) == MODE_REHEARSE:  # an environment rehearsal (migrator.aws.rehearsal)
+        from migrator.aws import rehearsal_runner
+
+        return rehearsal_runner.main()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     for noisy in ("botocore", "boto3", "urllib3"):  # never log response bodies (GetSecretValue's)
         logging.getLogger(noisy).setLevel(logging.WARNING)
