@@ -149,7 +149,7 @@ def test_verify_lists_every_difference_by_name(
         (["snapshots", "prune", "--keep", "-1", "--env", "staging"], "not a whole number"),
         (["baseline"], "the following arguments are required: VERSION"),
         (["new"], "the following arguments are required: NAME"),
-        (["rehearse"], "rehearse needs --env ENV"),
+        (["rehearse", "--instance-class"], "--instance-class: expected one argument"),
     ],
 )
 def test_invalid_arguments_exit_2_with_one_line_before_connecting(
