@@ -129,7 +129,7 @@ def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]
 
 
 def _stand_ins(template: dict[str, Any], resource_id: str, targets: dict[str, str]) -> dict[str, dict[str, str]]:
-    """Fake ARNs for functions and state machines; `targets` (property name -> value) for what the resource names."""
+    """Fake ARNs for functions, state machines and buckets; `targets` (property -> value) for what it names."""
     values: dict[str, dict[str, str]] = {}
     for logical_id in _resources(template, "AWS::Lambda::Function"):
         arn = function_arn(logical_id)
@@ -137,6 +137,9 @@ def _stand_ins(template: dict[str, Any], resource_id: str, targets: dict[str, st
     for logical_id in _resources(template, "AWS::StepFunctions::StateMachine"):
         arn = state_machine_arn(logical_id)
         values[logical_id] = {"Ref": arn, "Arn": arn}
+    for logical_id in _resources(template, "AWS::S3::Bucket"):  # the rehearsal reports' bucket: named, never read
+        name = logical_id.lower()
+        values[logical_id] = {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
     properties = template["Resources"][resource_id]["Properties"]
     for name, value in targets.items():
         reference = properties.get(name)

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from migrator.aws import metrics
+from migrator.aws.contract import ACTION_KEY, DRIFT_ACTION
 from migrator.catalog import describe
 from migrator.lock import LOCK_KEY
 from tests.e2e.harness import Deployer
@@ -21,11 +22,11 @@ from tests.support.migrations import VERSIONS
 
 def _scheduled_event(deployer: Deployer) -> dict[str, Any]:
     """The input of the stack's schedule: EventBridge delivers a target's constant input as the whole event."""
-    rules = [r for r in deployer.model.assembly.template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
-    (rule,) = rules
-    (target,) = rule["Properties"]["Targets"]
-    event: dict[str, Any] = json.loads(target["Input"])
-    return event
+    resources = deployer.model.assembly.template["Resources"].values()
+    rules = [r for r in resources if r["Type"] == "AWS::Events::Rule"]
+    inputs = [json.loads(t["Input"]) for r in rules for t in r["Properties"]["Targets"] if "Input" in t]
+    (event,) = [i for i in inputs if i.get(ACTION_KEY) == DRIFT_ACTION]  # the rehearsal sweeper's rule has none
+    return dict(event)
 
 
 def _drift_records(out: str) -> list[dict[str, Any]]:
