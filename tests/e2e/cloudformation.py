@@ -3,7 +3,9 @@
 It sends the requests CloudFormation sends (Create; Update with OldResourceProperties; the rollback
 Update after a failed one, with the earlier properties; the Delete after a failed Create; Delete),
 reads the answer from the response URL as CloudFormation does (one JSON object under 4 KB, in time,
-for this request), and resolves the stack Outputs that read the resource's attributes: a missing
+for this request), cancels a running Update when another resource of the same update fails (the rollback
+Update goes out at once; the cancelled request's waiter is not stopped, and its late answer is ignored), and
+resolves the stack Outputs that read the resource's attributes: a missing
 attribute fails the operation, and during a rollback leaves the stack UPDATE_ROLLBACK_FAILED.
 """
 
@@ -68,6 +70,7 @@ class ResourceRequest:
     response: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0  # simulated, from the request to the response
     problem: str = ""  # why CloudFormation treated the answer as a failure, besides Status FAILED
+    cancelled: bool = False  # CloudFormation cancelled it (and sent the rollback) before it answered
 
     @property
     def request_type(self) -> str:
@@ -123,6 +126,7 @@ class Stack:
         self.properties: dict[str, Any] = {}
         self.outputs: dict[str, str] = {}
         self.operations: list[Operation] = []
+        self._cancel: Callable[[], None] | None = None  # while an Update's request runs: cancel it, roll back
 
     def deploy(self, step: str, properties: dict[str, Any]) -> Operation:
         """`cdk deploy`: a Create the first time, an Update after that."""
@@ -155,7 +159,21 @@ class Stack:
         earlier, earlier_id = self.properties, self.physical_id
 
         def run(operation: Operation) -> None:
-            request = self._send(operation, "Update", properties, old=earlier, physical=earlier_id)
+            cancelled: list[ResourceRequest] = []
+
+            def cancel_now() -> None:
+                operation.requests[-1].cancelled = True  # the running Update, still unanswered
+                cancelled.append(self._send(operation, "Update", earlier, old=properties, physical=earlier_id))
+
+            self._cancel = cancel_now
+            try:
+                request = self._send(operation, "Update", properties, old=earlier, physical=earlier_id)
+            finally:
+                self._cancel = None
+            if cancelled:  # the request's own answer came after the rollback, if at all: CloudFormation ignores it
+                operation.reason = "Resource update cancelled"
+                self._rolled_back(operation, cancelled[0], earlier)
+                return
             outputs, missing = self._outputs(request)
             if request.ok and not missing and neighbour_fails is not None:
                 neighbour_fails()
@@ -167,15 +185,32 @@ class Stack:
                 return
             operation.reason = missing or request.reason
             physical = request.physical_id if request.ok else earlier_id
-            back = self._send(operation, "Update", earlier, old=properties, physical=physical)
-            back_outputs, back_missing = self._outputs(back)
-            if back.ok and not back_missing:
-                self._settle("UPDATE_ROLLBACK_COMPLETE", earlier, back.physical_id, back_outputs, operation)
-                return
-            operation.status = self.status = "UPDATE_ROLLBACK_FAILED"
-            operation.reason = f"{operation.reason}; rollback: {back_missing or back.reason}"
+            self._rolled_back(
+                operation, self._send(operation, "Update", earlier, old=properties, physical=physical), earlier
+            )
 
         return self._timed(step, run)
+
+    @property
+    def cancelling(self) -> bool:
+        """An Update's request is running and can be cancelled."""
+        return self._cancel is not None
+
+    def cancel(self) -> None:
+        """Another resource of the running Update failed while the custom resource's request was still running:
+        CloudFormation cancels it (UPDATE_FAILED, "Resource update cancelled") and sends the rollback Update now.
+        It stops nothing the Provider started: the cancelled request's waiter polls on after this returns."""
+        assert self._cancel is not None, "no Update of the custom resource is running"
+        cancel, self._cancel = self._cancel, None
+        cancel()
+
+    def _rolled_back(self, operation: Operation, back: ResourceRequest, earlier: dict[str, Any]) -> None:
+        back_outputs, back_missing = self._outputs(back)
+        if back.ok and not back_missing:
+            self._settle("UPDATE_ROLLBACK_COMPLETE", earlier, back.physical_id, back_outputs, operation)
+            return
+        operation.status = self.status = "UPDATE_ROLLBACK_FAILED"
+        operation.reason = f"{operation.reason}; rollback: {back_missing or back.reason}"
 
     def delete(self, step: str) -> Operation:
         def run(operation: Operation) -> None:
@@ -243,12 +278,15 @@ class Stack:
         request.answers = len(answers)
         timeout = self._model.service_timeout_s
         if not answers:
-            self._clock.advance(max(0.0, sent + timeout - self._clock.now()))  # CloudFormation waits it out
+            if not request.cancelled:  # CloudFormation waits it out (a cancelled one no longer)
+                self._clock.advance(max(0.0, sent + timeout - self._clock.now()))
             request.problem = f"no response from the custom resource within its ServiceTimeout of {timeout} s"
             return
         arrived, raw = answers[0]  # S3 notifies CloudFormation of the first PUT
         request.raw, request.seconds = raw, arrived - sent
         request.problem = self._rejected(request, raw, timeout)
+        if request.cancelled:  # a late answer, kept for tests to read: CloudFormation ignores it
+            request.problem = "Resource update cancelled"
 
     def _rejected(self, request: ResourceRequest, raw: bytes, timeout: int) -> str:
         """Why CloudFormation would not accept this answer ("" when it would)."""

@@ -28,7 +28,7 @@ from tests.e2e.cloudformation import Operation, ResponseBucket, Stack
 from tests.e2e.lambdas import Invocation, VirtualClock, invoke_python
 from tests.e2e.node_framework import FrameworkProcess, FrameworkResult
 from tests.e2e.template_model import Function, StackModel
-from tests.e2e.waiter import StepFunctions, TaskOutcome
+from tests.e2e.waiter import Execution, StepFunctions, TaskOutcome
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,29 @@ class Deployer:
     def update_with_failing_neighbour(self, step: str, neighbour_fails: Callable[[], None]) -> Operation:
         """An Update whose custom resource succeeds and another resource then fails: CloudFormation rolls back."""
         return self._recorded(self.stack.update(step, self.properties(), neighbour_fails))
+
+    def update_cancelled_between_polls(self, step: str, polls: int, then: Callable[[], None]) -> Operation:
+        """An Update whose waiter has polled `polls` times when another resource of the update fails: CloudFormation
+        cancels the custom resource and sends the rollback Update before the next poll, which still comes (nothing
+        stops the cancelled request's waiter). `then` runs once the rollback answered (say, the snapshot the forward
+        request waits for becomes available). That stale poll runs the forward's code, the worst case: no AWS
+        document says CloudFormation restores the functions before it sends the rollback."""
+        forward = self.properties()
+        forward_code, started = self.releases[forward["Fingerprint"]], len(self.step_functions.executions)
+
+        def cancel(execution: Execution) -> None:
+            executions = self.step_functions.executions
+            forwards = started < len(executions) and execution is executions[started]
+            if forwards and self.stack.cancelling and len(execution.attempts) == polls:
+                self.stack.cancel()
+                self._code = forward_code
+                then()
+
+        self.step_functions.between_attempts = cancel
+        try:
+            return self._recorded(self.stack.update(step, forward))
+        finally:
+            self.step_functions.between_attempts = None
 
     def delete(self, step: str) -> Operation:
         return self._recorded(self.stack.delete(step))

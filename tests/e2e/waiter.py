@@ -47,7 +47,13 @@ def _matches(error_equals: list[str], error: str) -> bool:
 
 
 class StepFunctions:
-    """Started executions queue up (StartExecution returns at once, as in AWS) and run when `run_pending` is called."""
+    """Started executions queue up (StartExecution returns at once, as in AWS) and run when `run_pending` is called.
+
+    `between_attempts`, when set, is called with the execution after each wait between two attempts of a task,
+    right before the next: what happens meanwhile elsewhere (CloudFormation cancelling the custom resource and
+    sending the rollback) happens there. Nothing stops an execution from outside: CloudFormation does not stop a
+    cancelled custom resource's waiter, which polls on.
+    """
 
     def __init__(
         self,
@@ -57,6 +63,7 @@ class StepFunctions:
     ) -> None:
         self._definitions, self._run_task, self._clock = definitions, run_task, clock
         self.executions: list[Execution] = []
+        self.between_attempts: Callable[[Execution], None] | None = None
         self._pending: list[Execution] = []
 
     def start_execution(self, state_machine_arn: str, execution_input: str) -> dict[str, Any]:
@@ -116,3 +123,5 @@ class StepFunctions:
                 delay = min(delay, float(retrier["MaxDelaySeconds"]))
             used[index] += 1
             self._clock.advance(delay)
+            if self.between_attempts is not None:
+                self.between_attempts(execution)
