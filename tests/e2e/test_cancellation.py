@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 
 from migrator.aws import handler
+from migrator.files import RUNNER_MARKER
 from tests.e2e.harness import Deployer
+from tests.e2e.test_codebuild_lifecycle import builds  # noqa: F401 (the runner's fixture, by name below)
 from tests.engine.helpers import state
+from tests.support.fake_codebuild import FakeCodeBuild
 from tests.support.fake_rds import SlowSnapshots
 from tests.support.migrations import NEWEST, NEXT
 
@@ -31,13 +34,18 @@ MOTO_ONLY = pytest.mark.parametrize("emulated", ["moto"], indirect=True)  # the 
 
 
 @MOTO_ONLY
+@pytest.mark.parametrize("runs_in", ["lambda", "codebuild"])
 def test_a_poll_after_cloudformation_cancelled_the_update_applies_nothing(
-    deployer: Deployer, monkeypatch: pytest.MonkeyPatch
+    deployer: Deployer, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, runs_in: str
 ) -> None:
+    """`codebuild`: the migration is marked for the runner, whose build the forward request would start once
+    its snapshot is available, which is after the rollback arrived: no build may start."""
     env = deployer.environment
+    runner: FakeCodeBuild | None = request.getfixturevalue("builds") if runs_in == "codebuild" else None
     assert deployer.deploy("create").status == "CREATE_COMPLETE"
     before = state(env.conninfo)
-    deployer.add_migration(f"{NEXT}_cancelled.sql", "CREATE TABLE cancelled_forward (id int);\n")
+    marker = f"{RUNNER_MARKER}\n" if runner is not None else ""
+    deployer.add_migration(f"{NEXT}_cancelled.sql", marker + "CREATE TABLE cancelled_forward (id int);\n")
     held, secrets = HeldSnapshots(env.rds()), env.secrets()
     monkeypatch.setattr(handler, "_clients", lambda: (held, secrets))
 
@@ -54,5 +62,6 @@ def test_a_poll_after_cloudformation_cancelled_the_update_applies_nothing(
     stale = [c for c in deployer.user_calls[arrived:] if c.event.get("RequestId") == forward.event["RequestId"]]
     assert stale, "the forward request's waiter polled after the rollback arrived"
     assert state(env.conninfo) == before, "nothing applied after the rollback arrived: history and schema as before"
+    assert runner is None or runner.started == [], "no build started after the rollback arrived"
     assert "a newer deploy request" in stale[-1].answer.payload, stale[-1].answer.payload
     assert forward.response.get("Status") == "FAILED", "its late answer says it stopped (CloudFormation ignores it)"
