@@ -8,9 +8,11 @@ use (RDS, Secrets Manager) are moto or LocalStack; the database is a real Postgr
 
 The user functions' code is versioned with the properties: the migrations and schema.sql in the
 Lambda asset come from the same synth as the Fingerprint property, and CloudFormation updates the
-functions (dependencies of the custom resource) before it sends the Update, and restores them
-before the rollback Update. So each request runs against the bundle its properties describe, kept
-as a copy per fingerprint (MIGRATOR_BUNDLE_ROOT), never against whatever the test wrote since.
+functions (dependencies of the custom resource) before it sends the Update. Each request runs
+against the bundle its properties describe, kept as a copy per fingerprint (MIGRATOR_BUNDLE_ROOT),
+never against whatever the test wrote since. No AWS document says the functions are restored before
+the rollback Update: `update_cancelled_between_polls` runs the stale poll on the forward code, the
+worst case, and correctness rests on the claim (migrator.claim), not on that order.
 """
 
 from __future__ import annotations
