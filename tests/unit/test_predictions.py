@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from migrator.apply import FileTiming
 from migrator.aws import predictions
 from migrator.aws.contract import StepProperties
 from migrator.aws.metrics import DIMENSION, ENV_DIMENSION, FILE_SECONDS, NAMESPACE, REHEARSED_FILE_SECONDS, UNITS
+from migrator.history import AppliedVersion
 
 TIMINGS = [FileTiming("002", "add_email", 1.2344), FileTiming("003", "backfill", 40.0)]
 REPORT = {"measurement": {"files": [{"version": "003", "name": "backfill", "seconds": 12.5, "locks": []}]}}
@@ -41,6 +43,14 @@ def test_a_report_without_measured_files_predicts_nothing(report: dict[str, Any]
 def test_the_timings_survive_the_steps_string_data_and_a_malformed_one_is_none() -> None:
     assert predictions.decode(predictions.encode(TIMINGS)) == [FileTiming("002", "add_email", 1.234), TIMINGS[1]]
     assert predictions.decode("") == [] and predictions.decode("002:1.5") == []
+
+
+def test_the_runners_files_are_timed_from_the_history_rows_this_deploy_committed() -> None:
+    def row(version: str, via: str, ms: int) -> AppliedVersion:
+        return AppliedVersion(version, f"f{version}", "c", datetime.now(UTC), ms, "me", via)  # type: ignore[arg-type]
+
+    rows = [row("001", "schema.sql", 5), row("002", "migration", 900), row("003", "migration", 40_000)]
+    assert predictions.from_history(rows, ["001", "003"]) == [FileTiming("003", "f003", 40.0)]
 
 
 class _Unreadable:

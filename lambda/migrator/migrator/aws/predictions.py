@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from migrator.apply import FileTiming
 from migrator.aws.contract import StepProperties
 from migrator.aws.metrics import ENV_DIMENSION, FILE_SECONDS, REHEARSED_FILE_SECONDS, emf_line
 from migrator.aws.rehearsal import Reports
+from migrator.history import VIA_MIGRATION, AppliedVersion
 
 log = logging.getLogger("migrator")
 
@@ -39,6 +40,15 @@ def decode(text: str) -> list[FileTiming]:
     except (ValueError, TypeError) as exc:
         log.warning("ignored malformed file timings: %s", exc)
         return []
+
+
+def from_history(rows: Iterable[AppliedVersion], versions: Collection[str]) -> list[FileTiming]:
+    """The timings of `versions` as the history recorded them: how the CodeBuild runner's files are known."""
+    return [
+        FileTiming(row.version, row.name, row.execution_ms / 1000)
+        for row in rows
+        if row.version in versions and row.applied_via == VIA_MIGRATION
+    ]
 
 
 def rehearsed_seconds(report: Mapping[str, Any]) -> dict[str, float]:
