@@ -62,7 +62,7 @@ class OnCall(Construct):
                         ok=False,
                     )
             self._database_alarms(config, instance)
-        self.dashboard = self._dashboard(config, instance, step_metrics)
+        self.dashboard = self._dashboard(config, instance, step_metrics, functions)
 
     # The topic --------------------------------------------------------------------------------
 
@@ -221,10 +221,44 @@ class OnCall(Construct):
             found[f"Migration{function.node.id}Errors"] = function.metric_errors(period=FIVE_MINUTES, statistic="Sum")
         return found
 
+    def _file_seconds(self, env: str, name: str, label: str) -> cloudwatch.Metric:
+        """A deploy's applied files summed per period: each file is one EMF line (migrator.aws.predictions)."""
+        return cloudwatch.Metric(
+            namespace=emf.NAMESPACE,
+            metric_name=name,
+            dimensions_map={emf.DIMENSION: self._instance_id, emf.ENV_DIMENSION: env},
+            statistic="Sum",
+            period=FIVE_MINUTES,
+            label=label,
+        )
+
     # Dashboard --------------------------------------------------------------------------------
 
+    def _predictions(self, config: EnvironmentConfig, functions: list[lambda_.IFunction]) -> list[cloudwatch.IWidget]:
+        """Predictions checked: the applied files' seconds beside the rehearsal's, summed and per file."""
+        return [
+            cloudwatch.GraphWidget(
+                title="Applied files: measured vs rehearsed (s, summed per deploy)",
+                left=[
+                    self._file_seconds(config.name, emf.FILE_SECONDS, "measured"),
+                    self._file_seconds(config.name, emf.REHEARSED_FILE_SECONDS, "rehearsed"),
+                ],
+                width=8,
+            ),
+            cloudwatch.LogQueryWidget(
+                title="Applied files: measured vs rehearsed, per file (s)",
+                log_group_names=[f.log_group.log_group_name for f in functions if isinstance(f, lambda_.Function)],
+                query_lines=list(emf.INSIGHTS_QUERY),
+                width=16,
+            ),
+        ]
+
     def _dashboard(
-        self, config: EnvironmentConfig, instance: rds.DatabaseInstanceBase, step: dict[str, cloudwatch.IMetric]
+        self,
+        config: EnvironmentConfig,
+        instance: rds.DatabaseInstanceBase,
+        step: dict[str, cloudwatch.IMetric],
+        functions: list[lambda_.IFunction],
     ) -> cloudwatch.Dashboard:
         thresholds = config.alarms
 
@@ -314,6 +348,7 @@ class OnCall(Construct):
                 width=8,
             ),
         )
+        dashboard.add_widgets(*self._predictions(config, functions))
         if self.alarms:
             dashboard.add_widgets(cloudwatch.AlarmStatusWidget(alarms=list(self.alarms), title="Alarms", width=24))
         return dashboard

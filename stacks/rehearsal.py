@@ -186,26 +186,26 @@ class Rehearsal(Construct):
             resource.add_property_override(KEYS[name], rendered[KEYS[name]])
         if not settings.required:
             return
-        migration.on_event.add_to_role_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.report_objects])
-        )
-        # Without ListBucket, S3 answers a missing report with AccessDenied, not NoSuchKey: the gate would blame IAM.
-        migration.on_event.add_to_role_policy(
-            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn])
-        )
-        assert migration.on_event.role is not None, "a Function always has a role"
-        NagSuppressions.add_resource_suppressions(
-            migration.on_event.role,
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-IAM5",
-                    reason="The rehearsal gate reads the reports of this environment only (one object per bundle"
-                    " fingerprint under rehearsals/<environment>/).",
-                    applies_to=[{"regex": "/^Resource::<RehearsalReports[0-9A-F]{8}\\.Arn>\\/rehearsals\\/.*$/"}],
-                )
-            ],
-            apply_to_children=True,
-        )
+        # on_event reads the report for the gate; is_complete for the per-file durations beside the rehearsal's.
+        for function in (migration.on_event, migration.is_complete):
+            function.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.report_objects]))
+            # Without ListBucket, S3 answers a missing report with AccessDenied, not NoSuchKey (blaming IAM).
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn])
+            )
+            assert function.role is not None, "a Function always has a role"
+            NagSuppressions.add_resource_suppressions(
+                function.role,
+                [
+                    NagPackSuppression(
+                        id="AwsSolutions-IAM5",
+                        reason="The migration step reads the rehearsal reports of this environment only (one object"
+                        " per bundle fingerprint under rehearsals/<environment>/).",
+                        applies_to=[{"regex": "/^Resource::<RehearsalReports[0-9A-F]{8}\\.Arn>\\/rehearsals\\/.*$/"}],
+                    )
+                ],
+                apply_to_children=True,
+            )
         migration.security_group.add_egress_rule(
             ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS: S3 (gateway endpoint), the rehearsal gate's report"
         )

@@ -217,6 +217,33 @@ def test_a_dashboard_shows_the_migration_metrics_beside_the_databases(templates:
     assert ("alarm" in body) is (env != "dev"), "alarm lines and the alarm status only where there are alarms"
 
 
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_dashboard_shows_each_deploys_file_seconds_beside_the_rehearsals(
+    templates: dict[str, Template], env: str
+) -> None:
+    _, dashboard = only(templates[env], "AWS::CloudWatch::Dashboard")
+    parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]  # strings, and Refs inside JSON strings
+    widgets = json.loads("".join(p if isinstance(p, str) else json.dumps(p).replace('"', "'") for p in parts))
+    (graph,) = [
+        w["properties"] for w in widgets["widgets"] if "measured vs rehearsed (s" in w["properties"].get("title", "")
+    ]
+    instance = "{'Ref': '" + _instance_ref(templates[env]) + "'}"
+    assert [(m[1], m[2:6], m[6]) for m in graph["metrics"]] == [
+        (name, [metrics.DIMENSION, instance, metrics.ENV_DIMENSION, env], {"label": label, "stat": "Sum"})
+        for name, label in ((metrics.FILE_SECONDS, "measured"), (metrics.REHEARSED_FILE_SECONDS, "rehearsed"))
+    ]
+    (query,) = [w["properties"]["query"] for w in widgets["widgets"] if w["type"] == "log"]
+    groups = [n for n in resources(templates[env], "AWS::Logs::LogGroup") if n.startswith("SchemaMigration")]
+    logs = sorted(n for n in groups if n.removeprefix("SchemaMigration").startswith(("OnEventLogs", "IsCompleteLogs")))
+    assert len(logs) == 2 and all(f"SOURCE '{{'Ref': '{name}'}}' | " in query for name in logs), "both functions' logs"
+    assert query.endswith("\n| ".join(metrics.INSIGHTS_QUERY)), "per file: the version is a property, not a dimension"
+
+
+def _instance_ref(template: Template) -> str:
+    name, _ = only(template, "AWS::RDS::DBInstance")
+    return name
+
+
 # Insights, monitoring, windows ---------------------------------------------------------------------
 
 

@@ -90,11 +90,12 @@ def test_the_gate_is_on_in_prod_only_by_default_and_reads_this_environments_repo
     assert props.rehearsal_max_age_hours == DEFAULT_REHEARSAL_MAX_AGE_HOURS
     (bucket,) = _named(template, "AWS::S3::Bucket", "RehearsalReports")
     assert step["Properties"]["RehearsalBucket"] == {"Ref": bucket}
-    reads = [s for s in _statements(template, "SchemaMigrationOnEvent") if s["Action"] == "s3:GetObject"]
-    assert len(reads) == (1 if env == "prod" else 0)
-    assert all(f"/rehearsals/{env}/*" in json.dumps(s["Resource"]) for s in reads)
-    lists = [s for s in _statements(template, "SchemaMigrationOnEvent") if s["Action"] == "s3:ListBucket"]
-    assert [s["Resource"] for s in lists] == ([{"Fn::GetAtt": [bucket, "Arn"]}] if env == "prod" else [])
+    for function in ("SchemaMigrationOnEvent", "SchemaMigrationIsComplete"):  # the gate; the predictions checked
+        reads = [s for s in _statements(template, function) if s["Action"] == "s3:GetObject"]
+        assert len(reads) == (1 if env == "prod" else 0), function
+        assert all(f"/rehearsals/{env}/*" in json.dumps(s["Resource"]) for s in reads)
+        lists = [s for s in _statements(template, function) if s["Action"] == "s3:ListBucket"]
+        assert [s["Resource"] for s in lists] == ([{"Fn::GetAtt": [bucket, "Arn"]}] if env == "prod" else [])
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ whose runner really runs (a subprocess) against the RDS-like test server; moto c
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -66,7 +67,7 @@ def _at_newest(aws: Environment) -> None:
 
 @pytest.mark.slow  # a real runner process through a batch longer than the budget
 def test_a_batch_longer_than_the_lambda_budget_completes_through_codebuild(
-    aws: Environment, builds: FakeCodeBuild
+    aws: Environment, builds: FakeCodeBuild, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _at_newest(aws)
     body = "CREATE TABLE backfilled (id int);\nSELECT pg_sleep(10);\n"
@@ -77,8 +78,12 @@ def test_a_batch_longer_than_the_lambda_budget_completes_through_codebuild(
         _deploy(event("Update", aws.properties(TakeSnapshots="false")), short_lambda)
     assert state(aws.conninfo) == before, "the Lambda cannot do it within its budget"
     aws.add_migration(f"{NEXT}_backfill.sql", MARKED + body)
+    capsys.readouterr()
     data, polls = _deploy(event("Update", aws.properties(**CODEBUILD_PROPS), old=aws.properties()), short_lambda)
     assert (data["SchemaVersion"], data["Applied"], data["RunsIn"]) == (NEXT, NEXT, "codebuild")
+    (timed,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"FileSeconds"' in line]
+    assert (timed["Version"], timed["FileSeconds"] >= 10) == (NEXT, True), "the runner's file, timed by the history"
+    assert "FileSeconds" not in data, "never in CloudFormation's response"
     assert data["SnapshotId"].startswith(f"premigrate-{aws.instance}-v{NEWEST}-to-v{NEXT}-")
     assert data["RunnerBuild"].startswith(f"{PROJECT_NAME}:")
     assert all(data[key] for key in ATTRIBUTES)

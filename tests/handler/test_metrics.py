@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from migrator.aws import handler, metrics
+from migrator.aws.rehearsal import Reports
 from migrator.errors import DeployFailed
-from tests.aws import Environment
+from tests.aws import REGION, Environment, client
 from tests.handler.lifecycle import event, run
 from tests.support.lambda_context import LambdaContext
 from tests.support.migrations import COUNT, NEXT
 
 
-def emf_lines(text: str) -> list[dict[str, Any]]:
-    """The EMF documents among the printed lines, checked against the format's rules on the way."""
+def emf_lines(text: str, dimensions: tuple[str, ...] = (metrics.DIMENSION,)) -> list[dict[str, Any]]:
+    """The EMF documents of these dimensions among the printed lines (the step's by default; each applied file's
+    have the environment too), checked against the format's rules on the way."""
     found = []
     for line in text.splitlines():
         if not line.startswith('{"_aws"'):
@@ -25,7 +28,8 @@ def emf_lines(text: str) -> list[dict[str, Any]]:
         (directive,) = document["_aws"]["CloudWatchMetrics"]
         assert isinstance(document["_aws"]["Timestamp"], int)
         assert directive["Namespace"] == metrics.NAMESPACE
-        assert directive["Dimensions"] == [[metrics.DIMENSION]]
+        if directive["Dimensions"] != [list(dimensions)]:
+            continue
         for dimension in directive["Dimensions"][0]:
             assert isinstance(document[dimension], str), "each dimension is a string member of the document"
         for metric in directive["Metrics"]:
@@ -129,3 +133,25 @@ def test_the_line_is_one_json_document_in_emf() -> None:
         {"Name": "MigrationsApplied", "Unit": "Count"},
     ]
     assert (document["DBInstanceIdentifier"], document["Duration"], document["Outcome"]) == ("db-1", 1.5, "succeeded")
+
+
+def test_a_deploy_with_a_rehearsal_on_record_reports_each_files_seconds_beside_the_rehearsals(
+    aws: Environment, context: LambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(event("Create", aws.properties()), context)
+    bucket, fingerprint = f"reports-{aws.instance}", "feed" * 16
+    s3 = client(aws.endpoint, "s3")
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    finished = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rehearsed = {"version": NEXT, "name": "tags", "seconds": 0.25}
+    report = {"environment": "prod", "fingerprint": fingerprint, "passed": True, "finished_at": finished}
+    Reports(s3, bucket).put(report | {"measurement": {"files": [rehearsed]}})
+    aws.add_migration(f"{NEXT}_tags.sql", "CREATE TABLE tags (id int);\n")
+    props = aws.properties(RehearsalRequired="true", RehearsalBucket=bucket, Fingerprint=fingerprint)
+    update = event("Update", props) | {"StackId": f"arn:aws:cloudformation:{REGION}:123456789012:stack/AalapVma-prod/1"}
+    capsys.readouterr()
+    data, _ = run(update, context)
+    (line,) = emf_lines(capsys.readouterr().out, (metrics.DIMENSION, metrics.ENV_DIMENSION))
+    assert (line["Version"], line[metrics.ENV_DIMENSION], line[metrics.DIMENSION]) == (NEXT, "prod", aws.instance)
+    assert line[metrics.REHEARSED_FILE_SECONDS] == 0.25 and 0 <= line[metrics.FILE_SECONDS] < 60
+    assert "FileSeconds" not in data, "the timings stay out of CloudFormation's response (4 KB)"

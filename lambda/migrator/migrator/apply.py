@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg
 
@@ -40,6 +41,14 @@ from migrator.sqlsplit import Statement
 from migrator.watch import Watch
 
 
+class FileTiming(NamedTuple):
+    """How long one migration file took in this run (its history row's execution_ms)."""
+
+    version: str
+    name: str
+    seconds: float
+
+
 @dataclass
 class ApplyResult:
     applied: list[str] = field(default_factory=list)
@@ -47,6 +56,7 @@ class ApplyResult:
     schema_loaded: bool = False
     seconds: float = 0.0
     lock: LockStats = field(default_factory=LockStats)  # lock waits retried, the longest blocking hold
+    timings: list[FileTiming] = field(default_factory=list)  # each migration file applied (not schema.sql)
 
 
 def _ms_since(start: float) -> int:
@@ -395,6 +405,8 @@ def apply_plan(
         defaults_changed = defaults_changed or (previous is not None and alters_defaults(previous.text))
         for row in rows:
             (result.recorded_by_schema if row.applied_via == VIA_SCHEMA else result.applied).append(row.version)
+            if row.applied_via == VIA_MIGRATION:
+                result.timings.append(FileTiming(row.version, row.name, row.execution_ms / 1000))
         result.schema_loaded |= any(r.applied_via == VIA_SCHEMA for r in rows)
     result.seconds = time.perf_counter() - started
     return result

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from migrator.aws import budget
+from migrator.aws import budget, predictions
 from migrator.aws.contract import (
     ENV_CLAIM,
     ENV_DEADLINE,
@@ -245,7 +245,14 @@ class Step:
             )
         version = plan.current_version or "none"
         applied = _since(plan, self.data.get("FromVersion", NONE))
-        return {"SchemaVersion": version, "ToVersion": version, "Applied": ",".join(applied), "RunnerBuild": build.id}
+        timings = predictions.encode(predictions.from_history(plan.applied, applied))
+        return {
+            "SchemaVersion": version,
+            "ToVersion": version,
+            "Applied": ",".join(applied),
+            "RunnerBuild": build.id,
+            "FileSeconds": timings,
+        }
 
     def _committed(self) -> str:
         try:

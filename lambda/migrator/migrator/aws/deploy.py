@@ -19,7 +19,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from migrator import claim as claims
 from migrator import drift, engine
-from migrator.aws import budget, clients
+from migrator.aws import budget, clients, predictions
 from migrator.aws.contract import (
     CA_BUNDLE_IN_ASSET,
     ENV_APP_SECRET_ARN,
@@ -394,6 +394,7 @@ class Deployment:
             "Applied": ",".join(outcome.result.recorded_by_schema + outcome.result.applied),
             "LockRetries": str(lock.retries),
             "LongestLockHold": f"{lock.longest_hold_s:.1f}",
+            "FileSeconds": predictions.encode(outcome.result.timings),
         }
 
     def prune(self) -> tuple[list[str], str | None]:

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from migrator.aws import clients, codebuild, drift_watch, metrics, rehearsal
+from migrator.aws import clients, codebuild, drift_watch, metrics, predictions, rehearsal
 from migrator.aws.contract import KEYS, RUNNER_CODEBUILD, ContractError, StepProperties, env_of
 from migrator.aws.deploy import Bundle, Deployment, bundle_from_environment, is_fresh, properties
 from migrator.aws.step_data import NONE, StepData, answer, from_event
@@ -194,6 +194,9 @@ def is_complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
             data.update(deployment.apply(context.get_remaining_time_in_millis(), data))
     except Exception as exc:
         raise _fail(exc) from None
+    # Per file: measured beside rehearsed. Not in the answer: CloudFormation's response must stay under 4 KB.
+    timings = predictions.decode(data.pop("FileSeconds", ""))
+    predictions.record(deployment.request, env_of(str(event.get("StackId") or "")), timings, clients.client)
     pruned, prune_error = deployment.prune()
     data["Pruned"] = ",".join(pruned) or NONE
     if prune_error:

@@ -11,6 +11,8 @@ with the dimension `DBInstanceIdentifier`:
 - Succeeded / Failed (count, 1 or 0) and the `Outcome` property
 - ManualSnapshots (count): the Region's manual DB snapshots, after a step that took one (the quota
   is per Region and account; stacks/monitoring.py alarms before it is reached)
+- FileSeconds / RehearsedFileSeconds (s): one line per applied file, also dimensioned by `Environment`
+  (migrator.aws.predictions)
 
 The handler's entry points are wrapped (`on_event`, `is_complete` below); the wrappers only look at
 the event and the answer, so the handler's own code does not change for metrics.
@@ -42,7 +44,20 @@ LOCK_RETRIES = "LockRetries"  # lock waits (55P03) the apply retried: live traff
 LONGEST_LOCK_HOLD = "LongestLockHold"  # seconds a lock blocking the application was held (see migrator.live)
 DRIFT_DIFFERENCES = "DriftDifferences"  # what the scheduled drift check found (migrator.aws.drift_watch)
 DRIFT_CHECK_FAILED = "DriftCheckFailed"  # 1 when the drift check could not look (no connection, a bad asset)
+FILE_SECONDS = "FileSeconds"  # one applied file's duration (migrator.aws.predictions)
+REHEARSED_FILE_SECONDS = "RehearsedFileSeconds"  # the same file's duration in the rehearsal of this bundle
+ENV_DIMENSION = "Environment"  # FileSeconds' lines only: the version is a property, never a dimension
+# Logs Insights on the migration functions' log groups: the applied files, measured beside rehearsed.
+INSIGHTS_QUERY = (
+    f"filter ispresent({FILE_SECONDS})",
+    f"fields @timestamp, Version, Name, {FILE_SECONDS}, {REHEARSED_FILE_SECONDS},"
+    f" {FILE_SECONDS} - {REHEARSED_FILE_SECONDS} as Gap",
+    "sort @timestamp desc",
+    "limit 50",
+)
 UNITS = {
+    FILE_SECONDS: "Seconds",
+    REHEARSED_FILE_SECONDS: "Seconds",
     DRIFT_DIFFERENCES: "Count",
     DRIFT_CHECK_FAILED: "Count",
     LOCK_RETRIES: "Count",
@@ -58,21 +73,27 @@ UNITS = {
 Entry = TypeVar("Entry", bound=Callable[..., dict[str, Any]])
 
 
-def emf_line(instance: str, values: dict[str, float], properties: dict[str, str] | None = None) -> str:
-    """One EMF document: the values as metrics of `instance`, the properties as searchable log fields."""
+def emf_line(
+    instance: str,
+    values: dict[str, float],
+    properties: dict[str, str] | None = None,
+    dimensions: dict[str, str] | None = None,
+) -> str:
+    """One EMF document: the values as metrics of `instance` (and the extra `dimensions`), the properties as
+    searchable log fields."""
+    named = {DIMENSION: instance} | (dimensions or {})
     document: dict[str, Any] = {
         "_aws": {
             "Timestamp": int(time.time() * 1000),
             "CloudWatchMetrics": [
                 {
                     "Namespace": NAMESPACE,
-                    "Dimensions": [[DIMENSION]],
+                    "Dimensions": [list(named)],
                     "Metrics": [{"Name": name, "Unit": UNITS[name]} for name in values],
                 }
             ],
         },
-        DIMENSION: instance,
-    }
+    } | named
     return json.dumps(document | (properties or {}) | values, separators=(",", ":"))
 
 

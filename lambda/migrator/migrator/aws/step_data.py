@@ -29,6 +29,7 @@ class StepData(TypedDict, total=False):
     Claim: str  # this request's claim on the database (migrator.claim), written by on_event
     LockRetries: str  # lock waits retried by this deploy's apply
     LongestLockHold: str  # seconds: the longest a blocking lock on an existing table was held
+    FileSeconds: str  # each applied file's duration (migrator.aws.predictions); the handler never answers it
 
 
 # Every attribute a template may read with Fn::GetAtt: each answer of a Create or Update carries all
