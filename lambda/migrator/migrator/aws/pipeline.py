@@ -178,7 +178,8 @@ class Operator:
             return
         gate = upcoming.gate
         if not gate.rehearsal_bucket and upcoming.gate_bucket_logical_id:
-            gate = replace(gate, rehearsal_bucket=_physical(cfn, stack, upcoming.gate_bucket_logical_id))
+            bucket = _physical(cfn, stack, upcoming.gate_bucket_logical_id, "rehearsal reports' bucket")
+            gate = replace(gate, rehearsal_bucket=bucket)
         rehearsal.require(gate, env, self.aws.client)
 
     def _snapshot(self, deployed: Deployed, upcoming: Next, current: str | None) -> None:
@@ -255,17 +256,23 @@ def _stack_exists(cfn: Any, stack: str) -> bool:
     return bool(found) and found[0].get("StackStatus") != "REVIEW_IN_PROGRESS"
 
 
-def _physical(cfn: Any, stack: str, logical: str) -> str:
+def physical_id(cfn: Any, stack: str, logical: str, missing: str, hint: str) -> str:
+    """The deployed resource's physical id; a resource the stack does not have yet is `missing` (one line)."""
     try:
         found = cfn.describe_stack_resource(StackName=stack, LogicalResourceId=logical)["StackResourceDetail"]
     except Exception as exc:
         if "does not exist" not in str(exc):
             raise
-        raise MigratorError(
-            f"{stack} has no runner project yet ({logical}), so nothing can run before the change set",
-            hint="deploy this stack version once with nothing pending (it creates the runner), then the migrations",
-        ) from None
+        raise MigratorError(f"{stack} has no {logical} yet, so {missing}", hint=hint) from None
     return str(found["PhysicalResourceId"])
+
+
+_FIRST_DEPLOY_HINT = "deploy this stack version once with nothing pending (it creates the {what}), then the migrations"
+
+
+def _physical(cfn: Any, stack: str, logical: str, what: str = "runner project") -> str:
+    missing = "nothing can run before the change set"
+    return physical_id(cfn, stack, logical, missing, _FIRST_DEPLOY_HINT.format(what=what))
 
 
 def _behind(current: str | None, newest: str) -> bool:

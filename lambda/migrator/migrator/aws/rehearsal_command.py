@@ -26,7 +26,7 @@ from migrator.aws.contract import (
     stack_name,
 )
 from migrator.aws.operations import Aws
-from migrator.aws.pipeline import pseudo_parameters, resolve_intrinsics
+from migrator.aws.pipeline import physical_id, pseudo_parameters, resolve_intrinsics
 from migrator.aws.rehearsal import DEFAULT_CLASS, Reports, full_class
 from migrator.errors import MigratorError
 
@@ -67,16 +67,8 @@ def next_bundle(template: Mapping[str, Any], pseudo: Mapping[str, str]) -> NextB
 
 
 def _physical(cfn: Any, stack: str, logical: str) -> str:
-    try:
-        found = cfn.describe_stack_resource(StackName=stack, LogicalResourceId=logical)["StackResourceDetail"]
-    except Exception as exc:
-        if "does not exist" not in str(exc):
-            raise
-        raise MigratorError(
-            f"{stack} has no {logical} yet, so no rehearsal can run",
-            hint="deploy this stack version once with nothing pending (rehearsal.required false), then rehearse",
-        ) from None
-    return str(found["PhysicalResourceId"])
+    hint = "deploy this stack version once with nothing pending (rehearsal.required false), then rehearse"
+    return physical_id(cfn, stack, logical, "no rehearsal can run", hint)
 
 
 @dataclass(frozen=True)
