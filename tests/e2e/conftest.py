@@ -16,22 +16,27 @@ no Lambda without Docker).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from migrator.aws import codebuild
 from tests.aws import Aws, Environment, aws_environment, localstack_endpoint, make_environment, moto_endpoint
 from tests.e2e.cloudformation import Operation
 from tests.e2e.harness import Deployer
 from tests.e2e.template_model import stack_model
 from tests.e2e.templates import Assembly, stack_template
+from tests.support.fake_codebuild import FakeCodeBuild, FakeLogs
 from tests.support.localstack import TIER as LOCALSTACK
 from tests.support.localstack import LocalStack, PythonNotFound, find_python, shared
 from tests.support.project import PROJECT
+from tests.support.runner import runner_environment
 
 STEP_PROPERTY = "e2e-step"
 LOCALSTACK_PROPERTY = "e2e-localstack"
@@ -167,3 +172,37 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"{LOCALSTACK}: venv {venv}; healthy {last['start_s']:.1f} s after start;"
             f" peak RSS of its process tree {max(s['peak_rss_mb'] for s in LOCALSTACK_STATS)} MB"
         )
+
+
+POLL_INTERVAL_S = 15  # the waiter's interval (the Provider framework's queryInterval default)
+
+
+class RequestBundleCodeBuild(FakeCodeBuild):
+    """Each build runs the bundle of the request that started it, as the asset CodeBuild downloads would be.
+
+    The waiter's clock is virtual (15 s between polls pass at once), so a build would look stuck for the
+    whole Provider timeout; each read of a running build waits up to one poll interval of real time for
+    it instead, so that a build never gets less real time than the polls say has passed."""
+
+    def batch_get_builds(self, ids: list[str]) -> dict[str, Any]:
+        for build in (self.builds[i] for i in ids if i in self.builds):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                build.process.wait(timeout=POLL_INTERVAL_S)
+        return super().batch_get_builds(ids)
+
+
+@pytest.fixture
+def builds(deployer: Deployer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCodeBuild]:
+    env = deployer.environment
+    variables = runner_environment(
+        env.secret_arn, env.bundle, 0, role_secret_arn=env.role_secret_arn, MIGRATOR_IDLE_TIMEOUT="5"
+    )
+    fake = RequestBundleCodeBuild(
+        f"{env.instance}-runner",
+        variables,
+        seconds_per_minute=1,
+        bundle_for=lambda _params: os.environ["MIGRATOR_BUNDLE_ROOT"],  # the request's, set per invocation
+    )
+    monkeypatch.setattr(codebuild, "_clients", lambda: (fake, FakeLogs(fake)))
+    yield fake
+    fake.wait_all()

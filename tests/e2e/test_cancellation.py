@@ -13,7 +13,6 @@ import pytest
 from migrator.aws import handler
 from migrator.files import RUNNER_MARKER
 from tests.e2e.harness import Deployer
-from tests.e2e.test_codebuild_lifecycle import builds  # noqa: F401 (the runner's fixture, by name below)
 from tests.engine.helpers import state
 from tests.support.fake_codebuild import FakeCodeBuild
 from tests.support.fake_rds import SlowSnapshots

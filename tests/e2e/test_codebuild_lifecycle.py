@@ -5,55 +5,13 @@ the runner's own verdict and nothing applied."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
-from collections.abc import Iterator
-from typing import Any
-
-import pytest
-
-from migrator.aws import codebuild
 from migrator.files import RUNNER_MARKER
 from tests.e2e.harness import Deployer
 from tests.engine.helpers import catalog, lock_is_free, state
-from tests.support.fake_codebuild import FakeCodeBuild, FakeLogs
+from tests.support.fake_codebuild import FakeCodeBuild
 from tests.support.migrations import NEWEST, NEXT, later
-from tests.support.runner import runner_environment
 
 MARKED = f"{RUNNER_MARKER}\n"
-POLL_INTERVAL_S = 15  # the waiter's interval (the Provider framework's queryInterval default)
-
-
-class RequestBundleCodeBuild(FakeCodeBuild):
-    """Each build runs the bundle of the request that started it, as the asset CodeBuild downloads would be.
-
-    The waiter's clock is virtual (15 s between polls pass at once), so a build would look stuck for the
-    whole Provider timeout; each read of a running build waits up to one poll interval of real time for
-    it instead, so that a build never gets less real time than the polls say has passed."""
-
-    def batch_get_builds(self, ids: list[str]) -> dict[str, Any]:
-        for build in (self.builds[i] for i in ids if i in self.builds):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                build.process.wait(timeout=POLL_INTERVAL_S)
-        return super().batch_get_builds(ids)
-
-
-@pytest.fixture
-def builds(deployer: Deployer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCodeBuild]:
-    env = deployer.environment
-    variables = runner_environment(
-        env.secret_arn, env.bundle, 0, role_secret_arn=env.role_secret_arn, MIGRATOR_IDLE_TIMEOUT="5"
-    )
-    fake = RequestBundleCodeBuild(
-        f"{env.instance}-runner",
-        variables,
-        seconds_per_minute=1,
-        bundle_for=lambda _params: os.environ["MIGRATOR_BUNDLE_ROOT"],  # the request's, set per invocation
-    )
-    monkeypatch.setattr(codebuild, "_clients", lambda: (fake, FakeLogs(fake)))
-    yield fake
-    fake.wait_all()
 
 
 def test_marked_migrations_run_in_the_runner_through_the_provider_framework(
