@@ -10,6 +10,7 @@ Other database- and role-level settings (timezone, search_path) stay: migrations
 from __future__ import annotations
 
 import psycopg
+from psycopg import sql
 
 from migrator.errors import MigratorError
 
@@ -30,7 +31,7 @@ def lockouts(conn: psycopg.Connection) -> list[tuple[str, str]]:
     if row is None:
         return []
     name, limit, allowed, read_only = row
-    quoted = '"' + str(name).replace('"', '""') + '"'
+    quoted = sql.Identifier(str(name)).as_string()
     found = []
     if limit == 0:
         found.append(("CONNECTION LIMIT 0", f"ALTER DATABASE {quoted} CONNECTION LIMIT -1"))
