@@ -43,7 +43,8 @@ class Probe(threading.Thread):
         super().__init__(daemon=True)
         self.url, self.table = url, table
         self.worst = 0.0
-        self.count = 0
+        self.last_started = -1.0  # when the newest answered query was sent (perf_counter)
+        self.answered = threading.Condition()
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -52,21 +53,30 @@ class Probe(threading.Thread):
             while not self.stopped.is_set():
                 started = time.perf_counter()
                 conn.execute(query)
-                self.worst = max(self.worst, time.perf_counter() - started)
-                self.count += 1
+                with self.answered:
+                    self.worst = max(self.worst, time.perf_counter() - started)
+                    self.last_started = started
+                    self.answered.notify_all()
                 time.sleep(0.005)
+
+    def answers_a_query_sent_after(self, moment: float, timeout: float = 20.0) -> bool:
+        with self.answered:
+            return self.answered.wait_for(lambda: self.last_started >= moment, timeout)
 
 
 @contextmanager
 def probing(url: str, table: str) -> Iterator[Probe]:
+    """The probe has had an answer before the body starts, and has one to a query sent after it ends: its
+    worst latency covers the whole migration however slowly a busy host schedules the thread."""
     probe = Probe(url, table)
     probe.start()
     try:
+        assert probe.answers_a_query_sent_after(-1.0), "the probe answered before the migration began"
         yield probe
+        assert probe.answers_a_query_sent_after(time.perf_counter()), "the probe answered after the migration"
     finally:
         probe.stopped.set()
         probe.join(timeout=30)
-    assert probe.count > 3, "the probe ran throughout"
 
 
 @contextmanager
