@@ -125,7 +125,7 @@ class DatabaseStack(cdk.Stack):
         )
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.on_call.topic.topic_arn, description="On-call SNS topic")
         if config.drift_watch_minutes:
-            DriftWatch(
+            watch = DriftWatch(
                 self,
                 "DriftWatch",
                 minutes=config.drift_watch_minutes,
@@ -134,6 +134,7 @@ class DatabaseStack(cdk.Stack):
                 topic=self.on_call.topic,
                 alarmed=config.alarms is not None,
             )
+            self.on_call.dashboard.add_widgets(*watch.widgets())
         self.migration.depend_on_network(self)  # last: every endpoint and rule of the stack exists by now
         suppress_accepted_findings(self, config)
         suppress_wildcards_aws_requires(self, self.migration.provider.node.find_child("waiter-state-machine"))

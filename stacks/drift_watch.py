@@ -49,12 +49,14 @@ class DriftWatch(Construct):
             ],
         )
         self.alarms: list[cloudwatch.Alarm] = []
+        self.differences = self._metric(emf.DRIFT_DIFFERENCES, instance_id, period)
+        self.failed_checks = self._metric(emf.DRIFT_CHECK_FAILED, instance_id, period)
         if not alarmed:
             return
         ignore = cloudwatch.TreatMissingData.IGNORE  # no datapoint while a deploy is in flight: keep the state
         self._alarm(
             "DriftDifferences",
-            self._metric(emf.DRIFT_DIFFERENCES, instance_id, period),
+            self.differences,
             1,
             "The live database differs from its migrations or privilege model: the migration function's log"
             " has one line per difference, with the SQL that fixes it (docs/operations.md#drift-watch)",
@@ -64,7 +66,7 @@ class DriftWatch(Construct):
         )
         self._alarm(
             "DriftCheckFailed",
-            self._metric(emf.DRIFT_CHECK_FAILED, instance_id, period),
+            self.failed_checks,
             1,
             f"The drift check failed {FAILED_CHECKS_TO_ALARM} times in a row (it could not connect or read):"
             " see the migration function's log lines 'drift check failed'",
@@ -72,6 +74,18 @@ class DriftWatch(Construct):
             missing=cloudwatch.TreatMissingData.NOT_BREACHING,  # emitted only by a failed check
             topic=topic,
         )
+
+    def widgets(self) -> list[cloudwatch.IWidget]:
+        """The dashboard's row: what each check found, and the Drift alarms' state where there are alarms."""
+        graph = cloudwatch.GraphWidget(
+            title="Drift: differences found by each check, failed checks",
+            left=[self.differences],
+            right=[self.failed_checks],
+            width=16 if self.alarms else 24,
+        )
+        if not self.alarms:
+            return [graph]
+        return [graph, cloudwatch.AlarmStatusWidget(alarms=list(self.alarms), title="Drift alarms", width=8)]
 
     @staticmethod
     def _metric(name: str, instance_id: str, period: cdk.Duration) -> cloudwatch.Metric:

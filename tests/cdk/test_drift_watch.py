@@ -85,3 +85,31 @@ def test_the_drift_alarms_reach_the_on_call_topic(templates: dict[str, Template]
     assert failed["EvaluationPeriods"] == 2 and failed["TreatMissingData"] == "notBreaching", (
         "emitted only by a failed check: two in a row page, recovery clears it"
     )
+
+
+def _dashboard_widgets(template: Template) -> list[dict[str, Any]]:
+    _, dashboard = only(template, "AWS::CloudWatch::Dashboard")
+    parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]  # strings, and Refs inside JSON strings
+    body = json.loads("".join(p if isinstance(p, str) else json.dumps(p).replace('"', "'") for p in parts))
+    return [w["properties"] for w in body["widgets"]]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_dashboard_shows_what_each_drift_check_found(templates: dict[str, Template], env: str) -> None:
+    widgets = _dashboard_widgets(templates[env])
+    graphs = [w for w in widgets if str(w.get("title", "")).startswith("Drift: ")]
+    if not _minutes(env):
+        assert graphs == [], "no schedule, no drift row"
+        return
+    (graph,) = graphs
+    assert [(m[0], m[1]) for m in graph["metrics"]] == [
+        (metrics.NAMESPACE, metrics.DRIFT_DIFFERENCES),
+        (metrics.NAMESPACE, metrics.DRIFT_CHECK_FAILED),
+    ]
+    assert [m[-1].get("period") for m in graph["metrics"]] == [_minutes(env) * 60] * 2
+    assert graph["metrics"][1][-1]["yAxis"] == "right"
+    alarm_names = [w["alarms"] for w in widgets if w.get("title") == "Drift alarms"]
+    assert len(alarm_names) == ("alarms" in ENVIRONMENTS[env]), "the Drift alarms' state beside it where alarmed"
+    if alarm_names:
+        arns = json.dumps(alarm_names[0])
+        assert all(name in arns for name in ("DriftDifferences", "DriftCheckFailed"))
