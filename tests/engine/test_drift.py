@@ -4,6 +4,7 @@ project's own schema.sql, so a new migration changes nothing here."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import psycopg
@@ -16,6 +17,7 @@ from migrator.connect import SessionLimits, connect
 from migrator.drift import Difference, PrivilegeModel
 from migrator.lock import LOCK_KEY
 from migrator.roles import ensure_app_role, ensure_owner_role
+from tests.engine.helpers import cli
 from tests.pg import MASTER_USER, superuser_view
 from tests.support.migrations import FOLDER, VERSIONS
 from tests.support.project import PROJECT
@@ -186,3 +188,73 @@ def test_silent_while_a_deploy_holds_the_migration_lock(drifted: tuple[Deployed,
             waiting = su.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").fetchone()
         assert waiting == (0,)
     assert deployed.check().differences, "once the deploy is over, the drift is reported"
+
+
+def test_a_fix_quotes_names_as_the_server_reads_them(deployed: Deployed) -> None:
+    """A reserved word or a capital in a name: the fix quotes it as quote_ident() would, and runs."""
+    with psycopg.connect(deployed.superuser, autocommit=True) as su:
+        table = sorted(k.split(" ", 1)[1] for k in describe(su, "public") if k.startswith("table "))[0]
+        su.execute(f'ALTER TABLE {table} ADD COLUMN "order" int, ADD COLUMN "Mixed" int, ADD COLUMN plain int'.encode())
+    fixes = {d.fix for d in deployed.check().differences}
+    assert {f'ALTER TABLE {table} DROP COLUMN "order"', f'ALTER TABLE {table} DROP COLUMN "Mixed"'} <= fixes
+    assert f"ALTER TABLE {table} DROP COLUMN plain" in fixes, "a plain name stays bare"
+    with psycopg.connect(deployed.superuser, autocommit=True) as su:
+        for fix in sorted(f for f in fixes if f is not None):
+            su.execute(fix.encode())
+    assert deployed.check().differences == [], "every fix ran and removed its difference"
+
+
+def test_the_drift_command_prints_each_difference_with_its_fix_and_exits_1(
+    drifted: tuple[Deployed, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    deployed, names = drifted
+    app, owner = str(deployed.model.app), deployed.model.owner
+    schema = PROJECT / "schema.sql"
+    status, out, err = cli(capsys, deployed.role, FOLDER, schema, "drift", "--app-role", app)
+    assert status == 1, err
+    expected = deployed.check().differences
+    assert f"{len(expected)} difference(s)" in out.splitlines()[0]
+    assert f"  schema column {names['table']}.drift_extra: unexpected" in out
+    assert f"    fix: ALTER TABLE {names['table']} DROP COLUMN drift_extra" in out
+    status, out, _ = cli(capsys, deployed.role, FOLDER, schema, "--json", "drift", "--app-role", app, "--owner", owner)
+    answer = json.loads(out)
+    assert status == 1 and answer["checked"] is True and answer["reason"] is None
+    assert [(d["kind"], d["name"], d["fix"]) for d in answer["differences"]] == [
+        (d.kind, d.name, d.fix) for d in expected
+    ]
+
+
+def test_the_drift_command_without_the_app_role_leaves_privileges_unchecked_and_exits_0_when_clean(
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = PROJECT / "schema.sql"
+    status, out, err = cli(capsys, deployed.role, FOLDER, schema, "drift", "--app-role", str(deployed.model.app))
+    assert (status, err) == (0, "")
+    assert "drift " in out and ": none: " in out
+    with psycopg.connect(deployed.superuser, autocommit=True) as su:
+        table = sorted(k.split(" ", 1)[1] for k in describe(su, "public") if k.startswith("table "))[0]
+        su.execute(f"GRANT SELECT ON {table} TO PUBLIC".encode())
+    assert cli(capsys, deployed.role, FOLDER, schema, "drift")[0] == 0, "no application role named: no rights checked"
+    assert cli(capsys, deployed.role, FOLDER, schema, "drift", "--app-role", str(deployed.model.app))[0] == 1
+
+
+def test_the_drift_command_exits_3_while_a_deploy_holds_the_lock(
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with psycopg.connect(deployed.role, autocommit=True) as deploy:
+        deploy.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        status, out, _ = cli(capsys, deployed.role, FOLDER, PROJECT / "schema.sql", "drift")
+        pid = deploy.info.backend_pid
+    assert status == 3
+    assert f"not checked: a deploy holds the migration lock: pid {pid}" in out
+
+
+def test_a_schema_owned_by_pg_database_owner_is_the_database_owners(deployed: Deployed) -> None:
+    """PostgreSQL 15's `public` of a new database (what a local database keeps): the migration role owns it
+    while it owns the database; for a role that does not own the database it is someone else's."""
+    with psycopg.connect(deployed.superuser, autocommit=True) as su:
+        su.execute(b"ALTER SCHEMA public OWNER TO pg_database_owner")
+    assert deployed.check().differences == [], "the migration role owns the database, so public too"
+    with connect(deployed.role, SessionLimits()) as conn:
+        other = drift.check(conn, INPUTS, PrivilegeModel(MASTER_USER)).differences
+    assert (drift.OWNER, "public") in [(d.kind, d.name) for d in other]

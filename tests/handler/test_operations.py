@@ -6,13 +6,18 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from migrator import report
 from migrator.aws import handler, operations
+from migrator.aws.contract import ENV_ROLE_SECRET_ARN
+from migrator.catalog import describe
 from migrator.cli import main
+from migrator.lock import LOCK_KEY
 from tests.aws import REGION, Environment, client
 from tests.handler.lifecycle import event, run
+from tests.pg import superuser_view
 from tests.support.fake_lambda import FakeLambda
 from tests.support.lambda_context import LambdaContext
 from tests.support.migrations import NEWEST, NEXT, later
@@ -89,7 +94,41 @@ def test_operator_mistakes_are_invalid_input(deployed: Environment, capsys: pyte
     err = capsys.readouterr().err
     assert "--env qa: cdk.json defines no such environment" in err and "dev, prod, staging" in err
     assert main(["--env", "staging", "verify"]) == 2
-    assert "with --env only status, snapshots, apply, rehearse work" in capsys.readouterr().err
+    assert "with --env only status, snapshots, apply, rehearse, drift work" in capsys.readouterr().err
+
+
+def test_drift_of_a_deployed_environment_is_the_functions_own_check(
+    role_name: str,  # before the environment: its database, owned by the role, is dropped first
+    deployed: Environment,
+    pg_admin: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    role = {"username": role_name, "password": "Mig-Ops-Drift-3"}
+    role_secret = deployed.secrets().create_secret(Name=f"{deployed.instance}-mig", SecretString=json.dumps(role))
+    monkeypatch.setenv(ENV_ROLE_SECRET_ARN, role_secret["ARN"])  # as the stack sets it for the scheduled action
+    run(event("Create", deployed.properties(MigratorSecretArn=role_secret["ARN"])), LambdaContext())
+    fake = FakeLambda()
+    _fake_lambda(monkeypatch, fake)
+    assert main(["--env", "staging", "drift"]) == 0
+    assert "drift AalapVma-staging: none" in capsys.readouterr().out
+    with psycopg.connect(superuser_view(pg_admin, deployed.conninfo), autocommit=True) as su:
+        table = sorted(k.split(" ", 1)[1] for k in describe(su, "public") if k.startswith("table "))[0]
+        su.execute(f"ALTER TABLE {table} ADD COLUMN drifted int".encode())
+    assert main(["--env", "staging", "--json", "drift"]) == 1
+    printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith('{"_aws"')]  # EMF
+    answer = json.loads("\n".join(printed))
+    assert answer["checked"] and answer["target"] == "AalapVma-staging"
+    found = {(d["kind"], d["name"]): d["fix"] for d in answer["differences"]}
+    assert found[("schema", f"column {table}.drifted")] == f"ALTER TABLE {table} DROP COLUMN drifted"
+    with psycopg.connect(deployed.conninfo, autocommit=True) as deploy:
+        deploy.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        assert main(["--env", "staging", "drift"]) == 3
+    assert "drift AalapVma-staging: not checked: a deploy holds the migration lock" in capsys.readouterr().out
+    assert fake.calls == 3
+    assert main(["--env", "staging", "drift", "--app-role", "aalap_app"]) == 2
+    assert "--app-role applies only to a database you connect to" in capsys.readouterr().err
+    assert fake.calls == 3, "refused before any call"
 
 
 def _three_snapshots(deployed: Environment) -> None:

@@ -36,6 +36,9 @@ from migrator.report import (
     applied_to_json,
     baseline_lines,
     baseline_to_json,
+    drift_exit_status,
+    drift_lines,
+    drift_to_json,
     error_to_json,
     exit_code,
     plan_survey_lines,
@@ -56,11 +59,12 @@ EXIT_STATUSES = """\
 exit statuses:
   0  success (status/plan --exit-code: every migration applied, nothing wrong)
   1  failure: SQL error, lock timeout, unreachable database, apply refused (a file changed after it was
-     applied, a reused number, out of order, an unknown database), verify differences, dump --check
-     found schema.sql stale, an AWS call failed
+     applied, a reused number, out of order, an unknown database), verify or drift differences,
+     dump --check found schema.sql stale, an AWS call failed
   2  invalid input: bad arguments or migration files; nothing was connected to or changed (but status,
      which lists every version and marks the file it cannot read)
-  3  status/plan --exit-code: migrations are pending, nothing is wrong; apply --env --no-wait: still running
+  3  status/plan --exit-code: migrations are pending, nothing is wrong; apply --env --no-wait: still running;
+     drift: a deploy is in flight, nothing was checked
   4  status/plan --exit-code: something needs a person (changed, reused number, out of order,
      applied but missing from the folder, a database that is not this application's)
 """
@@ -249,6 +253,23 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--no-wait", action="store_true", help="exit 3 while the runner still runs")
     pipeline.add_argument("--poll-seconds", type=float, default=30.0, help=argparse.SUPPRESS)
     _command(commands, "verify", "compare the database with schema.sql, object by object", [db, files, out])
+    drift = _command(
+        commands,
+        "drift",
+        "what verify compares, plus owners, privileges, roles, the history and sequences, each with its fix"
+        " (with --env: the deployed function's own check)",
+        [db, files, out, _aws_options],
+        "The check the drift watch runs on schedule: schema.sql's objects (built in a scratch schema, rolled"
+        " back), INVALID indexes, NOT VALID constraints, owners against the migration role, the application"
+        " role's rights, role attributes, the history against the files, and sequences past 80% of their"
+        " range. It writes nothing and never waits for a deploy: while one holds the migration lock it"
+        " checks nothing and exits 3. Exit 1 when it finds a difference.",
+    )
+    model = drift.add_argument_group("the privilege model (local only: a deployed function knows its own)")
+    model.add_argument("--owner", default=None, help="the role that owns the objects (default: the connecting user)")
+    model.add_argument(
+        "--app-role", default=None, help="the application's role, whose data rights are checked (default: none)"
+    )
     rehearse = _command(
         commands,
         "rehearse",
@@ -442,6 +463,15 @@ def _verify(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.I
     return 1 if diffs else 0
 
 
+def _drift(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:
+    from migrator import drift
+
+    model = drift.PrivilegeModel(args.owner or str(conn.info.user), args.app_role)
+    found = drift.check(conn, inputs, model)
+    _emit(args, drift_to_json(found, target), drift_lines(found, target))
+    return drift_exit_status(found)
+
+
 def _baseline(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:
     recorded = engine.baseline(conn, inputs, _options(args), args.version)
     _emit(args, baseline_to_json(recorded, target), baseline_lines(recorded, target))
@@ -464,7 +494,14 @@ def _rehearse(args: argparse.Namespace) -> int:
     return 0
 
 
-DATABASE_COMMANDS = {"status": _status, "plan": _plan, "apply": _apply, "verify": _verify, "baseline": _baseline}
+DATABASE_COMMANDS = {
+    "status": _status,
+    "plan": _plan,
+    "apply": _apply,
+    "verify": _verify,
+    "drift": _drift,
+    "baseline": _baseline,
+}
 
 
 def _new(args: argparse.Namespace) -> int:
@@ -501,6 +538,14 @@ def _refuse_ignored(args: argparse.Namespace) -> None:
         raise InvalidInput(
             f"{', '.join(given)} applies only with --env (a deployed environment); nothing was done",
             hint=f"add --env ENV, or drop {given[0]} to work on the local database",
+        )
+    local_only = [
+        name for name, dest in (("--owner", "owner"), ("--app-role", "app_role")) if getattr(args, dest, None)
+    ]
+    if local_only and with_env:
+        raise InvalidInput(
+            f"{', '.join(local_only)} applies only to a database you connect to; nothing was done",
+            hint="a deployed function checks against its own migration and application roles: drop it",
         )
     if with_env and getattr(args, "database_url", None):
         raise InvalidInput(

@@ -1,4 +1,4 @@
-"""`python -m migrator --env NAME {status,snapshots,apply}`: the operator's view of a deployed environment, and
+"""`python -m migrator --env NAME {status,snapshots,apply,rehearse,drift}`: a deployed environment, through AWS.
 
 Everything a person can get wrong (the environment's name, region, profile, a prune without
 confirmation) is refused with exit status 2 before the first AWS call; an AWS failure afterwards
@@ -24,9 +24,9 @@ def _print(args: argparse.Namespace, payload: Any, lines: list[str]) -> None:
 
 def _checked(args: argparse.Namespace) -> operations.Aws:
     """Every argument checked, the session built; no AWS call made yet."""
-    if args.command not in ("status", "snapshots", "apply", "rehearse"):
+    if args.command not in ("status", "snapshots", "apply", "rehearse", "drift"):
         raise InvalidInput(
-            f"{args.command} runs against a database; with --env only status, snapshots, apply, rehearse work"
+            f"{args.command} runs against a database; with --env only status, snapshots, apply, rehearse, drift work"
         )
     if not args.env:
         raise InvalidInput(f"{args.command} of a deployed environment needs --env", hint="e.g. --env staging")
@@ -67,6 +67,10 @@ def _dispatch(args: argparse.Namespace, aws: operations.Aws) -> int:
         if not getattr(args, "exit_code", False):
             return 0
         return 4 if payload.get("unknown_applied") else 3 if payload.get("pending") else 0
+    if args.command == "drift":
+        found = operations.remote_drift(aws.client("lambda"), deployed.function_name)
+        _print(args, report.drift_to_json(found, deployed.stack), report.drift_lines(found, deployed.stack))
+        return report.drift_exit_status(found)
     rds = aws.client("rds")
     if _action(args) == "prune":
         return _prune(args, rds, deployed)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import psycopg
@@ -66,8 +67,20 @@ class DriftReport:
     stood_aside: str | None = None  # why nothing was checked: a deploy in flight
 
 
+# The server's keywords that quote_ident() quotes (all but the unreserved), read once per check: a fix names
+# a column "order" or "user" as the server would parse it, and a newer server's keywords come with it.
+_KEYWORDS: ContextVar[frozenset[str]] = ContextVar("keywords", default=frozenset())
+
+
 def ident(name: str) -> str:
-    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else '"' + name.replace('"', '""') + '"'
+    """A name as quote_ident() would write it: bare where the server reads it back unchanged."""
+    bare = re.fullmatch(r"[a-z_][a-z0-9_$]*", name) and name not in _KEYWORDS.get()
+    return name if bare else '"' + name.replace('"', '""') + '"'
+
+
+def _load_keywords(conn: psycopg.Connection) -> None:
+    rows = conn.execute(b"SELECT word FROM pg_catalog.pg_get_keywords() WHERE catcode <> 'U'").fetchall()
+    _KEYWORDS.set(frozenset(str(word) for (word,) in rows))
 
 
 def check(
@@ -76,6 +89,7 @@ def check(
     """Every difference, or none and the reason when a deploy is in flight (its lock held, or versions pending)."""
     conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'".encode())
     conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}".encode())
+    _load_keywords(conn)
     holder = held_by_another(conn)
     if holder is not None:
         return DriftReport([], f"a deploy holds the migration lock: {holder}")
@@ -216,17 +230,22 @@ def _unfinished(conn: psycopg.Connection, schema: str) -> Iterator[Difference]:
         )
 
 
+# pg_database_owner (PostgreSQL 15's owner of `public` in a new database) stands for whoever owns the
+# database: when that is the migration role, it owns the object in every respect that matters here.
+_OWNED_BY_ROLE = """{column} = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = %(role)s)
+  OR ({column} = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = 'pg_database_owner')
+      AND (SELECT datdba FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+          = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = %(role)s))"""
 _OWNERS = f"""
 SELECT n.nspname, c.relkind, c.relname, pg_catalog.pg_get_userbyid(c.relowner)
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = ANY(%(schemas)s) AND c.relkind IN ({kinds_sql(OWNED_KINDS)})
-  AND c.relowner IS DISTINCT FROM (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = %(role)s)
+  AND NOT coalesce({_OWNED_BY_ROLE.format(column="c.relowner")}, false)
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d  -- sequences of serial/identity columns follow their table
                   WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i'))
 UNION ALL
 SELECT n.nspname, 'n', n.nspname, pg_catalog.pg_get_userbyid(n.nspowner) FROM pg_catalog.pg_namespace n
-WHERE n.nspname = ANY(%(schemas)s)
-  AND n.nspowner IS DISTINCT FROM (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = %(role)s)
+WHERE n.nspname = ANY(%(schemas)s) AND NOT coalesce({_OWNED_BY_ROLE.format(column="n.nspowner")}, false)
 ORDER BY 1, 3
 """.encode()
 

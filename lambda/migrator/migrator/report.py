@@ -15,6 +15,7 @@ from migrator.history import AppliedVersion
 from migrator.plan import APPLIED, MISSING, OUT_OF_ORDER, PENDING, Plan, VersionState
 
 if TYPE_CHECKING:  # types only: the Lambda does not load the rehearsal when it renders
+    from migrator.drift import DriftReport
     from migrator.rehearse import Rehearsal, RehearsedFile
 
 # `status --exit-code` / `plan --exit-code`: what a CI gate can tell apart.
@@ -270,6 +271,30 @@ def verify_lines(diffs: Sequence[str], target: str, stale: str | None = None) ->
     summary = "schema matches schema.sql" if not diffs else f"{len(diffs)} difference(s)"
     first = [f"verify {target}: {stale}"] if stale else []
     return [*first, f"verify {target}: {summary}"] + [f"  {d}" for d in diffs]
+
+
+def drift_to_json(found: DriftReport, target: str) -> dict[str, Any]:
+    differences = [{"kind": d.kind, "name": d.name, "message": d.message, "fix": d.fix} for d in found.differences]
+    checked = found.stood_aside is None
+    return {"target": target, "checked": checked, "reason": found.stood_aside, "differences": differences}
+
+
+def drift_exit_status(found: DriftReport) -> int:
+    """1 for a difference (as verify), 3 when a deploy was in flight and nothing was checked (as pending)."""
+    return EXIT_PENDING if found.stood_aside is not None else 1 if found.differences else 0
+
+
+def drift_lines(found: DriftReport, target: str) -> list[str]:
+    """Each difference with the SQL that removes it on a line of its own, to be read and then run by hand."""
+    if found.stood_aside is not None:
+        return [f"drift {target}: not checked: {found.stood_aside}; run it again once the deploy is over"]
+    if not found.differences:
+        return [f"drift {target}: none: the database is what its migrations and the privilege model make it"]
+    lines = [f"drift {target}: {len(found.differences)} difference(s)"]
+    for d in found.differences:
+        lines.append(f"  {d.kind} {d.name}: {d.message}")
+        lines += [f"    fix: {d.fix}"] if d.fix else []
+    return lines
 
 
 def baseline_to_json(recorded: Sequence[str], target: str) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from migrator.aws.contract import OUTPUT_FUNCTION, OUTPUT_INSTANCE, stack_name
+from migrator.aws.contract import ACTION_KEY, DRIFT_ACTION, OUTPUT_FUNCTION, OUTPUT_INSTANCE, stack_name
 from migrator.aws.snapshots import FROM_TAG, TO_TAG, Snapshots
+from migrator.drift import Difference, DriftReport
 from migrator.errors import InvalidInput, MigratorError
 
 REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")  # eu-west-1, us-gov-west-1, ap-southeast-5
@@ -147,13 +148,26 @@ def _invoke(lambda_client: Any, function_name: str, payload: bytes) -> Any:
     return lambda_client.invoke(FunctionName=function_name, Payload=payload)
 
 
-def remote_status(lambda_client: Any, function_name: str) -> dict[str, Any]:
-    """Invoke the migration function's read-only status action; its failure is ours, never swallowed."""
-    answer = _invoke(lambda_client, function_name, json.dumps({"Action": "status"}).encode())
+def _answer(lambda_client: Any, function_name: str, event: dict[str, str], doing: str) -> dict[str, Any]:
+    """Invoke one of the function's read-only actions; its failure is ours, never swallowed."""
+    answer = _invoke(lambda_client, function_name, json.dumps(event).encode())
     body = answer["Payload"].read()
     payload: dict[str, Any] = json.loads(body) if body else {}
     if answer.get("FunctionError"):
         raise MigratorError(f"{function_name} failed: {payload.get('errorMessage', body[:500])}")
     if not payload.get("ok"):
-        raise MigratorError(f"{function_name} could not read the status: {payload.get('error', 'no answer')}")
+        raise MigratorError(f"{function_name} could not {doing}: {payload.get('error', 'no answer')}")
     return payload
+
+
+def remote_status(lambda_client: Any, function_name: str) -> dict[str, Any]:
+    return _answer(lambda_client, function_name, {"Action": "status"}, "read the status")
+
+
+def remote_drift(lambda_client: Any, function_name: str) -> DriftReport:
+    """The drift watch's own check, on demand (it also counts in the Drift metric, as a scheduled one would)."""
+    payload = _answer(lambda_client, function_name, {ACTION_KEY: DRIFT_ACTION}, "check for drift")
+    if not payload.get("checked"):
+        return DriftReport([], str(payload.get("reason") or "the function checked nothing"))
+    fields = ("kind", "name", "message", "fix")
+    return DriftReport([Difference(**{k: d.get(k) for k in fields}) for d in payload.get("differences", [])])
