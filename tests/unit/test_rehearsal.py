@@ -18,9 +18,11 @@ from migrator.aws.rehearsal import (
     estimated_cost,
     expired,
     gate_refusal,
+    parse_time,
     rehearse,
     restore_request,
 )
+from migrator.aws.rehearsal_command import BUILD_MINUTES
 from migrator.errors import MigratorError
 
 NOW = datetime(2026, 12, 6, 2, 0, tzinfo=UTC)
@@ -79,6 +81,15 @@ def test_the_cost_is_instance_hours_times_the_class_price_with_rds_ten_minute_mi
     assert estimated_cost("t4g.small", 3600) == pytest.approx(0.032)
     assert estimated_cost("db.t4g.small", 60) == estimated_cost("t4g.small", 600)
     assert estimated_cost("x9.huge", 3600) is None
+
+
+def test_a_copy_outlives_the_longest_build_that_may_still_use_it() -> None:
+    """The sweeper deletes a copy at its expiry, whoever uses it: a build may run BUILD_MINUTES (its restore alone up to
+    hours), so a copy restored as the build starts must expire after the build's timeout, or the sweeper deletes
+    the copy under a rehearsal that is still measuring (and the rehearsal fails with a lost connection)."""
+    tags = Target("prod", "db", FINGERPRINT).tags(NOW)
+    expiry = parse_time(tags[EXPIRES_TAG])
+    assert expiry is not None and expiry > NOW + timedelta(minutes=BUILD_MINUTES), (tags[EXPIRES_TAG], BUILD_MINUTES)
 
 
 def _report(**changes: Any) -> dict[str, Any]:

@@ -33,7 +33,9 @@ EXPIRES_TAG = "migrator:expires-at"  # ISO 8601 UTC
 ID_PREFIX = "rehearsal"
 REPORT_PREFIX = "rehearsals"
 DEFAULT_CLASS = "db.t4g.small"
-DEFAULT_TTL_HOURS = 6  # a rehearsal's instance outliving this is the sweeper's
+BUILD_HOURS = 8  # the rehearsal build's timeout (rehearsal_command): a large instance's restore alone can take hours
+# A copy outliving its build by an hour is the sweeper's: never sooner, or it would delete a copy still measured.
+DEFAULT_TTL_HOURS = BUILD_HOURS + 1
 POLL_S = 30.0
 RESTORE_TIMEOUT_S = 3 * 3600.0  # a large instance's restore can take an hour or more
 # us-east-1 list prices per hour, single-AZ (docs/configuration.md); others: the cost is given as unknown.

@@ -27,10 +27,10 @@ from migrator.aws.contract import (
 )
 from migrator.aws.operations import Aws
 from migrator.aws.pipeline import physical_id, pseudo_parameters, resolve_intrinsics
-from migrator.aws.rehearsal import DEFAULT_CLASS, Reports, full_class
+from migrator.aws.rehearsal import BUILD_HOURS, DEFAULT_CLASS, Reports, full_class
 from migrator.errors import MigratorError
 
-BUILD_MINUTES = 8 * 60  # a large instance's restore alone can take hours; the sweeper bounds a killed build's copy
+BUILD_MINUTES = BUILD_HOURS * 60  # the copy's expiry is an hour later: the sweeper takes only a killed build's copy
 
 
 @dataclass(frozen=True)
