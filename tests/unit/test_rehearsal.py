@@ -59,6 +59,15 @@ def test_the_restore_keeps_the_sources_network_and_parameters_and_is_private_sin
     assert tags == {REHEARSAL_TAG: "prod", FINGERPRINT_TAG: FINGERPRINT, EXPIRES_TAG: "2026-12-06T05:00:00Z"}
 
 
+def test_the_copy_has_no_automated_backups_of_its_own() -> None:
+    """RestoreDBInstanceToPointInTime's BackupRetentionPeriod: "Default: Uses existing setting" (botocore's RDS
+    model), so a copy of a source with backups would back itself up (a first snapshot, then its logs) and bill that
+    storage for a copy that lives hours; 0 "disables automated backups" (moto keeps the source's whatever is asked,
+    as it does MultiAZ: the request is what shows it)."""
+    request = restore_request({**SOURCE, "BackupRetentionPeriod": 7}, Target("prod", "db", FINGERPRINT), "r-1", NOW)
+    assert request["BackupRetentionPeriod"] == 0
+
+
 def test_a_source_outside_a_subnet_group_is_refused_before_any_restore() -> None:
     with pytest.raises(MigratorError, match="no DB subnet group"):
         restore_request({**SOURCE, "DBSubnetGroup": None}, Target("prod", "db", FINGERPRINT), "r-1", NOW)

@@ -3,8 +3,9 @@
 RDS for PostgreSQL has no thin clones: a point-in-time restore always creates a new instance ("typically a few
 minutes"), whose data then loads lazily from S3, so first reads of cold blocks are slow. The copy is restored from
 the newest restorable time into the source's own DB subnet group, parameter group and security groups, never
-publicly accessible, single-AZ, of a small class (configurable). An encrypted source's restore is encrypted with
-the source's own KMS key: RestoreDBInstanceToPointInTime takes no key for a same-region restore, so none is given.
+publicly accessible, single-AZ, without automated backups, of a small class (configurable). An encrypted source's
+restore is encrypted with the source's own KMS key: RestoreDBInstanceToPointInTime takes no key for a same-region
+restore, so none is given.
 Every copy is tagged `migrator:rehearsal=<environment>`, with the bundle's fingerprint and an expiry
 (`migrator:expires-at`); it is deleted when the rehearsal ends, failed or not, and the scheduled sweeper
 (`migrator.aws.sweeper`) deletes any whose expiry passed (a runner killed mid-way). The report lands in S3 at
@@ -122,6 +123,7 @@ def restore_request(source: Mapping[str, Any], target: Target, ident: str, now: 
         "AutoMinorVersionUpgrade": False,
         "DeletionProtection": False,
         "CopyTagsToSnapshot": False,
+        "BackupRetentionPeriod": 0,  # the source's otherwise ("Default: Uses existing setting"): no backups of a copy
         "Tags": [{"Key": k, "Value": v} for k, v in target.tags(now).items()],
     }
     if parameter_groups:
