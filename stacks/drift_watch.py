@@ -16,6 +16,7 @@ from migrator.aws import metrics as emf
 from migrator.aws.contract import ACTION_KEY, DRIFT_ACTION
 
 FAILED_CHECKS_TO_ALARM = 2  # one failed look (a connection blip) pages nobody; two in a row do
+LAMBDA_QUEUE_MAX_AGE_S = 6 * 3600  # the longest Lambda keeps an asynchronous event (and its default)
 
 
 class DriftWatch(Construct):
@@ -47,6 +48,13 @@ class DriftWatch(Construct):
                     max_event_age=period,  # a check later than the next one is worth nothing
                 )
             ],
+        )
+        # EventBridge invokes asynchronously: its retry policy ends once Lambda accepted the event, and Lambda's own
+        # queue retries a failed (timed-out) check twice and a throttled one for up to 6 hours. The next scheduled
+        # check is the retry. This applies to asynchronous invocations only: the Provider framework's are synchronous.
+        function.configure_async_invoke(
+            retry_attempts=0,
+            max_event_age=cdk.Duration.seconds(min(minutes * 60, LAMBDA_QUEUE_MAX_AGE_S)),
         )
         self.alarms: list[cloudwatch.Alarm] = []
         self.differences = self._metric(emf.DRIFT_DIFFERENCES, instance_id, period)

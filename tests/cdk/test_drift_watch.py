@@ -64,6 +64,30 @@ def test_the_schedule_sends_the_drift_action_to_the_migration_function(
     )
 
 
+LAMBDA_QUEUE_MAX_AGE_S = 6 * 3600  # Lambda's asynchronous queue keeps an event at most 6 hours (its default too)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_a_late_or_failed_check_is_dropped_by_lambdas_own_queue(templates: dict[str, Template], env: str) -> None:
+    """EventBridge invokes the function asynchronously: its RetryPolicy bounds only the delivery. Once Lambda
+    accepted the event, Lambda's own queue retries a function error (a timeout) twice and a throttled event for up
+    to 6 hours (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html): checks hours
+    late, piling onto the deploys they were meant to stay out of. The function's EventInvokeConfig applies to
+    asynchronous invocations only; the Provider framework invokes it synchronously, so deploys are unaffected."""
+    template, minutes = templates[env], _minutes(env)
+    configs = [
+        c["Properties"]
+        for c in resources(template, "AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": _on_event(template)}
+    ]
+    if not minutes:
+        assert configs == []
+        return
+    (config,) = configs
+    assert config["MaximumRetryAttempts"] == 0, "the next scheduled check is the retry"
+    assert config["MaximumEventAgeInSeconds"] == min(minutes * 60, LAMBDA_QUEUE_MAX_AGE_S)
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_the_drift_alarms_reach_the_on_call_topic(templates: dict[str, Template], env: str) -> None:
     template, minutes = templates[env], _minutes(env)
