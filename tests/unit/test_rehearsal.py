@@ -21,6 +21,7 @@ from migrator.aws.rehearsal import (
     parse_time,
     rehearse,
     restore_request,
+    sweep,
 )
 from migrator.aws.rehearsal_command import BUILD_MINUTES
 from migrator.errors import MigratorError
@@ -186,3 +187,51 @@ def test_the_runner_in_rehearse_mode_runs_the_rehearsal_and_refuses_missing_inpu
     assert runner.main() == 7
     status, line = rehearsal_runner.run({}, None, None, lambda host: {})
     assert status == 2 and line.startswith("migrator-runner: INVALID: MIGRATOR_REHEARSAL_ENV is not set")
+
+
+class PagedRds:
+    """DescribeDBInstances in pages of at most `page` (RDS: MaxRecords 20 to 100, then a Marker); DeleteDBInstance
+    answers InvalidDBInstanceState for the instances named, one of its documented errors (botocore's RDS model)."""
+
+    class NotFound(Exception):
+        pass
+
+    class InvalidState(Exception):
+        pass
+
+    exceptions = type(
+        "Exceptions", (), {"DBInstanceNotFoundFault": NotFound, "InvalidDBInstanceStateFault": InvalidState}
+    )
+
+    def __init__(self, instances: list[dict[str, Any]], page: int, refused: set[str]) -> None:
+        self.instances, self.page, self.refused = instances, page, refused
+        self.deleted: list[str] = []
+
+    def get_paginator(self, operation: str) -> Any:
+        assert operation == "describe_db_instances"
+        pages = [self.instances[i : i + self.page] for i in range(0, len(self.instances), self.page)]
+        return type("Paginator", (), {"paginate": lambda _: iter([{"DBInstances": p} for p in pages])})()
+
+    def delete_db_instance(self, DBInstanceIdentifier: str, **_: Any) -> None:
+        if DBInstanceIdentifier in self.refused:
+            raise self.InvalidState(f"DB instance {DBInstanceIdentifier} is not in a valid state")
+        self.deleted.append(DBInstanceIdentifier)
+
+
+def test_the_sweeper_reads_every_page_and_one_refused_delete_does_not_spare_the_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    past = "2026-12-06T01:00:00Z"
+
+    def copy(name: str, env: str = "prod", status: str = "available") -> dict[str, Any]:
+        return {"DBInstanceIdentifier": name, "DBInstanceStatus": status} | _instance(
+            **{REHEARSAL_TAG: env, EXPIRES_TAG: past}
+        )
+
+    instances = [copy("rehearsal-a"), copy("rehearsal-gone", status="deleting"), copy("rehearsal-b")]
+    instances += [{"DBInstanceIdentifier": f"app-{i}", "DBInstanceStatus": "available"} for i in range(3)]
+    instances += [copy("rehearsal-staging", env="staging"), copy("rehearsal-c")]
+    rds = PagedRds(instances, page=2, refused={"rehearsal-a"})
+    assert sweep(rds, NOW, "prod") == ["rehearsal-b", "rehearsal-c"]
+    assert rds.deleted == ["rehearsal-b", "rehearsal-c"]
+    assert "rehearsal-a" in caplog.text and "next hour" in caplog.text

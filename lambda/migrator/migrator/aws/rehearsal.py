@@ -358,13 +358,28 @@ def require(props: StepProperties, env: str | None, client: Callable[[str], Any]
 
 
 def sweep(rds: Any, now: datetime, env: str) -> list[str]:
-    """Delete every rehearsal instance of `env` past its expiry; never an instance without that rehearsal tag."""
+    """Delete every rehearsal instance of `env` past its expiry; never an instance without that rehearsal tag.
+    Returns those deleted. One that cannot be deleted now (DeleteDBInstance's InvalidDBInstanceState, a copy
+    deleted meanwhile, a throttle) is logged and left to the next hour's sweep, never sparing the others."""
     doomed = [
         str(i["DBInstanceIdentifier"])
         for page in rds.get_paginator("describe_db_instances").paginate()
         for i in page["DBInstances"]
         if expired(i, now, env) and i.get("DBInstanceStatus") != "deleting"
     ]
+    deleted: list[str] = []
     for ident in doomed:
-        rds.delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True, DeleteAutomatedBackups=True)
-    return doomed
+        try:
+            rds.delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True, DeleteAutomatedBackups=True)
+        except rds.exceptions.DBInstanceNotFoundFault:
+            continue  # deleted since the listing (its own rehearsal's delete)
+        except Exception as exc:
+            log.error(
+                "could not delete the expired rehearsal instance %s (the next hour's sweep tries again): %s: %s",
+                ident,
+                type(exc).__name__,
+                exc,
+            )
+            continue
+        deleted.append(ident)
+    return deleted
