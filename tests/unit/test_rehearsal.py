@@ -166,7 +166,14 @@ def test_a_file_that_failed_on_the_copy_fails_the_rehearsal_with_its_message_and
 
 
 @pytest.mark.parametrize(
-    ("states", "reason"), [(["creating"], "not available after"), (["incompatible-restore"], "is incompatible-restore")]
+    ("states", "reason"),
+    [
+        (["creating"], "not available after"),
+        (["incompatible-restore"], "is incompatible-restore"),
+        # a copy that cannot use the source's KMS key (disabled, its grant refused): "recoverable" only by fixing
+        # the key and starting the instance, terminal after 7 days (AWS Knowledge Center, rds-aurora-inaccessible-state)
+        (["creating", "inaccessible-encryption-credentials-recoverable"], "is inaccessible-encryption-credentials"),
+    ],
 )
 def test_a_restore_that_does_not_become_available_is_bounded_and_deleted(states: list[str], reason: str) -> None:
     rds = FakeRds(states)

@@ -48,7 +48,16 @@ HOURLY_USD = {
     "db.m7g.large": 0.168,
     "db.r7g.large": 0.239,
 }
-STUCK_STATES = ("failed", "incompatible-restore", "incompatible-network", "incompatible-parameters", "restore-error")
+STUCK_STATES = (  # states a fresh copy does not leave by itself: waiting for `available` would take the build's hours
+    "failed",
+    "incompatible-restore",
+    "incompatible-network",
+    "incompatible-parameters",
+    "restore-error",
+    # it cannot use the source's KMS key: recoverable only by fixing the key and starting it, terminal after 7 days
+    "inaccessible-encryption-credentials-recoverable",
+    "inaccessible-encryption-credentials",
+)
 LAZY_LOAD_NOTE = (
     "a restored instance loads its blocks from S3 on first read: each touched table was read once before the"
     " batch, but timings on a fresh restore stay pessimistic"
