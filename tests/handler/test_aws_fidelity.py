@@ -15,8 +15,9 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
-from migrator.aws import budget, handler
+from migrator.aws import budget, handler, rehearsal_runner
 from migrator.aws.step_data import ATTRIBUTES
 from migrator.errors import DeployFailed, MigratorError
 from tests.aws import Environment
@@ -319,6 +320,28 @@ def test_without_a_rotation_in_progress_a_refused_password_stays_refused(aws: En
     try:
         with pytest.raises(MigratorError, match="password authentication failed"):
             handler._deployment(handler._properties(aws.properties())).plan()
+    finally:
+        _set_master_password(pg_admin, current["password"])
+
+
+def test_a_rehearsal_copy_restored_before_a_rotation_takes_the_previous_password(
+    aws: Environment, pg_admin: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A restored copy keeps the source's password of the restore point: a rotation that finished since moved it
+    to AWSPREVIOUS (the database here plays the copy: it keeps the old password)."""
+    current = json.loads(aws.secrets().get_secret_value(SecretId=aws.secret_arn)["SecretString"])
+    rotated = "Rotated-After-Restore-9"
+    aws.secrets().put_secret_value(SecretId=aws.secret_arn, SecretString=json.dumps(current | {"password": rotated}))
+    where = conninfo_to_dict(aws.conninfo)
+    sslrootcert, host = str(where["sslrootcert"]), str(where["host"])
+    taken = rehearsal_runner.copy_conninfo(aws.secrets(), aws.secret_arn, sslrootcert, host)
+    assert conninfo_to_dict(taken)["password"] == current["password"]
+    assert "took AWSPREVIOUS's" in caplog.text
+    assert rotated not in caplog.text and current["password"] not in caplog.text
+    _set_master_password(pg_admin, "Out-Of-Band-Copy-5")
+    try:
+        with pytest.raises(MigratorError, match="refused the master secret's AWSCURRENT, AWSPREVIOUS: its password"):
+            rehearsal_runner.copy_conninfo(aws.secrets(), aws.secret_arn, sslrootcert, host)
     finally:
         _set_master_password(pg_admin, current["password"])
 

@@ -56,15 +56,46 @@ def engine_measure(environ: Mapping[str, str], secrets: Any) -> Measure:
     """The engine applying the asset's pending files to the copy, as the master user (the copy's own roles are the
     source's, from the restore point), over verify-full TLS to the copy's own address."""
     from migrator.aws.deploy import bundle_from_environment, ca_bundle
-    from migrator.aws.secrets import conninfo_from_secret, read_secret
 
     def measure(host: str) -> dict[str, Any]:
         bundle = bundle_from_environment(environ)
-        secret = read_secret(secrets, environ[ENV_SECRET_ARN])
-        base = conninfo_from_secret(secret, "verify-full", ca_bundle(bundle, environ))
-        return rehearse_restored_json(make_conninfo(base, host=host), bundle.options)
+        conninfo = copy_conninfo(secrets, environ[ENV_SECRET_ARN], ca_bundle(bundle, environ), host)
+        return rehearse_restored_json(conninfo, bundle.options)
 
     return measure
+
+
+# The copy's master password is the source's at the restore point: AWSCURRENT's, unless a rotation finished
+# since (AWSPREVIOUS holds it) or set it and has not finished (AWSPENDING).
+RESTORE_POINT_STAGES = ("AWSCURRENT", "AWSPREVIOUS", "AWSPENDING")
+
+
+def copy_conninfo(secrets: Any, secret_arn: str, sslrootcert: str, host: str) -> str:
+    """The master user's conninfo for the restored copy, with the first of the secret's passwords it accepts."""
+    from migrator.aws.secrets import conninfo_from_secret, read_secret
+    from migrator.connect import SessionLimits, connect
+    from migrator.errors import AuthenticationFailed, MigratorError, SecretError
+
+    tried = []
+    for stage in RESTORE_POINT_STAGES:
+        try:
+            secret = read_secret(secrets, secret_arn, stage)
+        except SecretError:
+            continue  # no such version: no rotation in that state
+        conninfo = make_conninfo(conninfo_from_secret(secret, "verify-full", sslrootcert), host=host)
+        try:
+            connect(conninfo, SessionLimits(), attempts=3, backoff=2.0).close()
+        except AuthenticationFailed:
+            tried.append(stage)
+            continue
+        if stage != RESTORE_POINT_STAGES[0]:
+            log.warning("the copy refused AWSCURRENT's password and took %s's (rotated since the restore point)", stage)
+        return conninfo
+    raise MigratorError(
+        f"the restored copy refused the master secret's {', '.join(tried) or 'passwords'}: its password is the"
+        " source's at the restore point, and no version of the secret holds it",
+        hint="rehearse again (a newer restore point), or see the secret's rotation history",
+    )
 
 
 def run(environ: Mapping[str, str], rds: Any, s3: Any, measure: Measure) -> tuple[int, str]:
