@@ -40,7 +40,9 @@ TRICKY = {
     "CREATE TABLE g AS SELECT current_setting('transaction_isolation') AS level;\n",
     # Session state psql's new session per file ends: a temp table and a prepared statement of the same names.
     "012_temp_a.sql": "CREATE TEMP TABLE tmp AS SELECT 1 AS n;\nPREPARE q AS SELECT 1;\n"
-    "INSERT INTO c SELECT n FROM tmp;\n",
+    "INSERT INTO c SELECT n FROM tmp;\n"
+    # The file after one that set its isolation level starts with the default's, as psql's next transaction.
+    "CREATE TABLE after_isolated AS SELECT current_setting('transaction_isolation') AS level;\n",
     "013_temp_b.sql": "CREATE TEMP TABLE tmp AS SELECT 2 AS n;\nPREPARE q AS SELECT 2;\n"
     "INSERT INTO c SELECT n FROM tmp;\n",
     # A cursor of the same name in two files: the first file's ends with its session.
@@ -61,6 +63,18 @@ TRICKY = {
     # An enum value added in one file and used in the next (langfuse): psql's per-file commit makes it usable.
     "023_enum_add.sql": "ALTER TYPE mood ADD VALUE 'glad';\n",
     "024_enum_use.sql": "UPDATE b SET m = 'glad';\nINSERT INTO b VALUES (24, 'glad');\n",
+    # Temp objects whose file never says TEMP: made by a function, or named in pg_temp; each ends with its session.
+    "025_temp_helper.sql": "CREATE FUNCTION scratch() RETURNS void LANGUAGE plpgsql AS $$\n"
+    "BEGIN CREATE TEMPORARY TABLE w (i int); END $$;\n",
+    "026_pg_temp_a.sql": "SELECT scratch();\nCREATE TABLE pg_temp.p AS SELECT 1 AS n;\n"
+    "CREATE FUNCTION pg_temp.one() RETURNS int LANGUAGE sql AS 'SELECT 1';\nINSERT INTO c SELECT n FROM pg_temp.p;\n",
+    "027_pg_temp_b.sql": "CREATE TABLE pg_temp.p AS SELECT 2 AS n;\n"
+    "CREATE FUNCTION pg_temp.one() RETURNS int LANGUAGE sql AS 'SELECT 2';\n",
+    "028_helper_again.sql": "SELECT scratch();\n",
+    # A sequence's cached values are its session's: the next file's nextval (a serial's default) starts past them.
+    "029_cached_a.sql": "CREATE TABLE cached (id serial, n int);\nALTER SEQUENCE cached_id_seq CACHE 10;\n"
+    "INSERT INTO cached (n) VALUES (1);\n",
+    "030_cached_b.sql": "INSERT INTO cached (n) VALUES (2);\n",
 }
 
 
@@ -97,6 +111,11 @@ _DEFERRED_FK = (
 FAILING = {
     "currval_is_the_sessions": (
         {"001_a.sql": "CREATE SEQUENCE s;\nSELECT nextval('s');\n", "002_b.sql": "SELECT currval('s');\n"},
+        "002_b.sql",
+        "55000",
+    ),
+    "lastval_of_an_insert_is_the_sessions": (  # a serial's nextval, which the file never names
+        {"001_a.sql": "CREATE TABLE t (id serial);\nINSERT INTO t DEFAULT VALUES;\n", "002_b.sql": "SELECT lastval();"},
         "002_b.sql",
         "55000",
     ),

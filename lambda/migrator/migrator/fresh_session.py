@@ -1,9 +1,10 @@
 """What gives each file the session a new `psql -1 -f` would, inside the batch's one session and transaction.
 
 Every file starts after the reset (`reset_sql`: defaults, the login role, the engine's limits, and the database's
-and role's settings once a file of the run may have changed them). What a session's end settles or discards is
-sent only where a file may have left some, judged by a cheap look at its text (and, for deferred constraints, one
-look at the catalog per batch): the common path pays nothing for it.
+and role's settings once a file of the run may have changed them). What a session's end discards (`SESSION_END`)
+goes before every file after the first: a file's text cannot tell (a function it calls makes a temp table, an
+INSERT's serial default calls nextval), and in the pipeline it costs some 30 µs a file. Pending deferred checks
+are settled where a file may have left some, judged by a look at its text and one at the catalog per batch.
 """
 
 from __future__ import annotations
@@ -92,17 +93,10 @@ def reset_sql(conn: psycopg.Connection, defaults_changed: bool = False) -> Reset
     return Reset((*authorization, b"RESET ALL", *settings, limits), bool(deferred))
 
 
-# psql runs each file in a session of its own: temporary tables, prepared statements, cursors and sequence
-# state end with it. Inside the batch's transaction these may end (DISCARD ALL may not); they are sent before
-# a file only when the file before it may have left some.
-_LEAVES_SESSION_STATE = re.compile(
-    r"\b(TEMP|TEMPORARY|PREPARE|DECLARE|nextval|currval|setval|lastval)\b", re.IGNORECASE
-)
+# psql runs each file in a session of its own: temporary objects, prepared statements, cursors and sequence
+# state (currval, lastval, cached values) end with it. Inside the batch's transaction these may end (DISCARD ALL
+# may not); they are sent before every file that follows another.
 SESSION_END = split_statements("CLOSE ALL;\nDEALLOCATE ALL;\nDISCARD TEMP;\nDISCARD SEQUENCES;\n")
-
-
-def leaves_session_state(text: str) -> bool:
-    return _LEAVES_SESSION_STATE.search(text) is not None
 
 
 # A file that may create a deferrable constraint or defer one.
