@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from migrator.files import NO_TRANSACTION_MARK
 from tests.engine.helpers import cli, pg_dump_text, psql_first_failure, psql_per_file, write
@@ -161,3 +163,26 @@ def test_the_engine_fails_where_psql_per_file_fails(
     assert found is not None, err
     assert found.groups() == (failing, sqlstate), err
     assert FAILING_HINT.get(case, "") in err
+
+
+def test_a_reset_of_a_setting_read_at_login_is_refused_not_guessed(db: str, tmp_path: Path, capsys: Capture) -> None:
+    """After a file's `ALTER DATABASE … RESET search_path`, psql's next session starts with the server's own value,
+    which the engine's session (that read the database's at login) cannot see without a superuser: it ran the
+    next file in the old schema. It refuses the batch instead, naming the setting and what to write."""
+    with psycopg.connect(db, autocommit=True) as conn:
+        name = conn.execute("SELECT current_database()").fetchone()
+        assert name is not None
+        conn.execute("CREATE SCHEMA app")
+        conn.execute(sql.SQL("ALTER DATABASE {} SET search_path = app, public").format(sql.Identifier(name[0])))
+    write(
+        tmp_path,
+        "001_reset.sql",
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I RESET search_path', current_database()); END $$;\n",
+    )
+    write(tmp_path, "002_table.sql", "CREATE TABLE t (id int);\n")
+    status, _, err = cli(capsys, db, tmp_path, None, "apply")
+    assert status == 1, err
+    assert "002_table.sql" in err and "search_path" in err and "instead of RESET" in err, err
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT to_regclass('app.t'), to_regclass('public.t')").fetchone() == (None, None)
+        assert conn.execute("SELECT current_setting('search_path')").fetchone() == ("app, public",)

@@ -45,6 +45,34 @@ _DATABASE_AND_ROLE_SETTINGS = b"""SELECT pg_catalog.set_config(s.name, s.value, 
 WHERE p.context IS NULL OR p.context = 'user'
    OR (p.context = 'superuser' AND pg_catalog.has_parameter_privilege(s.name, 'SET'))"""
 
+_SETTABLE = "(p.context = 'user' OR (p.context = 'superuser' AND pg_catalog.has_parameter_privilege(p.name, 'SET')))"
+
+# A setting this session took at login from the database's or role's settings that none of them gives any more
+# (a file's ALTER DATABASE … RESET): a new session starts with what lies beneath, the server's configuration, which
+# only a superuser can read. The batch is refused rather than run with a guess (its next file would silently create
+# its objects elsewhere, or run with another timeout).
+_RESET_SINCE_LOGIN = f"""DO $migrator$
+DECLARE
+  lost text;
+BEGIN
+  SELECT pg_catalog.string_agg(p.name, ', ' ORDER BY p.name) INTO lost FROM pg_catalog.pg_settings p
+  WHERE p.source IN ('global', 'database', 'user', 'database user') AND {_SETTABLE}
+    AND p.name OPERATOR(pg_catalog.<>) ALL (ARRAY[{", ".join(f"'{name}'" for name in _ENGINE_SETTINGS)}])
+    AND NOT EXISTS (
+      SELECT FROM pg_catalog.pg_db_role_setting d, pg_catalog.unnest(d.setconfig) AS c
+      WHERE d.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()))
+        AND d.setrole IN (0, (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = session_user))
+        AND pg_catalog.split_part(c, '=', 1) OPERATOR(pg_catalog.=) p.name);
+  IF lost IS NOT NULL THEN
+    RAISE EXCEPTION 'a file of this run reset the database''s or role''s % (ALTER DATABASE/ROLE … RESET), which this'
+      ' session read at login: a new session starts with the server''s own value, which the migrator cannot read;'
+      ' nothing of this batch was applied', lost
+      USING ERRCODE = '55000', HINT = 'set the value the next files need instead of RESET (e.g. ALTER DATABASE … SET'
+        ' search_path = "$user", public), or move the files after it to a later run';
+  END IF;
+END
+$migrator$""".encode()
+
 # A file that may change what a new session starts with.
 _ALTERS_DEFAULTS = re.compile(r"\bALTER\s+(?:DATABASE|ROLE|USER)\b", re.IGNORECASE)
 
@@ -88,7 +116,7 @@ def reset_sql(conn: psycopg.Connection, defaults_changed: bool = False) -> Reset
     ).fetchone()
     superuser, deferred = found if found else (False, False)
     authorization = (b"RESET SESSION AUTHORIZATION",) if superuser else ()
-    settings = (_DATABASE_AND_ROLE_SETTINGS,) if defaults_changed else ()
+    settings = (_RESET_SINCE_LOGIN, _DATABASE_AND_ROLE_SETTINGS) if defaults_changed else ()
     # One statement each: they go out in the file's pipeline. The engine's limits come last and win.
     return Reset((*authorization, b"RESET ALL", *settings, limits), bool(deferred))
 
