@@ -15,6 +15,7 @@ from psycopg import sql
 
 from migrator.files import NO_TRANSACTION_MARK
 from tests.engine.helpers import cli, pg_dump_text, psql_first_failure, psql_per_file, write
+from tests.pg import superuser_view
 
 Capture = pytest.CaptureFixture[str]
 
@@ -186,3 +187,26 @@ def test_a_reset_of_a_setting_read_at_login_is_refused_not_guessed(db: str, tmp_
     with psycopg.connect(db) as conn:
         assert conn.execute("SELECT to_regclass('app.t'), to_regclass('public.t')").fetchone() == (None, None)
         assert conn.execute("SELECT current_setting('search_path')").fetchone() == ("app, public",)
+
+
+def test_a_custom_setting_set_by_one_file_and_read_by_a_later_one_is_refused(
+    pg_admin: str, db: str, tmp_path: Path, capsys: Capture
+) -> None:
+    """Once a file sets myapp.tenant, the session keeps the setting, empty after the reset, where psql's next session
+    has none: `coalesce(current_setting('myapp.tenant', true), '-')` gave '' instead of '-'. Nothing removes it,
+    so the run is refused, unless the session had it at login (from the database's settings), as psql's would."""
+    write(tmp_path, "001_set.sql", "SET myapp.tenant = 'a';\n")
+    read = "CREATE TABLE t AS SELECT coalesce(current_setting('myapp.tenant', true), '-') v;\n"
+    write(tmp_path, "002_read.sql", read)
+    status, _, err = cli(capsys, db, tmp_path, None, "apply")
+    assert status == 1, err
+    assert "002_read.sql reads the setting myapp.tenant, which 001_set.sql sets" in err and "NULLIF(" in err, err
+    with psycopg.connect(superuser_view(pg_admin, db), autocommit=True) as conn:  # a placeholder: a superuser's
+        assert conn.execute("SELECT to_regclass('t')").fetchone() == (None,)
+        name = conn.execute("SELECT current_database()").fetchone()
+        assert name is not None
+        conn.execute(sql.SQL("ALTER DATABASE {} SET myapp.tenant = 'db'").format(sql.Identifier(name[0])))
+    status, _, err = cli(capsys, db, tmp_path, None, "apply")
+    assert status == 0, err
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT v FROM t").fetchone() == ("db",)  # the database's value, as psql's session

@@ -19,6 +19,7 @@ from migrator.fresh_session import (
     SESSION_END,
     alters_defaults,
     may_defer,
+    refuse_custom_settings_read_later,
     reset_sql,
     settle_deferred,
 )
@@ -361,6 +362,7 @@ def apply_plan(
     """Apply `plan` on a locked, autocommit connection. Without no-transaction files: one transaction.
     A batch whose lock waits time out runs again within the policy's window (see migrator.live)."""
     _refuse_backslash_strings(conn)
+    refuse_custom_settings_read_later(conn, plan.to_apply)
     result = ApplyResult()
     live = Live(policy or LockPolicy(), result.lock, deadline)
     started = time.perf_counter()

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
+from migrator.errors import MigratorError
+from migrator.files import Migration
 from migrator.sqlsplit import Statement, split_statements
 
 # Settings the engine itself sets per session; every file starts with these and nothing else of ours.
@@ -167,3 +170,54 @@ def settle_deferred(text: str) -> list[Statement]:
     deferred check that fails is reported there."""
     last_line = text.count("\n", 0, len(text.rstrip())) + 1
     return [statement._replace(line=last_line) for statement in _settle_statements()]
+
+
+# A custom setting (a dotted name: app.tenant) that a file sets stays in the session once made: RESET gives it ''
+# where psql's next session has none (current_setting(name, true) is NULL, SHOW fails), and nothing removes it.
+_CUSTOM = r"([a-z_][\w$]*\.[\w$.]+)"
+_SET_STATEMENT = re.compile(rf"SET\s+(?:SESSION\s+|LOCAL\s+)?{_CUSTOM}\s*(?:=|TO\b)", re.IGNORECASE)
+_SET_CONFIG = re.compile(r"\bset_config\s*\(\s*'([^'.]+\.[^']+)'", re.IGNORECASE)
+_READS_CUSTOM = re.compile(rf"\bcurrent_setting\s*\(\s*'([^'.]+\.[^']+)'|\bSHOW\s+{_CUSTOM}", re.IGNORECASE)
+
+
+def _sets(migration: Migration) -> set[str]:
+    """The custom settings a file sets: by its own SET statements (not ALTER … SET) or set_config anywhere."""
+    names = {found[1].lower() for found in _SET_CONFIG.finditer(migration.text)}
+    for statement in migration.statements:
+        found = _SET_STATEMENT.match(statement.source, statement.start, statement.end)
+        if found:
+            names.add(found[1].lower())
+    return names
+
+
+def _reads(text: str) -> set[str]:
+    lowered = text.lower()  # a 50 MB file: 0.1 s, where the regular expression alone takes seconds
+    if "current_setting" not in lowered and "show" not in lowered:
+        return set()
+    return {(found[1] or found[2]).lower() for found in _READS_CUSTOM.finditer(text)}
+
+
+def refuse_custom_settings_read_later(conn: psycopg.Connection, files: Sequence[Migration]) -> None:
+    """Before anything runs: a file that reads a custom setting an earlier file of the run sets (and it does not
+    set itself), where the session did not have it at login (from the database's or role's settings), would read
+    '' where psql's new session reads nothing. Refused with the rewrite that reads the same in both."""
+    reads = [_reads(migration.text) for migration in files]
+    if not any(reads):  # the common case: no file reads one, nothing more is looked at
+        return
+    set_by: dict[str, Migration] = {}
+    for migration, names in zip(files, reads, strict=True):
+        own = _sets(migration)
+        for name in sorted(names - own):
+            if name not in set_by:
+                continue
+            row = conn.execute("SELECT pg_catalog.current_setting(%s, true) IS NULL", (name,)).fetchone()
+            if row is not None and row[0]:
+                raise MigratorError(
+                    f"{migration.filename} reads the setting {name}, which {set_by[name].filename} sets: psql's new"
+                    f" session would not have it (current_setting('{name}', true) is NULL), but this run's session"
+                    " keeps it, empty, once set; nothing was applied",
+                    hint=f"read it as NULLIF(current_setting('{name}', true), '') so that unset reads the same in"
+                    f" any session, or set it in {migration.filename} itself",
+                )
+        for name in own:
+            set_by.setdefault(name, migration)
