@@ -65,7 +65,7 @@ BEGIN
       SELECT FROM pg_catalog.pg_db_role_setting d, pg_catalog.unnest(d.setconfig) AS c
       WHERE d.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()))
         AND d.setrole IN (0, (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = session_user))
-        AND pg_catalog.split_part(c, '=', 1) OPERATOR(pg_catalog.=) p.name);
+        AND pg_catalog.lower(pg_catalog.split_part(c, '=', 1)) OPERATOR(pg_catalog.=) pg_catalog.lower(p.name));
   IF lost IS NOT NULL THEN
     RAISE EXCEPTION 'a file of this run reset the database''s or role''s % (ALTER DATABASE/ROLE … RESET), which this'
       ' session read at login: a new session starts with the server''s own value, which the migrator cannot read;'
