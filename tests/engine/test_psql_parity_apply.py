@@ -214,3 +214,22 @@ def test_a_custom_setting_set_by_one_file_and_read_by_a_later_one_is_refused(
     assert status == 0, err
     with psycopg.connect(db) as conn:
         assert conn.execute("SELECT v FROM t").fetchone() == ("db",)  # the database's value, as psql's session
+
+
+READ_ONLY = {  # file: (text, the statement's line)
+    "002_check.sql": ("SET TRANSACTION READ ONLY;\nSELECT 1;\n", 1),  # a check, as psql -1 runs it
+    "002_check_late.sql": ("SELECT 1;\nset local transaction_read_only TO on;\nSELECT 1;\n", 2),
+    "002_by_hand.sql": (f"{NO_TRANSACTION_MARK}\nSET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;\n", 2),
+}
+
+
+def test_a_file_making_its_transaction_read_only_is_refused(db: str, tmp_path: Path, capsys: Capture) -> None:
+    """psql runs these; the engine failed at its own history write with no file named: refused, nothing applied."""
+    write(tmp_path, "001_table.sql", "CREATE TABLE t (id int);\n")
+    for name, (text, line) in READ_ONLY.items():
+        path = write(tmp_path, name, text)
+        status, _, err = cli(capsys, db, tmp_path, None, "apply")
+        path.unlink()
+        assert (status, f"{name}:{line}: a read-only transaction in a migration" in err) == (2, True), err
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT to_regclass('t')").fetchone() == (None,)

@@ -20,6 +20,7 @@ from migrator.fresh_session import (
     alters_defaults,
     may_defer,
     refuse_custom_settings_read_later,
+    refuse_read_only,
     reset_sql,
     settle_deferred,
 )
@@ -362,6 +363,7 @@ def apply_plan(
     """Apply `plan` on a locked, autocommit connection. Without no-transaction files: one transaction.
     A batch whose lock waits time out runs again within the policy's window (see migrator.live)."""
     _refuse_backslash_strings(conn)
+    refuse_read_only(plan.to_apply)
     refuse_custom_settings_read_later(conn, plan.to_apply)
     result = ApplyResult()
     live = Live(policy or LockPolicy(), result.lock, deadline)

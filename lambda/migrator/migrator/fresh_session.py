@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from migrator.errors import MigratorError
+from migrator.errors import InvalidInput, MigratorError
 from migrator.files import Migration
 from migrator.sqlsplit import Statement, split_statements
 
@@ -222,3 +222,33 @@ def refuse_custom_settings_read_later(conn: psycopg.Connection, files: Sequence[
                 )
         for name in own:
             set_by.setdefault(name, migration)
+
+
+# A read-only transaction cannot hold the file's history row: psql runs such a file, the engine failed at its own
+# write ("cannot execute INSERT in a read-only transaction", no file named). Refused before anything runs.
+_ON = r"'?(?:on|true|yes|t|y|1)\b"
+_READ_ONLY_IN_TRANSACTION = re.compile(
+    rf"SET\s+TRANSACTION\b[^;]*?\bREAD\s+ONLY\b|SET\s+(?:LOCAL\s+|SESSION\s+)?transaction_read_only\s*(?:=|TO)\s*{_ON}",
+    re.IGNORECASE,
+)
+_READ_ONLY_AFTER = re.compile(  # outside a transaction: what makes the next one (the history's) read-only
+    r"SET\s+SESSION\s+CHARACTERISTICS\s+AS\s+TRANSACTION\b[^;]*?\bREAD\s+ONLY\b"
+    rf"|SET\s+(?:SESSION\s+)?default_transaction_read_only\s*(?:=|TO)\s*{_ON}",
+    re.IGNORECASE,
+)
+
+
+def refuse_read_only(files: Sequence[Migration]) -> None:
+    """Before anything runs: a file that would make the transaction that records it read-only."""
+    for migration in files:
+        if "only" not in migration.text.lower():  # the common case: one look at the text
+            continue
+        pattern = _READ_ONLY_AFTER if migration.no_transaction else _READ_ONLY_IN_TRANSACTION
+        for statement in migration.statements:
+            if pattern.match(statement.source, statement.start, statement.end):
+                raise InvalidInput(
+                    f"{migration.path}:{statement.line}: a read-only transaction in a migration: the migrator records"
+                    " the file as applied in the transaction it runs in (or after it, for a no-transaction file),"
+                    " which could then write nothing; nothing was applied",
+                    hint="remove the statement: the file's queries and checks run the same in a read-write transaction",
+                )
