@@ -199,12 +199,25 @@ def test_a_custom_setting_set_by_one_file_and_read_by_a_later_one_is_refused(
     """Once a file sets myapp.tenant, the session keeps the setting, empty after the reset, where psql's next session
     has none: `coalesce(current_setting('myapp.tenant', true), '-')` gave '' instead of '-'. Nothing removes it,
     so the run is refused, unless the session had it at login (from the database's settings), as psql's would."""
-    write(tmp_path, "001_set.sql", "SET myapp.tenant = 'a';\n")
+    # Functions that set and read it run later, not in the migration: no difference, not refused.
+    write(
+        tmp_path,
+        "001_fn_set.sql",
+        "CREATE FUNCTION pick(x text) RETURNS text LANGUAGE sql\n"
+        "AS $$ SELECT set_config('myapp.tenant', x, false) $$;\n",
+    )
+    write(
+        tmp_path,
+        "002_fn_read.sql",
+        "CREATE OR REPLACE FUNCTION tenant() RETURNS text LANGUAGE sql STABLE\n"
+        "AS $$ SELECT current_setting('myapp.tenant', true) $$;\n",
+    )
+    write(tmp_path, "003_set.sql", "SET myapp.tenant = 'a';\n")
     read = "CREATE TABLE t AS SELECT coalesce(current_setting('myapp.tenant', true), '-') v;\n"
-    write(tmp_path, "002_read.sql", read)
+    write(tmp_path, "004_read.sql", read)
     status, _, err = cli(capsys, db, tmp_path, None, "apply")
     assert status == 1, err
-    assert "002_read.sql reads the setting myapp.tenant, which 001_set.sql sets" in err and "NULLIF(" in err, err
+    assert "004_read.sql reads the setting myapp.tenant, which 003_set.sql sets" in err and "NULLIF(" in err, err
     with psycopg.connect(superuser_view(pg_admin, db), autocommit=True) as conn:  # a placeholder: a superuser's
         assert conn.execute("SELECT to_regclass('t')").fetchone() == (None,)
         name = conn.execute("SELECT current_database()").fetchone()

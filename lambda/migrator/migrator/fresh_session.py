@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -181,28 +181,47 @@ _SET_CONFIG = re.compile(r"\bset_config\s*\(\s*'([^'.]+\.[^']+)'", re.IGNORECASE
 _READS_CUSTOM = re.compile(rf"\bcurrent_setting\s*\(\s*'([^'.]+\.[^']+)'|\bSHOW\s+{_CUSTOM}", re.IGNORECASE)
 
 
+# Statements that define code or rules run later, not now: a set_config or current_setting in a function's body,
+# a view or a policy does not run at migration time (Supabase's helpers read request.jwt.claims so).
+_DEFINES_CODE = re.compile(
+    r"(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:(?:TEMP|TEMPORARY)\s+)?(?:RECURSIVE\s+)?(?:CONSTRAINT\s+)?"
+    r"(?:FUNCTION|PROCEDURE|POLICY|VIEW|TRIGGER|RULE)|ALTER\s+POLICY)\b",
+    re.IGNORECASE,
+)
+
+
+def _run_now(migration: Migration) -> Iterator[Statement]:
+    return (s for s in migration.statements if not _DEFINES_CODE.match(s.source, s.start, s.end))
+
+
 def _sets(migration: Migration) -> set[str]:
-    """The custom settings a file sets: by its own SET statements (not ALTER … SET) or set_config anywhere."""
-    names = {found[1].lower() for found in _SET_CONFIG.finditer(migration.text)}
-    for statement in migration.statements:
+    """The custom settings a file sets as it runs: its SET statements (not ALTER … SET), set_config calls."""
+    names: set[str] = set()
+    for statement in _run_now(migration):
         found = _SET_STATEMENT.match(statement.source, statement.start, statement.end)
         if found:
             names.add(found[1].lower())
+        names |= {f[1].lower() for f in _SET_CONFIG.finditer(statement.source, statement.start, statement.end)}
     return names
 
 
-def _reads(text: str) -> set[str]:
-    lowered = text.lower()  # a 50 MB file: 0.1 s, where the regular expression alone takes seconds
+def _reads(migration: Migration) -> set[str]:
+    """The custom settings a file reads as it runs (current_setting, SHOW)."""
+    lowered = migration.text.lower()  # a 50 MB file: 0.1 s, where the regular expression alone takes seconds
     if "current_setting" not in lowered and "show" not in lowered:
         return set()
-    return {(found[1] or found[2]).lower() for found in _READS_CUSTOM.finditer(text)}
+    return {
+        (found[1] or found[2]).lower()
+        for statement in _run_now(migration)
+        for found in _READS_CUSTOM.finditer(statement.source, statement.start, statement.end)
+    }
 
 
 def refuse_custom_settings_read_later(conn: psycopg.Connection, files: Sequence[Migration]) -> None:
     """Before anything runs: a file that reads a custom setting an earlier file of the run sets (and it does not
     set itself), where the session did not have it at login (from the database's or role's settings), would read
     '' where psql's new session reads nothing. Refused with the rewrite that reads the same in both."""
-    reads = [_reads(migration.text) for migration in files]
+    reads = [_reads(migration) for migration in files]
     if not any(reads):  # the common case: no file reads one, nothing more is looked at
         return
     set_by: dict[str, Migration] = {}
