@@ -205,3 +205,25 @@ def test_a_database_reading_backslashes_the_old_way_is_refused(
     status, _, err = cli(capsys, at_newest, migrations_dir, schema_file, "apply")
     assert status == 1 and "standard_conforming_strings is off" in err
     assert [v for v, *_ in history(at_newest)][-1] == NEWEST
+
+
+def test_a_database_writing_dates_another_way_is_read(pg_admin: str, db: str, tmp_path: Path, capsys: Capture) -> None:
+    """A database's DateStyle (German, SQL) is the files' as in psql's session; the engine's reads of its history
+    and of the lock holder's start failed with a traceback (psycopg reads text timestamps only as ISO)."""
+    from migrator.lock import describe_holder, try_lock
+    from tests.pg import superuser_view
+
+    write(tmp_path, "001_first.sql", "CREATE TABLE t (d date);\n")
+    assert cli(capsys, db, tmp_path, None, "apply")[0] == 0
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} SET DateStyle = 'German'").format(_database(db)))
+    write(tmp_path, "002_german.sql", "INSERT INTO t VALUES ('31.12.2026');\n")  # DMY, as psql's session reads it
+    status, _, err = cli(capsys, db, tmp_path, None, "apply")
+    assert status == 0, err
+    status, _, err = cli(capsys, db, tmp_path, None, "--json", "status")
+    assert status == 0 and "Traceback" not in err, err
+    with psycopg.connect(db, autocommit=True) as holder, psycopg.connect(superuser_view(pg_admin, db)) as other:
+        assert try_lock(holder)
+        assert "connected 20" in describe_holder(other)
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT d::text FROM t").fetchone() == ("31.12.2026",)

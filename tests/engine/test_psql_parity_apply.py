@@ -9,10 +9,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from migrator.files import NO_TRANSACTION_MARK
 from tests.engine.helpers import cli, pg_dump_text, psql_first_failure, psql_per_file, write
+from tests.pg import superuser_view
 
 Capture = pytest.CaptureFixture[str]
 
@@ -40,7 +43,9 @@ TRICKY = {
     "CREATE TABLE g AS SELECT current_setting('transaction_isolation') AS level;\n",
     # Session state psql's new session per file ends: a temp table and a prepared statement of the same names.
     "012_temp_a.sql": "CREATE TEMP TABLE tmp AS SELECT 1 AS n;\nPREPARE q AS SELECT 1;\n"
-    "INSERT INTO c SELECT n FROM tmp;\n",
+    "INSERT INTO c SELECT n FROM tmp;\n"
+    # The file after one that set its isolation level starts with the default's, as psql's next transaction.
+    "CREATE TABLE after_isolated AS SELECT current_setting('transaction_isolation') AS level;\n",
     "013_temp_b.sql": "CREATE TEMP TABLE tmp AS SELECT 2 AS n;\nPREPARE q AS SELECT 2;\n"
     "INSERT INTO c SELECT n FROM tmp;\n",
     # A cursor of the same name in two files: the first file's ends with its session.
@@ -61,6 +66,18 @@ TRICKY = {
     # An enum value added in one file and used in the next (langfuse): psql's per-file commit makes it usable.
     "023_enum_add.sql": "ALTER TYPE mood ADD VALUE 'glad';\n",
     "024_enum_use.sql": "UPDATE b SET m = 'glad';\nINSERT INTO b VALUES (24, 'glad');\n",
+    # Temp objects whose file never says TEMP: made by a function, or named in pg_temp; each ends with its session.
+    "025_temp_helper.sql": "CREATE FUNCTION scratch() RETURNS void LANGUAGE plpgsql AS $$\n"
+    "BEGIN CREATE TEMPORARY TABLE w (i int); END $$;\n",
+    "026_pg_temp_a.sql": "SELECT scratch();\nCREATE TABLE pg_temp.p AS SELECT 1 AS n;\n"
+    "CREATE FUNCTION pg_temp.one() RETURNS int LANGUAGE sql AS 'SELECT 1';\nINSERT INTO c SELECT n FROM pg_temp.p;\n",
+    "027_pg_temp_b.sql": "CREATE TABLE pg_temp.p AS SELECT 2 AS n;\n"
+    "CREATE FUNCTION pg_temp.one() RETURNS int LANGUAGE sql AS 'SELECT 2';\n",
+    "028_helper_again.sql": "SELECT scratch();\n",
+    # A sequence's cached values are its session's: the next file's nextval (a serial's default) starts past them.
+    "029_cached_a.sql": "CREATE TABLE cached (id serial, n int);\nALTER SEQUENCE cached_id_seq CACHE 10;\n"
+    "INSERT INTO cached (n) VALUES (1);\n",
+    "030_cached_b.sql": "INSERT INTO cached (n) VALUES (2);\n",
 }
 
 
@@ -97,6 +114,11 @@ _DEFERRED_FK = (
 FAILING = {
     "currval_is_the_sessions": (
         {"001_a.sql": "CREATE SEQUENCE s;\nSELECT nextval('s');\n", "002_b.sql": "SELECT currval('s');\n"},
+        "002_b.sql",
+        "55000",
+    ),
+    "lastval_of_an_insert_is_the_sessions": (  # a serial's nextval, which the file never names
+        {"001_a.sql": "CREATE TABLE t (id serial);\nINSERT INTO t DEFAULT VALUES;\n", "002_b.sql": "SELECT lastval();"},
         "002_b.sql",
         "55000",
     ),
@@ -142,3 +164,85 @@ def test_the_engine_fails_where_psql_per_file_fails(
     assert found is not None, err
     assert found.groups() == (failing, sqlstate), err
     assert FAILING_HINT.get(case, "") in err
+
+
+@pytest.mark.parametrize("next_file", ["in_the_batch", "no_transaction"])
+def test_a_reset_of_a_setting_read_at_login_is_refused_not_guessed(
+    db: str, tmp_path: Path, capsys: Capture, next_file: str
+) -> None:
+    """After a file's `ALTER DATABASE … RESET search_path`, psql's next session starts with the server's own value,
+    which the engine's session (that read the database's at login) cannot see without a superuser: it ran the
+    next file in the old schema. It refuses instead, naming the setting and what to write (for a no-transaction
+    file too, whose refusal read "lost the database connection")."""
+    with psycopg.connect(db, autocommit=True) as conn:
+        name = conn.execute("SELECT current_database()").fetchone()
+        assert name is not None
+        conn.execute("CREATE SCHEMA app")
+        conn.execute(sql.SQL("ALTER DATABASE {} SET search_path = app, public").format(sql.Identifier(name[0])))
+    write(
+        tmp_path,
+        "001_reset.sql",
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I RESET search_path', current_database()); END $$;\n",
+    )
+    marker = f"{NO_TRANSACTION_MARK}\n" if next_file == "no_transaction" else ""
+    write(tmp_path, "002_table.sql", f"{marker}CREATE TABLE t (id int);\n")
+    status, _, err = cli(capsys, db, tmp_path, None, "apply")
+    assert status == 1, err
+    assert "002_table.sql: resetting the session" in err and "search_path" in err and "instead of RESET" in err, err
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT to_regclass('app.t'), to_regclass('public.t')").fetchone() == (None, None)
+
+
+def test_a_custom_setting_set_by_one_file_and_read_by_a_later_one_is_refused(
+    pg_admin: str, db: str, tmp_path: Path, capsys: Capture
+) -> None:
+    """Once a file sets myapp.tenant, the session keeps the setting, empty after the reset, where psql's next session
+    has none: `coalesce(current_setting('myapp.tenant', true), '-')` gave '' instead of '-'. Nothing removes it,
+    so the run is refused, unless the session had it at login (from the database's settings), as psql's would."""
+    # Functions that set and read it run later, not in the migration: no difference, not refused.
+    write(
+        tmp_path,
+        "001_fn_set.sql",
+        "CREATE FUNCTION pick(x text) RETURNS text LANGUAGE sql\n"
+        "AS $$ SELECT set_config('myapp.tenant', x, false) $$;\n",
+    )
+    write(
+        tmp_path,
+        "002_fn_read.sql",
+        "CREATE OR REPLACE FUNCTION tenant() RETURNS text LANGUAGE sql STABLE\n"
+        "AS $$ SELECT current_setting('myapp.tenant', true) $$;\n",
+    )
+    write(tmp_path, "003_set.sql", "SET myapp.tenant = 'a';\n")
+    read = "CREATE TABLE t AS SELECT coalesce(current_setting('myapp.tenant', true), '-') v;\n"
+    write(tmp_path, "004_read.sql", read)
+    status, _, err = cli(capsys, db, tmp_path, None, "apply")
+    assert status == 1, err
+    assert "004_read.sql reads the setting myapp.tenant, which 003_set.sql sets" in err and "NULLIF(" in err, err
+    with psycopg.connect(superuser_view(pg_admin, db), autocommit=True) as conn:  # a placeholder: a superuser's
+        assert conn.execute("SELECT to_regclass('t')").fetchone() == (None,)
+        name = conn.execute("SELECT current_database()").fetchone()
+        assert name is not None
+        conn.execute(sql.SQL("ALTER DATABASE {} SET myapp.tenant = 'db'").format(sql.Identifier(name[0])))
+    status, _, err = cli(capsys, db, tmp_path, None, "apply")
+    assert status == 0, err
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT v FROM t").fetchone() == ("db",)  # the database's value, as psql's session
+
+
+READ_ONLY = {  # file: (text, the statement's line)
+    "002_check.sql": ("SET TRANSACTION READ ONLY;\nSELECT 1;\n", 1),  # a check, as psql -1 runs it
+    "002_check_late.sql": ("SELECT 1;\nset local transaction_read_only TO on;\nSELECT 1;\n", 2),
+    "002_by_hand.sql": (f"{NO_TRANSACTION_MARK}\nSET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;\n", 2),
+}
+
+
+def test_a_file_making_its_transaction_read_only_is_refused(db: str, tmp_path: Path, capsys: Capture) -> None:
+    """psql runs these; the engine failed at its own history write with no file named: refused, nothing applied."""
+    write(tmp_path, "001_table.sql", "CREATE TABLE t (id int);\n")
+    for name, (text, line) in READ_ONLY.items():
+        path = write(tmp_path, name, text)
+        status, _, err = cli(capsys, db, tmp_path, None, "apply")
+        path.unlink()
+        assert (status, f"{name}:{line}: a read-only transaction in a migration" in err) == (2, True), err
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT to_regclass('t')").fetchone() == (None,)

@@ -287,6 +287,18 @@ def test_a_file_adding_an_enum_value_ends_its_batch_and_plan_says_so() -> None:
     ), lines
 
 
+def test_a_file_setting_its_transaction_is_a_batch_of_its_own_and_plan_says_so() -> None:
+    """Its isolation level (or READ ONLY) is its transaction's: a file after it in the same batch ran with it,
+    where psql's next transaction starts with the defaults."""
+    t1 = migration("001", "a")
+    sets = migration("002", "iso", body="SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;\nSELECT 1;\n")
+    t3, t4 = migration("003", "c"), migration("004", "d")
+    plan = plan_of([t1, sets, t3, t4])
+    assert plan.batches() == [[t1], [sets], [t3, t4]]
+    lines = plan_lines(plan, "db")
+    assert any("002_iso.sql opens with SET TRANSACTION: the files after it run in a new" in x for x in lines), lines
+
+
 @pytest.mark.parametrize(
     ("body", "adds"),
     [

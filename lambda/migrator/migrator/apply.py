@@ -18,8 +18,9 @@ from migrator.files import Migration
 from migrator.fresh_session import (
     SESSION_END,
     alters_defaults,
-    leaves_session_state,
     may_defer,
+    refuse_custom_settings_read_later,
+    refuse_read_only,
     reset_sql,
     settle_deferred,
 )
@@ -163,14 +164,14 @@ def _record(conn: psycopg.Connection, rows: list[NewRow], applied_by: str, batch
 
 
 def _batch_work(files: list[Migration], previous: Migration | None, batch: Batch) -> list[FileWork]:
-    """Each file's statements, with what a session's end would do around them where it may be needed: before a
-    file whose predecessor may have left session state, its discarding; at the end of each file once deferred
+    """Each file's statements, with what a session's end would do around them: before a file that follows
+    another, the discarding of its session state; at the end of each file once deferred
     constraints may exist, the settling of their checks (see migrator.fresh_session)."""
     work: list[FileWork] = []
     defers = batch.deferred_in_database
     for migration in files:
         statements = migration.statements[1:] if migration.sets_transaction else migration.statements
-        if previous is not None and leaves_session_state(previous.text):
+        if previous is not None:
             statements = [*SESSION_END, *statements]
         defers = defers or may_defer(migration.text)
         if defers:
@@ -237,7 +238,7 @@ def _standalone(
     with conn.transaction():
         history.ensure_table(conn)
         before = history.versions(conn)
-    if previous is not None and leaves_session_state(previous.text):
+    if previous is not None:
         conn.execute(b"; ".join(s.sql.encode() for s in SESSION_END))
     invalid_before = invalid_indexes(conn)
     watch = start_watch(conn, None, live.policy.say)  # blockers of the statements' lock waits
@@ -362,6 +363,8 @@ def apply_plan(
     """Apply `plan` on a locked, autocommit connection. Without no-transaction files: one transaction.
     A batch whose lock waits time out runs again within the policy's window (see migrator.live)."""
     _refuse_backslash_strings(conn)
+    refuse_read_only(plan.to_apply)
+    refuse_custom_settings_read_later(conn, plan.to_apply)
     result = ApplyResult()
     live = Live(policy or LockPolicy(), result.lock, deadline)
     started = time.perf_counter()

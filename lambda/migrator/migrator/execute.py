@@ -128,9 +128,17 @@ def run_files(
         if error.sqlstate == "57014" and deadline is not None and time.monotonic() >= deadline - _DEADLINE_SLACK_S:
             raise _out_of_time(files, index, statement, True)  # the server's statement_timeout came first
         if statement is None:  # only the session reset went out: the engine's own statements failed
-            raise MigratorError(f"{path.name}: resetting the session before the file failed: {error}")
+            raise _reset_failed(path, error)
         raise MigrationFailed(failure_of(path, statement, error), rolled_back=True)
     return [done - started for started, done in zip(run.started, run.finished, strict=True)]
+
+
+def _reset_failed(path: Path, error: psycopg.Error) -> MigratorError:
+    """The fresh-session reset before `path` failed (or refused the batch, see migrator.fresh_session)."""
+    message = (error.diag.message_primary or str(error)).strip()
+    return MigratorError(
+        f"{path.name}: resetting the session before the file failed: {message}", hint=error.diag.message_hint or ""
+    )
 
 
 def _out_of_time(files: Sequence[FileWork], index: int, statement: Statement | None, running: bool) -> BudgetExhausted:
@@ -321,7 +329,12 @@ def run_statements(
         run_files(conn, [(path, statements)], prelude)
         return
     if prelude:
-        conn.execute(b"; ".join(prelude))
+        try:
+            conn.execute(b"; ".join(prelude))
+        except psycopg.Error as exc:
+            if isinstance(exc, psycopg.OperationalError) and conn.broken:
+                raise
+            raise _reset_failed(path, exc) from None
     for statement in statements:
         if before_each is not None:
             before_each(path, statement)

@@ -1,20 +1,25 @@
 """What gives each file the session a new `psql -1 -f` would, inside the batch's one session and transaction.
 
 Every file starts after the reset (`reset_sql`: defaults, the login role, the engine's limits, and the database's
-and role's settings once a file of the run may have changed them). What a session's end settles or discards is
-sent only where a file may have left some, judged by a cheap look at its text (and, for deferred constraints, one
-look at the catalog per batch): the common path pays nothing for it.
+and role's settings once a file of the run may have changed them). What a session's end discards (`SESSION_END`)
+goes before every file after the first: a file's text cannot tell (a function it calls makes a temp table, an
+INSERT's serial default calls nextval), and in the pipeline it costs some 30 µs a file (bench/bench_session_end.py).
+Pending deferred checks are settled where a file may have left some, judged by a look at its text and one at the
+catalog per batch.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
+from migrator.errors import InvalidInput, MigratorError
+from migrator.files import Migration
 from migrator.sqlsplit import Statement, split_statements
 
 # Settings the engine itself sets per session; every file starts with these and nothing else of ours.
@@ -43,6 +48,34 @@ _DATABASE_AND_ROLE_SETTINGS = b"""SELECT pg_catalog.set_config(s.name, s.value, 
 ) AS s LEFT JOIN pg_catalog.pg_settings p USING (name)
 WHERE p.context IS NULL OR p.context = 'user'
    OR (p.context = 'superuser' AND pg_catalog.has_parameter_privilege(s.name, 'SET'))"""
+
+_SETTABLE = "(p.context = 'user' OR (p.context = 'superuser' AND pg_catalog.has_parameter_privilege(p.name, 'SET')))"
+
+# A setting this session took at login from the database's or role's settings that none of them gives any more
+# (a file's ALTER DATABASE … RESET): a new session starts with what lies beneath, the server's configuration, which
+# only a superuser can read. The batch is refused rather than run with a guess (its next file would silently create
+# its objects elsewhere, or run with another timeout).
+_RESET_SINCE_LOGIN = f"""DO $migrator$
+DECLARE
+  lost text;
+BEGIN
+  SELECT pg_catalog.string_agg(p.name, ', ' ORDER BY p.name) INTO lost FROM pg_catalog.pg_settings p
+  WHERE p.source IN ('global', 'database', 'user', 'database user') AND {_SETTABLE}
+    AND p.name OPERATOR(pg_catalog.<>) ALL (ARRAY[{", ".join(f"'{name}'" for name in _ENGINE_SETTINGS)}])
+    AND NOT EXISTS (
+      SELECT FROM pg_catalog.pg_db_role_setting d, pg_catalog.unnest(d.setconfig) AS c
+      WHERE d.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()))
+        AND d.setrole IN (0, (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = session_user))
+        AND pg_catalog.lower(pg_catalog.split_part(c, '=', 1)) OPERATOR(pg_catalog.=) pg_catalog.lower(p.name));
+  IF lost IS NOT NULL THEN
+    RAISE EXCEPTION 'a file of this run reset the database''s or role''s % (ALTER DATABASE/ROLE … RESET), which this'
+      ' session read at login: a new session starts with the server''s own value, which the migrator cannot read;'
+      ' nothing of this batch was applied', lost
+      USING ERRCODE = '55000', HINT = 'set the value the next files need instead of RESET (e.g. ALTER DATABASE … SET'
+        ' search_path = "$user", public), or move the files after it to a later run';
+  END IF;
+END
+$migrator$""".encode()
 
 # A file that may change what a new session starts with.
 _ALTERS_DEFAULTS = re.compile(r"\bALTER\s+(?:DATABASE|ROLE|USER)\b", re.IGNORECASE)
@@ -87,22 +120,15 @@ def reset_sql(conn: psycopg.Connection, defaults_changed: bool = False) -> Reset
     ).fetchone()
     superuser, deferred = found if found else (False, False)
     authorization = (b"RESET SESSION AUTHORIZATION",) if superuser else ()
-    settings = (_DATABASE_AND_ROLE_SETTINGS,) if defaults_changed else ()
+    settings = (_RESET_SINCE_LOGIN, _DATABASE_AND_ROLE_SETTINGS) if defaults_changed else ()
     # One statement each: they go out in the file's pipeline. The engine's limits come last and win.
     return Reset((*authorization, b"RESET ALL", *settings, limits), bool(deferred))
 
 
-# psql runs each file in a session of its own: temporary tables, prepared statements, cursors and sequence
-# state end with it. Inside the batch's transaction these may end (DISCARD ALL may not); they are sent before
-# a file only when the file before it may have left some.
-_LEAVES_SESSION_STATE = re.compile(
-    r"\b(TEMP|TEMPORARY|PREPARE|DECLARE|nextval|currval|setval|lastval)\b", re.IGNORECASE
-)
+# psql runs each file in a session of its own: temporary objects, prepared statements, cursors and sequence
+# state (currval, lastval, cached values) end with it. Inside the batch's transaction these may end (DISCARD ALL
+# may not); they are sent before every file that follows another.
 SESSION_END = split_statements("CLOSE ALL;\nDEALLOCATE ALL;\nDISCARD TEMP;\nDISCARD SEQUENCES;\n")
-
-
-def leaves_session_state(text: str) -> bool:
-    return _LEAVES_SESSION_STATE.search(text) is not None
 
 
 # A file that may create a deferrable constraint or defer one.
@@ -145,3 +171,103 @@ def settle_deferred(text: str) -> list[Statement]:
     deferred check that fails is reported there."""
     last_line = text.count("\n", 0, len(text.rstrip())) + 1
     return [statement._replace(line=last_line) for statement in _settle_statements()]
+
+
+# A custom setting (a dotted name: app.tenant) that a file sets stays in the session once made: RESET gives it ''
+# where psql's next session has none (current_setting(name, true) is NULL, SHOW fails), and nothing removes it.
+_CUSTOM = r"([a-z_][\w$]*\.[\w$.]+)"
+_SET_STATEMENT = re.compile(rf"SET\s+(?:SESSION\s+|LOCAL\s+)?{_CUSTOM}\s*(?:=|TO\b)", re.IGNORECASE)
+_SET_CONFIG = re.compile(r"\bset_config\s*\(\s*'([^'.]+\.[^']+)'", re.IGNORECASE)
+_READS_CUSTOM = re.compile(rf"\bcurrent_setting\s*\(\s*'([^'.]+\.[^']+)'|\bSHOW\s+{_CUSTOM}", re.IGNORECASE)
+
+
+# Statements that define code or rules run later, not now: a set_config or current_setting in a function's body,
+# a view or a policy does not run at migration time (Supabase's helpers read request.jwt.claims so).
+_DEFINES_CODE = re.compile(
+    r"(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:(?:TEMP|TEMPORARY)\s+)?(?:RECURSIVE\s+)?(?:CONSTRAINT\s+)?"
+    r"(?:FUNCTION|PROCEDURE|POLICY|VIEW|TRIGGER|RULE)|ALTER\s+POLICY)\b",
+    re.IGNORECASE,
+)
+
+
+def _run_now(migration: Migration) -> Iterator[Statement]:
+    return (s for s in migration.statements if not _DEFINES_CODE.match(s.source, s.start, s.end))
+
+
+def _sets(migration: Migration) -> set[str]:
+    """The custom settings a file sets as it runs: its SET statements (not ALTER … SET), set_config calls."""
+    names: set[str] = set()
+    for statement in _run_now(migration):
+        found = _SET_STATEMENT.match(statement.source, statement.start, statement.end)
+        if found:
+            names.add(found[1].lower())
+        names |= {f[1].lower() for f in _SET_CONFIG.finditer(statement.source, statement.start, statement.end)}
+    return names
+
+
+def _reads(migration: Migration) -> set[str]:
+    """The custom settings a file reads as it runs (current_setting, SHOW)."""
+    lowered = migration.text.lower()  # a 50 MB file: 0.1 s, where the regular expression alone takes seconds
+    if "current_setting" not in lowered and "show" not in lowered:
+        return set()
+    return {
+        (found[1] or found[2]).lower()
+        for statement in _run_now(migration)
+        for found in _READS_CUSTOM.finditer(statement.source, statement.start, statement.end)
+    }
+
+
+def refuse_custom_settings_read_later(conn: psycopg.Connection, files: Sequence[Migration]) -> None:
+    """Before anything runs: a file that reads a custom setting an earlier file of the run sets (and it does not
+    set itself), where the session did not have it at login (from the database's or role's settings), would read
+    '' where psql's new session reads nothing. Refused with the rewrite that reads the same in both."""
+    reads = [_reads(migration) for migration in files]
+    if not any(reads):  # the common case: no file reads one, nothing more is looked at
+        return
+    set_by: dict[str, Migration] = {}
+    for migration, names in zip(files, reads, strict=True):
+        own = _sets(migration)
+        for name in sorted(names - own):
+            if name not in set_by:
+                continue
+            row = conn.execute("SELECT pg_catalog.current_setting(%s, true) IS NULL", (name,)).fetchone()
+            if row is not None and row[0]:
+                raise MigratorError(
+                    f"{migration.filename} reads the setting {name}, which {set_by[name].filename} sets: psql's new"
+                    f" session would not have it (current_setting('{name}', true) is NULL), but this run's session"
+                    " keeps it, empty, once set; nothing was applied",
+                    hint=f"read it as NULLIF(current_setting('{name}', true), '') so that unset reads the same in"
+                    f" any session, or set it in {migration.filename} itself",
+                )
+        for name in own:
+            set_by.setdefault(name, migration)
+
+
+# A read-only transaction cannot hold the file's history row: psql runs such a file, the engine failed at its own
+# write ("cannot execute INSERT in a read-only transaction", no file named). Refused before anything runs.
+_ON = r"'?(?:on|true|yes|t|y|1)\b"
+_READ_ONLY_IN_TRANSACTION = re.compile(
+    rf"SET\s+TRANSACTION\b[^;]*?\bREAD\s+ONLY\b|SET\s+(?:LOCAL\s+|SESSION\s+)?transaction_read_only\s*(?:=|TO)\s*{_ON}",
+    re.IGNORECASE,
+)
+_READ_ONLY_AFTER = re.compile(  # outside a transaction: what makes the next one (the history's) read-only
+    r"SET\s+SESSION\s+CHARACTERISTICS\s+AS\s+TRANSACTION\b[^;]*?\bREAD\s+ONLY\b"
+    rf"|SET\s+(?:SESSION\s+)?default_transaction_read_only\s*(?:=|TO)\s*{_ON}",
+    re.IGNORECASE,
+)
+
+
+def refuse_read_only(files: Sequence[Migration]) -> None:
+    """Before anything runs: a file that would make the transaction that records it read-only."""
+    for migration in files:
+        if "only" not in migration.text.lower():  # the common case: one look at the text
+            continue
+        pattern = _READ_ONLY_AFTER if migration.no_transaction else _READ_ONLY_IN_TRANSACTION
+        for statement in migration.statements:
+            if pattern.match(statement.source, statement.start, statement.end):
+                raise InvalidInput(
+                    f"{migration.path}:{statement.line}: a read-only transaction in a migration: the migrator records"
+                    " the file as applied in the transaction it runs in (or after it, for a no-transaction file),"
+                    " which could then write nothing; nothing was applied",
+                    hint="remove the statement: the file's queries and checks run the same in a read-write transaction",
+                )

@@ -129,7 +129,8 @@ def read(conn: psycopg.Connection) -> list[AppliedVersion]:
     rows: list[AppliedVersion] = []
     if where is not None:
         select = sql.SQL(_SELECT).format(*map(sql.Identifier, where))
-        rows = conn.cursor(row_factory=class_row(AppliedVersion)).execute(select).fetchall()
+        # Binary: a timestamp in text follows the database's DateStyle, which psycopg reads only as ISO.
+        rows = conn.cursor(row_factory=class_row(AppliedVersion), binary=True).execute(select).fetchall()
         _refuse_odd_versions(rows, ".".join(where))
     _check_count(conn, None if where is None else len(rows))
     return sorted(rows, key=lambda a: a.number)

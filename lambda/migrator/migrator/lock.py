@@ -38,14 +38,16 @@ def _described(row: tuple[object, ...]) -> str:
 
 
 def describe_holder(conn: psycopg.Connection) -> str:
-    row = conn.execute(HOLDER_SQL, (_CLASSID, _OBJID)).fetchone()
+    row = conn.execute(HOLDER_SQL, (_CLASSID, _OBJID), binary=True).fetchone()  # backend_start in any DateStyle
     return "a session that has since ended" if row is None else _described(row)
 
 
 def held_by_another(conn: psycopg.Connection) -> str | None:
     """Who holds the migration lock, when another session does: read from pg_locks, never by taking the lock,
     so that a watcher (the drift check) can stand aside for a deploy without ever delaying it."""
-    row = conn.execute(HOLDER_SQL + b" AND l.pid <> pg_catalog.pg_backend_pid()", (_CLASSID, _OBJID)).fetchone()
+    row = conn.execute(
+        HOLDER_SQL + b" AND l.pid <> pg_catalog.pg_backend_pid()", (_CLASSID, _OBJID), binary=True
+    ).fetchone()
     return None if row is None else _described(row)
 
 

@@ -71,12 +71,15 @@ class Plan:
 
     def batches(self) -> list[list[Migration]]:
         """Consecutive transactional migrations share one transaction; a no-transaction file stands alone, a
-        file that opens with SET TRANSACTION starts a transaction of its own (the earlier files commit first),
-        and a file that adds an enum value ends its batch (the files after it see the value committed)."""
+        file that opens with SET TRANSACTION has a transaction of its own (the earlier files commit first, and
+        the later ones start with the default isolation, as psql's next transaction), and a file that adds an
+        enum value ends its batch (the files after it see the value committed)."""
         batches: list[list[Migration]] = []
         for migration in self.to_apply:
             starts = migration.no_transaction or migration.sets_transaction
-            if starts or not batches or batches[-1][-1].no_transaction or batches[-1][-1].adds_enum_value:
+            last = batches[-1] if batches else None
+            ends = last is None or last[0].sets_transaction or last[-1].no_transaction or last[-1].adds_enum_value
+            if starts or ends:
                 batches.append([migration])
             else:
                 batches[-1].append(migration)

@@ -199,8 +199,11 @@ def plan_lines(plan: Plan, target: str, done: bool = False) -> list[str]:
             how += f" that {batch[0].filename} opens with SET TRANSACTION"
         files = ", ".join(m.filename for m in batch)
         last = batch[-1]
-        if last.adds_enum_value and not last.no_transaction and index < len(batches) - 1:
-            files += f" ({last.filename} adds an enum value: the files after it run in a new transaction)"
+        if index < len(batches) - 1 and not last.no_transaction:
+            if batch[0].sets_transaction:
+                files += f" ({last.filename} opens with SET TRANSACTION: the files after it run in a new transaction)"
+            elif last.adds_enum_value:
+                files += f" ({last.filename} adds an enum value: the files after it run in a new transaction)"
         lines.append(f"  {verb[2]} {how}: {files}")
     return lines + _unknown_lines(plan)
 
