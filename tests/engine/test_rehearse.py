@@ -228,3 +228,77 @@ def test_a_restored_copy_is_rehearsed_in_place_as_the_environment_runner_does(
     assert LAZY_NOTE in payload["notes"] and SOURCE_LOCKS_NOTE not in payload["notes"]
     assert "error" not in payload and isinstance(payload["verify"], list | str) and payload["verify"] != "skipped"
     assert status_json(capsys, source, migrations_dir, schema_file)["pending"] == []
+
+
+# Tables a copy can get wrong, made by the test's own migration and filled by "the application" afterwards.
+TRICKY = """
+CREATE DOMAIN r_positive AS int CHECK (VALUE > 0);
+CREATE FUNCTION r_is_even(int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT $1 % 2 = 0';
+CREATE FUNCTION r_even(int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT r_is_even($1)';
+CREATE TABLE "Order" ("select" int PRIMARY KEY, up int REFERENCES "Order", n r_positive CHECK (r_even(n)));
+CREATE TABLE r_generated (a int, doubled int GENERATED ALWAYS AS (a * 2) STORED);
+CREATE TABLE r_identity (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY);
+CREATE SEQUENCE r_counter;
+CREATE TABLE r_counted (id bigint DEFAULT nextval('r_counter') PRIMARY KEY);
+CREATE UNLOGGED TABLE r_unlogged (id int);
+CREATE TABLE r_parts (id int, k int NOT NULL) PARTITION BY RANGE (k);
+CREATE TABLE r_parts_low PARTITION OF r_parts FOR VALUES FROM (0) TO (100);
+CREATE TABLE r_parts_high PARTITION OF r_parts FOR VALUES FROM (100) TO (200) PARTITION BY RANGE (k);
+CREATE TABLE r_parts_high_1 PARTITION OF r_parts_high FOR VALUES FROM (100) TO (200);
+CREATE FUNCTION r_shift() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN NEW.id := NEW.id + 1000; RETURN NEW; END $f$;
+CREATE TRIGGER r_shift BEFORE INSERT ON r_parts FOR EACH ROW EXECUTE FUNCTION r_shift();
+ALTER TABLE r_parts_low DISABLE TRIGGER r_shift;
+CREATE MATERIALIZED VIEW r_filled AS SELECT count(*) AS n FROM r_generated WITH NO DATA;
+CREATE MATERIALIZED VIEW r_emptied AS SELECT count(*) AS n FROM r_generated;
+"""
+APPLICATION = """
+INSERT INTO "Order" VALUES (1, NULL, 2), (2, 1, 4), (3, 3, 6);
+UPDATE "Order" SET up = 2 WHERE "select" = 1;
+INSERT INTO r_generated (a) SELECT g FROM generate_series(1, 10) g;
+INSERT INTO r_identity SELECT FROM generate_series(1, 7);
+INSERT INTO r_counted SELECT FROM generate_series(1, 9);
+INSERT INTO r_unlogged SELECT generate_series(1, 5);
+INSERT INTO r_parts SELECT g, g FROM generate_series(0, 199) g;
+REFRESH MATERIALIZED VIEW r_filled;
+REFRESH MATERIALIZED VIEW r_emptied WITH NO DATA;
+"""
+# On the copy, each as on the source: the rows once each (a trigger neither fired again nor left enabled where the
+# source's is disabled), sequences past the rows, a materialized view filled only where the source's is.
+CHECKED = """
+DO $$ BEGIN
+  IF (SELECT count(*) FROM "Order") <> 3 OR (SELECT sum(doubled) FROM r_generated) <> 110
+     OR (SELECT count(*) FROM r_unlogged) <> 5 OR (SELECT count(*) FROM r_parts) <> 200
+     OR (SELECT count(*) FROM r_parts WHERE id >= 1000) <> 100 THEN
+    RAISE EXCEPTION 'the rows were not copied as they are';
+  END IF;
+  IF (SELECT relispopulated FROM pg_class WHERE oid = 'r_emptied'::regclass) THEN
+    RAISE EXCEPTION 'r_emptied holds rows on the copy only';
+  END IF;
+END $$;
+INSERT INTO r_identity DEFAULT VALUES;
+INSERT INTO r_counted DEFAULT VALUES;
+INSERT INTO r_parts VALUES (0, 0), (100, 100);
+DO $$ BEGIN
+  IF (SELECT array_agg(id ORDER BY id) FROM r_parts WHERE k IN (0, 100)) <> '{0,0,1100,1100}' THEN
+    RAISE EXCEPTION 'triggers differ';
+  END IF;
+  IF (SELECT n FROM r_filled) <> 10 THEN RAISE EXCEPTION 'r_filled'; END IF;
+END $$;
+"""
+
+
+def test_a_copy_holds_the_sources_rows_and_states_whatever_its_tables_are(
+    at_newest: str, migrations_dir: Path, schema_file: Path, pg_admin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CHECK whose function calls another by its plain name (the rows load under the application's search_path);
+    materialized views filled or not as the source's are; a partition's disabled trigger stays disabled."""
+    write(migrations_dir, f"{NEXT}_tricky_tables.sql", TRICKY)
+    assert cli(capsys, at_newest, migrations_dir, schema_file, "apply")[0] == 0
+    run_sql(at_newest, APPLICATION)
+    write(migrations_dir, f"{later(2)}_checked.sql", CHECKED)
+    dumped = pg_dump_text(at_newest)
+    status, payload = _rehearse(capsys, at_newest, migrations_dir, None)
+    assert status == 0, payload.get("message")
+    assert [item["applied"] for item in payload["files"]] == [True]
+    assert payload["source_unchanged"] is True and pg_dump_text(at_newest) == dumped
+    assert _copies(pg_admin) == []

@@ -107,14 +107,19 @@ SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.reln
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'migrator')
 """
+# Partitioned tables' first: ALTER TABLE on one sets its partitions' clones of the trigger too, so each partition's
+# own state is set after its parent's.
 _TRIGGERS = b"""
 SELECT t.tgrelid::regclass::text, pg_catalog.quote_ident(t.tgname), t.tgenabled::text
-  FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'
+  FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal
+ ORDER BY (SELECT pg_catalog.count(*) FROM pg_catalog.pg_partition_ancestors(t.tgrelid)), t.oid
 """
+# Materialized views and whether they hold rows (never REFRESHed after `WITH NO DATA`, a query of one fails), in the
+# order they were made (one may read another).
 _MATVIEWS = b"""
-SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
+SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), c.relispopulated
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind = 'm' AND c.relispopulated AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+ WHERE c.relkind = 'm' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
  ORDER BY c.oid
 """
 # Both ends read and write text in one format, whatever the two databases' own settings say; a table's COPY lasts as
@@ -124,7 +129,7 @@ _SESSION = (
     b" SET LOCAL statement_timeout = 0"
 )
 _HISTORY_EXISTS = f"SELECT pg_catalog.to_regclass('{history.QUALIFIED}') IS NOT NULL".encode()
-_ENABLE = {"O": "ENABLE TRIGGER", "R": "ENABLE REPLICA TRIGGER", "A": "ENABLE ALWAYS TRIGGER"}
+_ENABLE = {"O": "ENABLE TRIGGER", "R": "ENABLE REPLICA TRIGGER", "A": "ENABLE ALWAYS TRIGGER", "D": "DISABLE TRIGGER"}
 
 
 @dataclass(frozen=True)
@@ -175,8 +180,12 @@ def copy_rows(source: psycopg.Connection, copy: psycopg.Connection) -> Copied:
             keys = _drop_foreign_keys(copy)
             if order:  # emptied in this transaction, so COPY … FREEZE writes rows as vacuum would have left them
                 copy.execute(f"TRUNCATE {', '.join(t.name for t in order)}".encode())
+            # The rows meet the copy's CHECKs, domains, generated columns and index expressions, whose functions
+            # resolve names by the session's search_path: the one the application and the migrations have.
+            copy.execute(b"SET LOCAL search_path TO DEFAULT")
             for table in order:
                 rows += _copy_table(source, copy, table, source_tables[table.name].columns)
+            pin_search_path(copy)
             _add_foreign_keys(copy, keys)
             sequences = _copy_sequences(source, copy)
             if _one(source, _HISTORY_EXISTS):  # a fresh source has none yet
@@ -184,8 +193,7 @@ def copy_rows(source: psycopg.Connection, copy: psycopg.Connection) -> Copied:
             _restore_triggers(copy, triggers)
     finally:
         source.isolation_level, source.read_only = saved
-    for (name,) in copy.execute(_MATVIEWS).fetchall():
-        copy.execute(f"REFRESH MATERIALIZED VIEW {name}".encode())
+    _refresh_materialized_views(source, copy)
     copy.execute(b"ANALYZE")  # the planner sees what it sees on the source, not empty tables
     return Copied(tables=len(order), rows=rows, sequences=sequences)
 
@@ -197,6 +205,17 @@ def _one(conn: psycopg.Connection, query: bytes, params: tuple[str, ...] = ()) -
 
 def _tables(conn: psycopg.Connection) -> list[Table]:
     return [Table(str(name), tuple(columns)) for name, columns in conn.execute(_TABLES).fetchall()]
+
+
+def _refresh_materialized_views(source: psycopg.Connection, copy: psycopg.Connection) -> None:
+    """Each materialized view computed from the copied rows where the source's holds rows, and left unpopulated
+    where the source's is: a migration that reads one fails on the copy exactly when it would on the source."""
+    populated = {str(name): bool(filled) for name, filled in source.execute(_MATVIEWS).fetchall()}
+    for name, filled in copy.execute(_MATVIEWS).fetchall():
+        if populated.get(str(name), filled):
+            copy.execute(f"REFRESH MATERIALIZED VIEW {name}".encode())
+        elif filled:
+            copy.execute(f"REFRESH MATERIALIZED VIEW {name} WITH NO DATA".encode())
 
 
 ForeignKey = tuple[str, str, str]  # the table, the constraint's name, its definition
@@ -262,11 +281,13 @@ def _copy_history(source: psycopg.Connection, copy: psycopg.Connection) -> None:
 def _disable_triggers(copy: psycopg.Connection) -> list[tuple[str, str, str]]:
     """User triggers would rewrite or add rows as they arrive; the rows are already the source's end result."""
     triggers = [(str(t), str(n), str(e)) for t, n, e in copy.execute(_TRIGGERS).fetchall()]
-    for table, name, _ in triggers:
-        copy.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}".encode())
+    for table, name, enabled in triggers:
+        if enabled != "D":
+            copy.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}".encode())
     return triggers
 
 
 def _restore_triggers(copy: psycopg.Connection, triggers: list[tuple[str, str, str]]) -> None:
+    """Every trigger back to its state, the disabled ones too (their parent's ENABLE may have enabled them)."""
     for table, name, enabled in triggers:
         copy.execute(f"ALTER TABLE {table} {_ENABLE[enabled]} {name}".encode())
