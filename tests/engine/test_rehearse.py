@@ -16,6 +16,7 @@ from migrator import copying
 from migrator.copying import PREFIX
 from migrator.files import NO_TRANSACTION_MARK
 from tests.engine.helpers import cli, pg_dump_text, run_sql, status_json, write
+from tests.pg import superuser_view
 from tests.support.migrations import NEXT, later
 
 # The test's own tables, created by the first migration after the project's: they reference each other, so no
@@ -301,4 +302,25 @@ def test_a_copy_holds_the_sources_rows_and_states_whatever_its_tables_are(
     assert status == 0, payload.get("message")
     assert [item["applied"] for item in payload["files"]] == [True]
     assert payload["source_unchanged"] is True and pg_dump_text(at_newest) == dumped
+    assert _copies(pg_admin) == []
+
+
+def test_a_table_whose_rows_row_level_security_hides_from_the_role_is_refused_by_name(
+    at_newest: str, migrations_dir: Path, schema_file: Path, pg_admin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """FORCE ROW LEVEL SECURITY binds the owner too: its reads see only the policy's rows, so a copy would silently
+    miss the others. The rehearsal names the table and the roles that may read it all."""
+    forced = (
+        "CREATE TABLE r_private (id int PRIMARY KEY, owner_name text NOT NULL);\n"
+        "ALTER TABLE r_private ENABLE ROW LEVEL SECURITY;\nALTER TABLE r_private FORCE ROW LEVEL SECURITY;\n"
+        "CREATE POLICY r_own ON r_private USING (owner_name = current_user);\n"
+    )
+    write(migrations_dir, f"{NEXT}_private.sql", forced)
+    assert cli(capsys, at_newest, migrations_dir, schema_file, "apply")[0] == 0
+    with psycopg.connect(superuser_view(pg_admin, at_newest)) as su:  # rows of another owner, as an app would add
+        su.execute("INSERT INTO r_private VALUES (1, 'someone else')")
+    write(migrations_dir, f"{later(2)}_note.sql", "ALTER TABLE r_private ADD COLUMN note text;\n")
+    status, payload = _rehearse(capsys, at_newest, migrations_dir, None)
+    assert status == 1 and "r_private" in payload["message"] and "42501" in payload["message"]
+    assert "BYPASSRLS" in payload["hint"]
     assert _copies(pg_admin) == []
