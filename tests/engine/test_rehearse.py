@@ -324,3 +324,30 @@ def test_a_table_whose_rows_row_level_security_hides_from_the_role_is_refused_by
     assert status == 1 and "r_private" in payload["message"] and "42501" in payload["message"]
     assert "BYPASSRLS" in payload["hint"]
     assert _copies(pg_admin) == []
+
+
+def test_ctrl_c_while_the_copy_is_built_says_so_and_drops_it(
+    at_newest: str,
+    migrations_dir: Path,
+    schema_file: Path,
+    pg_admin: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The engine's own words for an interrupted batch ("rolled back", "committed") are the copy's: said so, and
+    that the source was not changed."""
+    from migrator import apply, execute
+
+    write(migrations_dir, f"{NEXT}_note.sql", "CREATE TABLE r_note (id int);\n")
+    run_files = execute.run_files
+
+    def interrupted(conn: psycopg.Connection, *args: Any, **kwargs: Any) -> Any:
+        if str(conn.info.dbname).startswith(PREFIX):  # the copy's first batch: its schema
+            raise KeyboardInterrupt
+        return run_files(conn, *args, **kwargs)
+
+    monkeypatch.setattr(apply, "run_files", interrupted)
+    status, payload = _rehearse(capsys, at_newest, migrations_dir, schema_file)
+    assert status == 1 and payload["message"].startswith("while building the rehearsal's copy")
+    assert "interrupted" in payload["message"] and "source was not changed" in payload["hint"]
+    assert payload["committed"] == [] and _copies(pg_admin) == []

@@ -171,7 +171,13 @@ def _make_copy(
         on_file=None,
         lock_policy=replace(options.lock_policy, max_hold_s=None, say=None),  # nobody else uses the copy yet
     )
-    engine.apply(copy, _build_inputs(inputs, applied), build)
+    try:
+        engine.apply(copy, _build_inputs(inputs, applied), build)
+    except MigratorError as exc:  # a failure or Ctrl-C while the copy's schema was built: the copy's, said so
+        exc.message = f"while building the rehearsal's copy from the source's history: {exc.message}"
+        exc.hint = f"the source was not changed and the copy was dropped; {exc.hint}".removesuffix("; ")
+        exc.committed = ()  # what the build committed was the copy's, gone with it
+        raise
     same_schema(source, copy, schema)
     found.copied = copy_rows(source, copy)
     found.copy_seconds = time.perf_counter() - started
