@@ -351,3 +351,33 @@ def test_ctrl_c_while_the_copy_is_built_says_so_and_drops_it(
     assert status == 1 and payload["message"].startswith("while building the rehearsal's copy")
     assert "interrupted" in payload["message"] and "source was not changed" in payload["hint"]
     assert payload["committed"] == [] and _copies(pg_admin) == []
+
+
+def test_ctrl_c_in_a_pending_file_says_the_rehearsal_stopped_and_nothing_stays(
+    at_newest: str,
+    migrations_dir: Path,
+    schema_file: Path,
+    pg_admin: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The engine says of an interrupted no-transaction file that its finished statements "stay applied" and asks
+    for a check: on the copy, dropped at once, nothing stays, and the source never saw the file."""
+    from migrator import apply, execute
+
+    pending = write(
+        migrations_dir, f"{NEXT}_concurrently.sql", f"{NO_TRANSACTION_MARK}\nCREATE TABLE r_slow (id int);\n"
+    )
+    run_statements = execute.run_statements
+
+    def interrupted(conn: psycopg.Connection, path: Path, *args: Any, **kwargs: Any) -> Any:
+        if path == pending and str(conn.info.dbname).startswith(PREFIX):
+            raise KeyboardInterrupt
+        return run_statements(conn, path, *args, **kwargs)
+
+    monkeypatch.setattr(apply, "run_statements", interrupted)
+    dumped = pg_dump_text(at_newest)
+    status, _, err = cli(capsys, at_newest, migrations_dir, schema_file, "rehearse")
+    assert status == 1 and "stay applied" not in err
+    assert f"interrupted while {pending.name} ran: the rehearsal stopped" in err and "source was not changed" in err
+    assert pg_dump_text(at_newest) == dumped and _copies(pg_admin) == []

@@ -206,7 +206,7 @@ def _apply_measured(
     try:
         engine.apply(copy, engine.Inputs(sampled, inputs.schema), replace(options, applied_by="rehearsal"))
     except MigratorError as exc:
-        found.error = exc
+        found.error = _on_the_copy(exc, pending, recorder.samples)
     finally:
         if poll is not None:
             poll.stop()
@@ -233,6 +233,21 @@ def _apply_measured(
         for line in unfinished(copy, live_schema_name(copy))
         if line.startswith("constraint ")
     ]
+
+
+def _on_the_copy(exc: MigratorError, pending: list[Migration], samples: list[measure.Sample]) -> MigratorError:
+    """The engine's words for a Ctrl-C (what of a batch stays applied, "run again") are about a database that is
+    discarded here: say instead that the rehearsal stopped, where, and that nothing of it stays."""
+    if not isinstance(exc.__context__, KeyboardInterrupt):
+        return exc
+    ended = {sample.file for sample in samples if sample.kind == "end"}
+    running = next((m.filename for m in pending if m.version not in ended), None)
+    where = f" while {running} ran" if running else ""
+    return MigratorError(
+        f"interrupted{where}: the rehearsal stopped; the copy is discarded with whatever ran on it, and the source"
+        " was not changed",
+        hint="run it again to measure the files it did not reach",
+    )
 
 
 def _one_int(conn: psycopg.Connection, query: bytes) -> int:
