@@ -5,6 +5,7 @@ no copy is left behind. The source is today's schema (the project's migrations) 
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -381,3 +382,25 @@ def test_ctrl_c_in_a_pending_file_says_the_rehearsal_stopped_and_nothing_stays(
     assert status == 1 and "stay applied" not in err
     assert f"interrupted while {pending.name} ran: the rehearsal stopped" in err and "source was not changed" in err
     assert pg_dump_text(at_newest) == dumped and _copies(pg_admin) == []
+
+
+def test_a_copy_name_taken_by_another_database_is_said_and_that_database_left_alone(
+    source: str,
+    migrations_dir: Path,
+    pg_admin: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    taken = uuid.uuid4()
+    name = f"{PREFIX}{taken.hex[:10]}"
+    monkeypatch.setattr(uuid, "uuid4", lambda: taken)  # the name the rehearsal gives its copy
+    write(migrations_dir, f"{later(2)}_note.sql", "ALTER TABLE r_parent ADD COLUMN note text;\n")
+    with psycopg.connect(pg_admin, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            status, payload = _rehearse(capsys, source, migrations_dir, None)
+            assert _copies(pg_admin) == [name]
+        finally:
+            admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
+    assert status == 1 and name in payload["message"] and "left alone" in payload["message"]
+    assert "run again" in payload["hint"]

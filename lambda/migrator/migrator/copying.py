@@ -71,6 +71,13 @@ def scratch_copy(conn: psycopg.Connection) -> Iterator[str]:
             f"cannot create the rehearsal's copy next to {source}: the role may not create databases (CREATEDB)",
             hint="rehearse as a role with CREATEDB (on RDS the master user has it); the source was not changed",
         ) from None
+    except psycopg.errors.DuplicateDatabase:  # not this run's: it is left alone
+        scratch.release(conn, _LOCK_CLASS, name)
+        raise MigratorError(
+            f"cannot create the rehearsal's copy next to {source}: a database named {name} already exists, and it is"
+            " not this run's (it was left alone); nothing was rehearsed",
+            hint="run again: each run names its copy anew; the source was not changed",
+        ) from None
     try:
         conn.execute(
             sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(_comment_of(source)))
