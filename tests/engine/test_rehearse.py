@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from migrator import copying
 from migrator.copying import PREFIX
@@ -404,3 +405,21 @@ def test_a_copy_name_taken_by_another_database_is_said_and_that_database_left_al
             admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
     assert status == 1 and name in payload["message"] and "left alone" in payload["message"]
     assert "run again" in payload["hint"]
+
+
+def test_a_role_that_may_not_read_the_history_is_told_who_can_rehearse(
+    pg_admin: str, role_name: str, db: str, migrations_dir: Path, schema_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As deployed: the migration role owns everything (and may not create databases); the master user, which may,
+    cannot read the migration role's objects."""
+    with psycopg.connect(superuser_view(pg_admin, db), autocommit=True) as su:
+        su.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'Owner-Pw-1'").format(sql.Identifier(role_name)))
+        name = sql.Identifier(str(su.info.dbname))
+        su.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(name, sql.Identifier(role_name)))
+        su.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(role_name)))
+    owner = make_conninfo(db, user=role_name, password="Owner-Pw-1")
+    assert cli(capsys, owner, migrations_dir, schema_file, "apply")[0] == 0
+    write(migrations_dir, f"{NEXT}_note.sql", "CREATE TABLE r_note (id int);\n")
+    status, payload = _rehearse(capsys, db, migrations_dir, schema_file)
+    assert status == 1 and "42501" in payload["message"] and "migration history" in payload["message"]
+    assert "--env ENV rehearse" in payload["hint"] and _copies(pg_admin) == []

@@ -69,7 +69,9 @@ def scratch_copy(conn: psycopg.Connection) -> Iterator[str]:
         scratch.release(conn, _LOCK_CLASS, name)
         raise MigratorError(
             f"cannot create the rehearsal's copy next to {source}: the role may not create databases (CREATEDB)",
-            hint="rehearse as a role with CREATEDB (on RDS the master user has it); the source was not changed",
+            hint="rehearse as a role with CREATEDB that can read every table and the migration history (a"
+            " deployed environment's master user has CREATEDB but cannot read them: `--env ENV rehearse` rehearses"
+            " a restored copy); the source was not changed",
         ) from None
     except psycopg.errors.DuplicateDatabase:  # not this run's: it is left alone
         scratch.release(conn, _LOCK_CLASS, name)

@@ -27,6 +27,13 @@ from migrator.verify import live_schema_name, unfinished
 from migrator.watch import conninfo_of
 
 Say = Callable[[str], None]
+# Who can rehearse a database locally: a deployed one's master user may create databases but not read the migration
+# role's objects, and its migration role the reverse.
+CAN_REHEARSE = (
+    "rehearse as a role that may do both; a deployed environment's master user may create databases but not read"
+    " the migration role's objects, and its migration role the reverse: rehearse it with `--env ENV rehearse`"
+    " (a restored copy)"
+)
 _CLOCK = b"SELECT pg_catalog.date_part('epoch', pg_catalog.clock_timestamp())"
 _SIZE = b"SELECT pg_catalog.pg_database_size(pg_catalog.current_database())"
 
@@ -91,8 +98,15 @@ def rehearse(
 ) -> Rehearsal:
     started = time.perf_counter()
     schema = live_schema_name(source)
-    before = _source_state(source, schema)
-    survey = _refuse_unrehearsable(source, engine.survey(source, inputs, options))
+    try:
+        before = _source_state(source, schema)
+        survey = _refuse_unrehearsable(source, engine.survey(source, inputs, options))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise MigratorError(
+            f"{source.info.user} may not read the source's migration history or schema (SQLSTATE 42501:"
+            f" {(exc.diag.message_primary or str(exc)).strip()}); nothing was rehearsed",
+            hint=f"a rehearsal reads every table and the history and creates a database: {CAN_REHEARSE}",
+        ) from None
     plan = survey.plan
     assert plan is not None
     found = Rehearsal(source_version=plan.current_version, target_version=plan.target_version)
