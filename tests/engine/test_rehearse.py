@@ -244,6 +244,7 @@ CREATE TABLE r_identity (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY);
 CREATE SEQUENCE r_counter;
 CREATE TABLE r_counted (id bigint DEFAULT nextval('r_counter') PRIMARY KEY);
 CREATE UNLOGGED TABLE r_unlogged (id int);
+CREATE TABLE r_no_columns ();
 CREATE TABLE r_parts (id int, k int NOT NULL) PARTITION BY RANGE (k);
 CREATE TABLE r_parts_low PARTITION OF r_parts FOR VALUES FROM (0) TO (100);
 CREATE TABLE r_parts_high PARTITION OF r_parts FOR VALUES FROM (100) TO (200) PARTITION BY RANGE (k);
@@ -261,6 +262,7 @@ INSERT INTO r_generated (a) SELECT g FROM generate_series(1, 10) g;
 INSERT INTO r_identity SELECT FROM generate_series(1, 7);
 INSERT INTO r_counted SELECT FROM generate_series(1, 9);
 INSERT INTO r_unlogged SELECT generate_series(1, 5);
+INSERT INTO r_no_columns SELECT FROM generate_series(1, 4);
 INSERT INTO r_parts SELECT g, g FROM generate_series(0, 199) g;
 REFRESH MATERIALIZED VIEW r_filled;
 REFRESH MATERIALIZED VIEW r_emptied WITH NO DATA;
@@ -271,6 +273,7 @@ CHECKED = """
 DO $$ BEGIN
   IF (SELECT count(*) FROM "Order") <> 3 OR (SELECT sum(doubled) FROM r_generated) <> 110
      OR (SELECT count(*) FROM r_unlogged) <> 5 OR (SELECT count(*) FROM r_parts) <> 200
+     OR (SELECT count(*) FROM r_no_columns) <> 4
      OR (SELECT count(*) FROM r_parts WHERE id >= 1000) <> 100 THEN
     RAISE EXCEPTION 'the rows were not copied as they are';
   END IF;

@@ -96,9 +96,10 @@ def scratch_copy(conn: psycopg.Connection) -> Iterator[str]:
 
 _TABLES = b"""
 SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
-       pg_catalog.array_agg(pg_catalog.quote_ident(a.attname::text) ORDER BY a.attnum)
+       pg_catalog.array_remove(pg_catalog.array_agg(pg_catalog.quote_ident(a.attname::text) ORDER BY a.attnum), NULL)
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+  LEFT JOIN pg_catalog.pg_attribute a
+    ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
  WHERE c.relkind = 'r' AND c.relpersistence <> 't'
    AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'migrator')
  GROUP BY 1
@@ -253,7 +254,8 @@ def _copy_table(source: psycopg.Connection, copy: psycopg.Connection, table: Tab
     listed = ", ".join(columns)
     rows = 0
     out = f"COPY (SELECT {listed} FROM ONLY {table.name}) TO STDOUT".encode()
-    into = f"COPY {table.name} ({listed}) FROM STDIN (FREEZE)".encode()
+    # A table without a column of its own to list (CREATE TABLE t ()) still has rows: an empty line each.
+    into = f"COPY {table.name} {f'({listed})' if listed else ''} FROM STDIN (FREEZE)".encode()
     try:
         with source.cursor().copy(out) as reader, copy.cursor().copy(into) as writer:
             for data in reader:
