@@ -266,6 +266,10 @@ INSERT INTO r_no_columns SELECT FROM generate_series(1, 4);
 INSERT INTO r_parts SELECT g, g FROM generate_series(0, 199) g;
 REFRESH MATERIALIZED VIEW r_filled;
 REFRESH MATERIALIZED VIEW r_emptied WITH NO DATA;
+DO $$ BEGIN
+  EXECUTE format('ALTER DATABASE %I SET search_path = public, r_elsewhere', current_database());
+  EXECUTE format('ALTER DATABASE %I SET TimeZone = %L', current_database(), 'Asia/Kolkata');
+END $$;
 """
 # On the copy, each as on the source: the rows once each (a trigger neither fired again nor left enabled where the
 # source's is disabled), sequences past the rows, a materialized view filled only where the source's is.
@@ -276,6 +280,9 @@ DO $$ BEGIN
      OR (SELECT count(*) FROM r_no_columns) <> 4
      OR (SELECT count(*) FROM r_parts WHERE id >= 1000) <> 100 THEN
     RAISE EXCEPTION 'the rows were not copied as they are';
+  END IF;
+  IF current_setting('search_path') <> 'public, r_elsewhere' OR current_setting('TimeZone') <> 'Asia/Kolkata' THEN
+    RAISE EXCEPTION 'the database''s own settings are not the source''s';
   END IF;
   IF (SELECT relispopulated FROM pg_class WHERE oid = 'r_emptied'::regclass) THEN
     RAISE EXCEPTION 'r_emptied holds rows on the copy only';
@@ -297,7 +304,8 @@ def test_a_copy_holds_the_sources_rows_and_states_whatever_its_tables_are(
     at_newest: str, migrations_dir: Path, schema_file: Path, pg_admin: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A CHECK whose function calls another by its plain name (the rows load under the application's search_path);
-    materialized views filled or not as the source's are; a partition's disabled trigger stays disabled."""
+    materialized views filled or not as the source's are; a partition's disabled trigger stays disabled; the
+    database's own settings (ALTER DATABASE … SET), under which the migrations run."""
     write(migrations_dir, f"{NEXT}_tricky_tables.sql", TRICKY)
     assert cli(capsys, at_newest, migrations_dir, schema_file, "apply")[0] == 0
     run_sql(at_newest, APPLICATION)

@@ -54,6 +54,34 @@ def _create_sql(conn: psycopg.Connection, name: str) -> sql.Composed:
     return sql.SQL(" ").join(parts)
 
 
+# The source database's own settings (ALTER DATABASE … SET), those a role of ours may set.
+_DATABASE_SETTINGS = b"""
+SELECT s.name, s.value FROM (
+  SELECT pg_catalog.split_part(c, '=', 1) AS name, pg_catalog.substr(c, pg_catalog.strpos(c, '=') + 1) AS value
+    FROM pg_catalog.pg_db_role_setting d, pg_catalog.unnest(d.setconfig) AS c
+   WHERE d.setrole = 0
+     AND d.setdatabase = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+) AS s LEFT JOIN pg_catalog.pg_settings p USING (name)
+WHERE p.context IS NULL OR p.context = 'user'
+   OR (p.context = 'superuser' AND pg_catalog.has_parameter_privilege(s.name, 'SET'))
+"""
+
+
+def _copy_settings(conn: psycopg.Connection, name: str) -> None:
+    """The source database's settings on the copy: its migrations run under the same search_path, time zone or
+    work_mem as on the source. Each is set in this session for a moment and saved FROM CURRENT, so a list
+    (search_path) keeps its items as the server parsed them."""
+    settings = conn.execute(_DATABASE_SETTINGS).fetchall()
+    if not settings:
+        return
+    with conn.transaction():
+        for setting, value in settings:
+            conn.execute(b"SELECT pg_catalog.set_config(%s, %s, true)", (setting, value))
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} SET {} FROM CURRENT").format(sql.Identifier(name), sql.Identifier(setting))
+            )
+
+
 @contextmanager
 def scratch_copy(conn: psycopg.Connection) -> Iterator[str]:
     """An empty database beside the source, named `migrator_rehearsal_…`, owned by the connected role and
@@ -84,6 +112,7 @@ def scratch_copy(conn: psycopg.Connection) -> Iterator[str]:
         conn.execute(
             sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(_comment_of(source)))
         )
+        _copy_settings(conn, name)
         yield name
     finally:
         try:
