@@ -67,19 +67,22 @@ WHERE p.context IS NULL OR p.context = 'user'
 """
 
 
+# Settings whose value is a list, stored as the server parsed it (`"$user", public`): pg_dump's list.
+_LISTS = frozenset({"search_path", "temp_tablespaces", "local_preload_libraries", "session_preload_libraries"})
+
+
 def _copy_settings(conn: psycopg.Connection, name: str) -> None:
     """The source database's settings on the copy: its migrations run under the same search_path, time zone or
-    work_mem as on the source. Each is set in this session for a moment and saved FROM CURRENT, so a list
-    (search_path) keeps its items as the server parsed them."""
-    settings = conn.execute(_DATABASE_SETTINGS).fetchall()
-    if not settings:
-        return
-    with conn.transaction():
-        for setting, value in settings:
+    work_mem as on the source. A list is set in this session for a moment and saved FROM CURRENT, so it keeps its
+    items; any other value is saved as it reads (never set here: `role` would change who runs the next statement)."""
+    for setting, value in conn.execute(_DATABASE_SETTINGS).fetchall():
+        alter = sql.SQL("ALTER DATABASE {} SET {}").format(sql.Identifier(name), sql.Identifier(str(setting)))
+        if setting not in _LISTS:
+            conn.execute(sql.SQL("{} = {}").format(alter, sql.Literal(value)))
+            continue
+        with conn.transaction():
             conn.execute(b"SELECT pg_catalog.set_config(%s, %s, true)", (setting, value))
-            conn.execute(
-                sql.SQL("ALTER DATABASE {} SET {} FROM CURRENT").format(sql.Identifier(name), sql.Identifier(setting))
-            )
+            conn.execute(sql.SQL("{} FROM CURRENT").format(alter))
 
 
 @contextmanager
