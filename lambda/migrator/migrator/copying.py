@@ -298,7 +298,8 @@ def _copy_table(source: psycopg.Connection, copy: psycopg.Connection, table: Tab
             f"{table.name}: its rows cannot all be read by {source.info.user} (SQLSTATE 42501:"
             f" {(exc.diag.message_primary or str(exc)).strip()}); nothing was rehearsed",
             hint="rehearse as a role that may read every row of it: a row-level security policy binds every role"
-            " but a superuser, one with BYPASSRLS, and the table's owner unless it is FORCEd",
+            " but a superuser, one with BYPASSRLS, and the table's owner unless it is FORCEd; a deployed"
+            " environment's restored copy (`--env ENV rehearse`) copies no rows",
         ) from None
     return rows
 
