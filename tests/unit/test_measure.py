@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from migrator.measure import MARK, Recorder, Sample, instrumented, measures, parse
+from migrator.measure import MARK, PollRecord, Recorder, Sample, Stretch, instrumented, measures, parse
 from tests.unit.builders import migration
 
 TABLES = {1: "big", 2: "small"}
@@ -57,9 +57,28 @@ def test_a_lock_ends_at_the_first_sample_that_no_longer_sees_it_and_a_failed_fil
 
 def test_a_no_transaction_files_locks_are_the_polls_longest_stretch_within_it() -> None:
     samples = [sample("004", "start", 10.0), sample("004", "end", 12.0)]
-    polled = {(1, "ShareUpdateExclusiveLock"): [(10.2, 10.4), (10.5, 11.5)], (2, "AccessShareLock"): [(1.0, 2.0)]}
+    polled = {
+        (1, "ShareUpdateExclusiveLock"): [Stretch(10.15, 10.2, 10.4, 10.45), Stretch(10.45, 10.5, 11.5, 11.55)],
+        (2, "AccessShareLock"): [Stretch(0.95, 1.0, 2.0, 2.05)],
+    }
     (file,) = measures(samples, TABLES, ended_at=13.0, polled=polled, no_transaction=frozenset({"004"}))
-    assert [(lock.table, lock.mode, lock.held_ms) for lock in file.locks] == [("big", "ShareUpdateExclusiveLock", 1050)]
+    assert [(lock.table, lock.mode, lock.held_ms) for lock in file.locks] == [("big", "ShareUpdateExclusiveLock", 1100)]
+
+
+def test_a_polled_hold_is_bounded_by_the_polls_around_it_however_late_they_come() -> None:
+    """A busy host delays the poll: a lock it first sees 200 ms after the previous poll, and next misses 250 ms after
+    it last saw it, may have been held for all of that (CI saw 154 ms for a 300 ms statement with "plus 50 ms")."""
+    record, lock, other = PollRecord(), (1, "AccessExclusiveLock"), (2, "AccessShareLock")
+    for clock, seen in ((10.0, set()), (10.2, {lock}), (10.25, {lock}), (10.5, {other}), (10.55, set())):
+        record.observe(clock, seen)
+    assert record.stretches[lock] == [Stretch(10.0, 10.2, 10.25, 10.5)]
+    first = [sample("004", "start", 9.9), sample("004", "end", 10.3)]
+    second = [sample("005", "start", 10.3), sample("005", "end", 10.6)]  # the first file's lock is gone by then
+    held = measures(first + second, TABLES, 11.0, record.stretches, frozenset({"004", "005"}))
+    assert [[(lock.table, lock.mode, lock.held_ms) for lock in file.locks] for file in held] == [
+        [("big", "AccessExclusiveLock", 500)],
+        [("small", "AccessShareLock", 300)],
+    ]
 
 
 def test_a_retried_batch_keeps_only_its_last_attempt() -> None:

@@ -54,6 +54,37 @@ def _create_sql(conn: psycopg.Connection, name: str) -> sql.Composed:
     return sql.SQL(" ").join(parts)
 
 
+# The source database's own settings (ALTER DATABASE … SET), those a role of ours may set.
+_DATABASE_SETTINGS = b"""
+SELECT s.name, s.value FROM (
+  SELECT pg_catalog.split_part(c, '=', 1) AS name, pg_catalog.substr(c, pg_catalog.strpos(c, '=') + 1) AS value
+    FROM pg_catalog.pg_db_role_setting d, pg_catalog.unnest(d.setconfig) AS c
+   WHERE d.setrole = 0
+     AND d.setdatabase = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+) AS s LEFT JOIN pg_catalog.pg_settings p USING (name)
+WHERE p.context IS NULL OR p.context = 'user'
+   OR (p.context = 'superuser' AND pg_catalog.has_parameter_privilege(s.name, 'SET'))
+"""
+
+
+# Settings whose value is a list, stored as the server parsed it (`"$user", public`): pg_dump's list.
+_LISTS = frozenset({"search_path", "temp_tablespaces", "local_preload_libraries", "session_preload_libraries"})
+
+
+def _copy_settings(conn: psycopg.Connection, name: str) -> None:
+    """The source database's settings on the copy: its migrations run under the same search_path, time zone or
+    work_mem as on the source. A list is set in this session for a moment and saved FROM CURRENT, so it keeps its
+    items; any other value is saved as it reads (never set here: `role` would change who runs the next statement)."""
+    for setting, value in conn.execute(_DATABASE_SETTINGS).fetchall():
+        alter = sql.SQL("ALTER DATABASE {} SET {}").format(sql.Identifier(name), sql.Identifier(str(setting)))
+        if setting not in _LISTS:
+            conn.execute(sql.SQL("{} = {}").format(alter, sql.Literal(value)))
+            continue
+        with conn.transaction():
+            conn.execute(b"SELECT pg_catalog.set_config(%s, %s, true)", (setting, value))
+            conn.execute(sql.SQL("{} FROM CURRENT").format(alter))
+
+
 @contextmanager
 def scratch_copy(conn: psycopg.Connection) -> Iterator[str]:
     """An empty database beside the source, named `migrator_rehearsal_…`, owned by the connected role and
@@ -69,12 +100,22 @@ def scratch_copy(conn: psycopg.Connection) -> Iterator[str]:
         scratch.release(conn, _LOCK_CLASS, name)
         raise MigratorError(
             f"cannot create the rehearsal's copy next to {source}: the role may not create databases (CREATEDB)",
-            hint="rehearse as a role with CREATEDB (on RDS the master user has it); the source was not changed",
+            hint="rehearse as a role with CREATEDB that can read every table and the migration history (a"
+            " deployed environment's master user has CREATEDB but cannot read them: `--env ENV rehearse` rehearses"
+            " a restored copy); the source was not changed",
+        ) from None
+    except psycopg.errors.DuplicateDatabase:  # not this run's: it is left alone
+        scratch.release(conn, _LOCK_CLASS, name)
+        raise MigratorError(
+            f"cannot create the rehearsal's copy next to {source}: a database named {name} already exists, and it is"
+            " not this run's (it was left alone); nothing was rehearsed",
+            hint="run again: each run names its copy anew; the source was not changed",
         ) from None
     try:
         conn.execute(
             sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(_comment_of(source)))
         )
+        _copy_settings(conn, name)
         yield name
     finally:
         try:
@@ -87,9 +128,10 @@ def scratch_copy(conn: psycopg.Connection) -> Iterator[str]:
 
 _TABLES = b"""
 SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
-       pg_catalog.array_agg(pg_catalog.quote_ident(a.attname::text) ORDER BY a.attnum)
+       pg_catalog.array_remove(pg_catalog.array_agg(pg_catalog.quote_ident(a.attname::text) ORDER BY a.attnum), NULL)
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+  LEFT JOIN pg_catalog.pg_attribute a
+    ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
  WHERE c.relkind = 'r' AND c.relpersistence <> 't'
    AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'migrator')
  GROUP BY 1
@@ -107,24 +149,30 @@ SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.reln
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'migrator')
 """
+# Partitioned tables' first: ALTER TABLE on one sets its partitions' clones of the trigger too, so each partition's
+# own state is set after its parent's.
 _TRIGGERS = b"""
 SELECT t.tgrelid::regclass::text, pg_catalog.quote_ident(t.tgname), t.tgenabled::text
-  FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'
+  FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal
+ ORDER BY (SELECT pg_catalog.count(*) FROM pg_catalog.pg_partition_ancestors(t.tgrelid)), t.oid
 """
+# Materialized views and whether they hold rows (never REFRESHed after `WITH NO DATA`, a query of one fails), in the
+# order they were made (one may read another).
 _MATVIEWS = b"""
-SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
+SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), c.relispopulated
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind = 'm' AND c.relispopulated AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+ WHERE c.relkind = 'm' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
  ORDER BY c.oid
 """
 # Both ends read and write text in one format, whatever the two databases' own settings say; a table's COPY lasts as
-# long as the table is large (the run's statement_timeout is for the migrations).
+# long as the table is large (the run's statement_timeout is for the migrations). A row-level security policy that
+# would hide rows from this role fails the read instead (as pg_dump makes it): a copy missing rows is no copy.
 _SESSION = (
     b"SET LOCAL DateStyle = ISO, YMD; SET LOCAL IntervalStyle = postgres; SET LOCAL extra_float_digits = 3;"
-    b" SET LOCAL statement_timeout = 0"
+    b" SET LOCAL statement_timeout = 0; SET LOCAL row_security = off"
 )
 _HISTORY_EXISTS = f"SELECT pg_catalog.to_regclass('{history.QUALIFIED}') IS NOT NULL".encode()
-_ENABLE = {"O": "ENABLE TRIGGER", "R": "ENABLE REPLICA TRIGGER", "A": "ENABLE ALWAYS TRIGGER"}
+_ENABLE = {"O": "ENABLE TRIGGER", "R": "ENABLE REPLICA TRIGGER", "A": "ENABLE ALWAYS TRIGGER", "D": "DISABLE TRIGGER"}
 
 
 @dataclass(frozen=True)
@@ -175,8 +223,12 @@ def copy_rows(source: psycopg.Connection, copy: psycopg.Connection) -> Copied:
             keys = _drop_foreign_keys(copy)
             if order:  # emptied in this transaction, so COPY … FREEZE writes rows as vacuum would have left them
                 copy.execute(f"TRUNCATE {', '.join(t.name for t in order)}".encode())
+            # The rows meet the copy's CHECKs, domains, generated columns and index expressions, whose functions
+            # resolve names by the session's search_path: the one the application and the migrations have.
+            copy.execute(b"SET LOCAL search_path TO DEFAULT")
             for table in order:
                 rows += _copy_table(source, copy, table, source_tables[table.name].columns)
+            pin_search_path(copy)
             _add_foreign_keys(copy, keys)
             sequences = _copy_sequences(source, copy)
             if _one(source, _HISTORY_EXISTS):  # a fresh source has none yet
@@ -184,8 +236,7 @@ def copy_rows(source: psycopg.Connection, copy: psycopg.Connection) -> Copied:
             _restore_triggers(copy, triggers)
     finally:
         source.isolation_level, source.read_only = saved
-    for (name,) in copy.execute(_MATVIEWS).fetchall():
-        copy.execute(f"REFRESH MATERIALIZED VIEW {name}".encode())
+    _refresh_materialized_views(source, copy)
     copy.execute(b"ANALYZE")  # the planner sees what it sees on the source, not empty tables
     return Copied(tables=len(order), rows=rows, sequences=sequences)
 
@@ -197,6 +248,17 @@ def _one(conn: psycopg.Connection, query: bytes, params: tuple[str, ...] = ()) -
 
 def _tables(conn: psycopg.Connection) -> list[Table]:
     return [Table(str(name), tuple(columns)) for name, columns in conn.execute(_TABLES).fetchall()]
+
+
+def _refresh_materialized_views(source: psycopg.Connection, copy: psycopg.Connection) -> None:
+    """Each materialized view computed from the copied rows where the source's holds rows, and left unpopulated
+    where the source's is: a migration that reads one fails on the copy exactly when it would on the source."""
+    populated = {str(name): bool(filled) for name, filled in source.execute(_MATVIEWS).fetchall()}
+    for name, filled in copy.execute(_MATVIEWS).fetchall():
+        if populated.get(str(name), filled):
+            copy.execute(f"REFRESH MATERIALIZED VIEW {name}".encode())
+        elif filled:
+            copy.execute(f"REFRESH MATERIALIZED VIEW {name} WITH NO DATA".encode())
 
 
 ForeignKey = tuple[str, str, str]  # the table, the constraint's name, its definition
@@ -224,11 +286,21 @@ def _copy_table(source: psycopg.Connection, copy: psycopg.Connection, table: Tab
     listed = ", ".join(columns)
     rows = 0
     out = f"COPY (SELECT {listed} FROM ONLY {table.name}) TO STDOUT".encode()
-    into = f"COPY {table.name} ({listed}) FROM STDIN (FREEZE)".encode()
-    with source.cursor().copy(out) as reader, copy.cursor().copy(into) as writer:
-        for data in reader:
-            writer.write(data)
-            rows += bytes(data).count(b"\n")
+    # A table without a column of its own to list (CREATE TABLE t ()) still has rows: an empty line each.
+    into = f"COPY {table.name} {f'({listed})' if listed else ''} FROM STDIN (FREEZE)".encode()
+    try:
+        with source.cursor().copy(out) as reader, copy.cursor().copy(into) as writer:
+            for data in reader:
+                writer.write(data)
+                rows += bytes(data).count(b"\n")
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise MigratorError(
+            f"{table.name}: its rows cannot all be read by {source.info.user} (SQLSTATE 42501:"
+            f" {(exc.diag.message_primary or str(exc)).strip()}); nothing was rehearsed",
+            hint="rehearse as a role that may read every row of it: a row-level security policy binds every role"
+            " but a superuser, one with BYPASSRLS, and the table's owner unless it is FORCEd; a deployed"
+            " environment's restored copy (`--env ENV rehearse`) copies no rows",
+        ) from None
     return rows
 
 
@@ -262,11 +334,13 @@ def _copy_history(source: psycopg.Connection, copy: psycopg.Connection) -> None:
 def _disable_triggers(copy: psycopg.Connection) -> list[tuple[str, str, str]]:
     """User triggers would rewrite or add rows as they arrive; the rows are already the source's end result."""
     triggers = [(str(t), str(n), str(e)) for t, n, e in copy.execute(_TRIGGERS).fetchall()]
-    for table, name, _ in triggers:
-        copy.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}".encode())
+    for table, name, enabled in triggers:
+        if enabled != "D":
+            copy.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}".encode())
     return triggers
 
 
 def _restore_triggers(copy: psycopg.Connection, triggers: list[tuple[str, str, str]]) -> None:
+    """Every trigger back to its state, the disabled ones too (their parent's ENABLE may have enabled them)."""
     for table, name, enabled in triggers:
         copy.execute(f"ALTER TABLE {table} {_ENABLE[enabled]} {name}".encode())

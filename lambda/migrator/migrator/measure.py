@@ -11,7 +11,8 @@ that took it to the first sample (or the end of the run) that no longer sees it:
 
 A no-transaction file's statements commit one by one, so a sample after a statement finds its locks gone: while
 such a file runs, a second session polls the engine session's locks every `POLL_S` (`LockPoll`), and its locks
-are those the poll saw, each held for its longest unbroken stretch plus one interval.
+are those the poll saw, each held for its longest unbroken stretch, from the poll before it to the poll after it
+(on a busy host the polls come later than `POLL_S`, and the bound widens with them).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import psycopg
 
@@ -141,12 +143,45 @@ class Recorder:
         self.samples.append(found)
 
 
+# One row per poll even when the session holds none of the locks: the poll's own clock bounds the stretches.
 _POLL = b"""
 SELECT pg_catalog.date_part('epoch', pg_catalog.clock_timestamp()), l.relation::pg_catalog.int8, l.mode
-  FROM pg_catalog.pg_locks l
- WHERE l.pid = %s AND l.granted AND l.locktype = 'relation' AND l.relation::pg_catalog.int8 = ANY(%s)
+  FROM (SELECT) AS poll LEFT JOIN pg_catalog.pg_locks l
+    ON l.pid = %s AND l.granted AND l.locktype = 'relation' AND l.relation::pg_catalog.int8 = ANY(%s)
 """
-Stretch = tuple[float, float]  # first and last seen, by the server's clock
+
+
+class Stretch(NamedTuple):
+    """One unbroken run of polls that saw a lock (`first`, `last`), and the polls around it that did not (`before`,
+    `after`; the run's own ends where there was none): the lock was taken after `before` and released by `after`,
+    however late a busy host let the polls come."""
+
+    before: float
+    first: float
+    last: float
+    after: float
+
+
+@dataclass
+class PollRecord:
+    """The polls' findings, by the server's clock: each lock's stretches."""
+
+    stretches: dict[tuple[int, str], list[Stretch]] = field(default_factory=dict)
+    _held: set[tuple[int, str]] = field(default_factory=set)
+    _previous: float | None = None
+
+    def observe(self, clock: float, seen: set[tuple[int, str]]) -> None:
+        before = clock if self._previous is None else self._previous
+        for pair in seen:
+            runs = self.stretches.setdefault(pair, [])
+            if pair in self._held:
+                runs[-1] = runs[-1]._replace(last=clock, after=clock)
+            else:
+                runs.append(Stretch(before, clock, clock, clock))
+        for pair in self._held - seen:
+            runs = self.stretches[pair]
+            runs[-1] = runs[-1]._replace(after=clock)
+        self._held, self._previous = set(seen), clock
 
 
 class LockPoll(threading.Thread):
@@ -156,8 +191,12 @@ class LockPoll(threading.Thread):
         super().__init__(name="migrator-rehearsal-poll", daemon=True)
         self._conninfo, self._pid, self._oids = conninfo, pid, sorted(oids)
         self._stopped = threading.Event()
-        self.stretches: dict[tuple[int, str], list[Stretch]] = {}
+        self.record = PollRecord()
         self.error: str | None = None
+
+    @property
+    def stretches(self) -> dict[tuple[int, str], list[Stretch]]:
+        return self.record.stretches
 
     def stop(self) -> None:
         self._stopped.set()
@@ -166,17 +205,10 @@ class LockPoll(threading.Thread):
     def run(self) -> None:
         try:
             with psycopg.connect(self._conninfo, autocommit=True, application_name="migrator-rehearsal-poll") as conn:
-                previous: set[tuple[int, str]] = set()
                 while not self._stopped.wait(POLL_S):
                     rows = conn.execute(_POLL, (self._pid, self._oids)).fetchall()
-                    now = {(int(oid), str(mode)): float(clock) for clock, oid, mode in rows}
-                    for pair, clock in now.items():
-                        stretches = self.stretches.setdefault(pair, [])
-                        if pair in previous:
-                            stretches[-1] = (stretches[-1][0], clock)
-                        else:
-                            stretches.append((clock, clock))
-                    previous = set(now)
+                    seen = {(int(oid), str(mode)) for _, oid, mode in rows if oid is not None}
+                    self.record.observe(min(float(clock) for clock, _, _ in rows), seen)
         except psycopg.Error as exc:
             self.error = f"{type(exc).__name__}: {str(exc).strip()[:200]}"
 
@@ -202,12 +234,13 @@ class FileMeasure:
 def _polled(
     polled: Mapping[tuple[int, str], list[Stretch]], tables: Mapping[int, str], start: float, end: float
 ) -> list[HeldLock]:
-    """The locks the poll saw while a no-transaction file ran, each with its longest stretch."""
+    """The locks the poll saw while a no-transaction file ran, each with its longest stretch, from the poll before
+    it was seen to the poll after it was gone: an upper bound."""
     found = []
     for (oid, mode), stretches in polled.items():
-        within = [last - first for first, last in stretches if first <= end and last >= start]
+        within = [run.after - run.before for run in stretches if run.first <= end and run.last >= start]
         if within:
-            found.append(HeldLock(tables[oid], mode, round((max(within) + POLL_S) * 1000)))
+            found.append(HeldLock(tables[oid], mode, round(max(within) * 1000)))
     return sorted(found, key=lambda lock: (lock.table, lock.mode))
 
 

@@ -27,6 +27,13 @@ from migrator.verify import live_schema_name, unfinished
 from migrator.watch import conninfo_of
 
 Say = Callable[[str], None]
+# Who can rehearse a database locally: a deployed one's master user may create databases but not read the migration
+# role's objects, and its migration role the reverse.
+CAN_REHEARSE = (
+    "rehearse as a role that may do both; a deployed environment's master user may create databases but not read"
+    " the migration role's objects, and its migration role the reverse: rehearse it with `--env ENV rehearse`"
+    " (a restored copy)"
+)
 _CLOCK = b"SELECT pg_catalog.date_part('epoch', pg_catalog.clock_timestamp())"
 _SIZE = b"SELECT pg_catalog.pg_database_size(pg_catalog.current_database())"
 
@@ -91,8 +98,15 @@ def rehearse(
 ) -> Rehearsal:
     started = time.perf_counter()
     schema = live_schema_name(source)
-    before = _source_state(source, schema)
-    survey = _refuse_unrehearsable(source, engine.survey(source, inputs, options))
+    try:
+        before = _source_state(source, schema)
+        survey = _refuse_unrehearsable(source, engine.survey(source, inputs, options))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise MigratorError(
+            f"{source.info.user} may not read the source's migration history or schema (SQLSTATE 42501:"
+            f" {(exc.diag.message_primary or str(exc)).strip()}); nothing was rehearsed",
+            hint=f"a rehearsal reads every table and the history and creates a database: {CAN_REHEARSE}",
+        ) from None
     plan = survey.plan
     assert plan is not None
     found = Rehearsal(source_version=plan.current_version, target_version=plan.target_version)
@@ -171,7 +185,13 @@ def _make_copy(
         on_file=None,
         lock_policy=replace(options.lock_policy, max_hold_s=None, say=None),  # nobody else uses the copy yet
     )
-    engine.apply(copy, _build_inputs(inputs, applied), build)
+    try:
+        engine.apply(copy, _build_inputs(inputs, applied), build)
+    except MigratorError as exc:  # a failure or Ctrl-C while the copy's schema was built: the copy's, said so
+        exc.message = f"while building the rehearsal's copy from the source's history: {exc.message}"
+        exc.hint = f"the source was not changed and the copy was dropped; {exc.hint}".removesuffix("; ")
+        exc.committed = ()  # what the build committed was the copy's, gone with it
+        raise
     same_schema(source, copy, schema)
     found.copied = copy_rows(source, copy)
     found.copy_seconds = time.perf_counter() - started
@@ -200,7 +220,7 @@ def _apply_measured(
     try:
         engine.apply(copy, engine.Inputs(sampled, inputs.schema), replace(options, applied_by="rehearsal"))
     except MigratorError as exc:
-        found.error = exc
+        found.error = _on_the_copy(exc, pending, recorder.samples)
     finally:
         if poll is not None:
             poll.stop()
@@ -227,6 +247,21 @@ def _apply_measured(
         for line in unfinished(copy, live_schema_name(copy))
         if line.startswith("constraint ")
     ]
+
+
+def _on_the_copy(exc: MigratorError, pending: list[Migration], samples: list[measure.Sample]) -> MigratorError:
+    """The engine's words for a Ctrl-C (what of a batch stays applied, "run again") are about a database that is
+    discarded here: say instead that the rehearsal stopped, where, and that nothing of it stays."""
+    if not isinstance(exc.__context__, KeyboardInterrupt):
+        return exc
+    ended = {sample.file for sample in samples if sample.kind == "end"}
+    running = next((m.filename for m in pending if m.version not in ended), None)
+    where = f" while {running} ran" if running else ""
+    return MigratorError(
+        f"interrupted{where}: the rehearsal stopped; the copy is discarded with whatever ran on it, and the source"
+        " was not changed",
+        hint="run it again to measure the files it did not reach",
+    )
 
 
 def _one_int(conn: psycopg.Connection, query: bytes) -> int:
