@@ -6,6 +6,7 @@ ends in the same database: pg_dump of schema and data, the engine's history asid
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -246,3 +247,27 @@ def test_a_file_making_its_transaction_read_only_is_refused(db: str, tmp_path: P
         assert (status, f"{name}:{line}: a read-only transaction in a migration" in err) == (2, True), err
     with psycopg.connect(db) as conn:
         assert conn.execute("SELECT to_regclass('t')").fetchone() == (None,)
+
+
+def test_status_and_plan_say_what_apply_would_refuse_before_running_anything(
+    db: str, tmp_path: Path, capsys: Capture
+) -> None:
+    """The refusals apply makes before it runs anything are said by `plan` and `status` too (a deploy's first step
+    looks likewise, before its snapshot)."""
+    write(tmp_path, "001_table.sql", "CREATE TABLE t (id int);\n")
+    assert cli(capsys, db, tmp_path, None, "apply")[0] == 0
+    name, (text, line) = next(iter(READ_ONLY.items()))
+    write(tmp_path, name, text)
+    status, out, err = cli(capsys, db, tmp_path, None, "status")
+    assert status == 2 and f"{name}:{line}: a read-only transaction in a migration" in err, err
+    assert "001" in out and name.removesuffix(".sql").split("_", 1)[1] in out, "every version is still listed"
+    status, out, err = cli(capsys, db, tmp_path, None, "plan")
+    assert status == 2 and f"apply would refuse: {tmp_path / name}:{line}: a read-only transaction" in out, out + err
+    (tmp_path / name).unlink()
+    write(tmp_path, "002_set.sql", "SET myapp.tenant = 'a';\n")
+    write(tmp_path, "003_read.sql", "CREATE TABLE r AS SELECT current_setting('myapp.tenant', true) v;\n")
+    status, out, err = cli(capsys, db, tmp_path, None, "plan")
+    assert status == 1 and "apply would refuse: 003_read.sql reads the setting myapp.tenant" in out, out + err
+    assert "  hint: read it as NULLIF(" in out
+    status, out, _ = cli(capsys, db, tmp_path, None, "--json", "plan", "--exit-code")
+    assert status == 4 and "003_read.sql reads the setting" in json.loads(out)["apply_refuses"]["message"]

@@ -106,3 +106,17 @@ def test_a_snapshot_deferred_while_the_instance_is_busy_is_taken_later_with_its_
     (snapshot,) = rds.describe_db_snapshots(DBSnapshotIdentifier=data["SnapshotId"])["DBSnapshots"]
     tags = {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(ResourceName=snapshot["DBSnapshotArn"])["TagList"]}
     assert (tags["migrator:from"], tags["migrator:to"]) == (NEWEST, NEXT)
+
+
+def test_a_file_apply_would_refuse_fails_the_deploy_before_its_snapshot(
+    aws: Environment, context: LambdaContext
+) -> None:
+    """A pending file that makes its transaction read-only is refused by on_event, before a snapshot is taken for a
+    deploy that could apply nothing (it was refused only at apply, after the snapshot)."""
+    run(event("Create", aws.properties()), context)
+    aws.add_migration(f"{NEXT}_check.sql", "SET TRANSACTION READ ONLY;\nSELECT 1;\n")
+    with pytest.raises(DeployFailed, match=f"{NEXT}_check.sql:1: a read-only transaction in a migration"):
+        handler.on_event(event("Update", aws.properties()), context)
+    ours = aws.rds().describe_db_snapshots(DBInstanceIdentifier=aws.instance, SnapshotType="manual")["DBSnapshots"]
+    assert ours == []
+    assert [v for v, *_ in history(aws.conninfo)][-1] == NEWEST

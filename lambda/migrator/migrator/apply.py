@@ -352,6 +352,14 @@ def _refuse_backslash_strings(conn: psycopg.Connection) -> None:
         )
 
 
+def preflight(conn: psycopg.Connection, plan: Plan) -> None:
+    """What apply refuses before it runs anything. `plan`, `status` and a deploy's first step (before its snapshot)
+    look too, so that a refusal is said where it is cheapest: never after a snapshot was taken for nothing."""
+    _refuse_backslash_strings(conn)
+    refuse_read_only(plan.to_apply)
+    refuse_custom_settings_read_later(conn, plan.to_apply)
+
+
 def apply_plan(
     conn: psycopg.Connection,
     plan: Plan,
@@ -362,9 +370,7 @@ def apply_plan(
 ) -> ApplyResult:
     """Apply `plan` on a locked, autocommit connection. Without no-transaction files: one transaction.
     A batch whose lock waits time out runs again within the policy's window (see migrator.live)."""
-    _refuse_backslash_strings(conn)
-    refuse_read_only(plan.to_apply)
-    refuse_custom_settings_read_later(conn, plan.to_apply)
+    preflight(conn, plan)
     result = ApplyResult()
     live = Live(policy or LockPolicy(), result.lock, deadline)
     started = time.perf_counter()

@@ -429,7 +429,7 @@ def _plan(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inp
     _emit(args, payload, plan_survey_lines(survey, target, with_sql=args.sql))
     if args.exit_code:
         return exit_code(survey)
-    return 1 if survey.refusal is not None else 0
+    return survey.refusal.exit_status if survey.refusal is not None else 0  # 2 for a pending file apply refuses
 
 
 def _apply(args: argparse.Namespace, conn: psycopg.Connection, inputs: engine.Inputs, target: str) -> int:

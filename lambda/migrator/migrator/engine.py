@@ -16,7 +16,7 @@ import psycopg
 
 from migrator import history
 from migrator.adopt import created_relations, database_is_empty, database_relations, unknown_relations
-from migrator.apply import ApplyResult, apply_plan
+from migrator.apply import ApplyResult, apply_plan, preflight
 from migrator.errors import ChecksumDrift, ForeignDatabase, InvalidInput, MigratorError, OutOfOrder
 from migrator.execute import FileEvent
 from migrator.files import Migration, SchemaFile, load_migrations, load_schema_file
@@ -73,14 +73,22 @@ def load_inputs(options: Options, lenient: bool = False) -> Inputs:
 
 
 def plan(
-    conn: psycopg.Connection, inputs: Inputs, options: Options, applied: list[history.AppliedVersion] | None = None
+    conn: psycopg.Connection,
+    inputs: Inputs,
+    options: Options,
+    applied: list[history.AppliedVersion] | None = None,
+    checked: bool = True,
 ) -> Plan:
-    """What apply would do; `applied` is the history when the caller has just read it."""
+    """What apply would do, or apply's refusal (`checked`: what it refuses before running anything, too);
+    `applied` is the history when the caller has just read it."""
     if applied is None:
         applied = history.read(conn)
     empty = not applied and database_is_empty(conn)
     unknown = [] if applied or empty else unknown_relations(conn, inputs.migrations, inputs.schema)
-    return make_plan(inputs.migrations, applied, empty, inputs.schema, options.allow_out_of_order, unknown)
+    made = make_plan(inputs.migrations, applied, empty, inputs.schema, options.allow_out_of_order, unknown)
+    if checked and not made.is_noop:
+        preflight(conn, made)
+    return made
 
 
 @dataclass(frozen=True)
@@ -102,13 +110,19 @@ def survey(conn: psycopg.Connection, inputs: Inputs, options: Options) -> Survey
     applied = history.read(conn)
     states = version_states(inputs.migrations, applied, options.allow_out_of_order)
     try:
-        return Survey(states=states, applied=applied, plan=plan(conn, inputs, options, applied), refusal=None)
+        the_plan = plan(conn, inputs, options, applied, checked=False)
     except (ChecksumDrift, OutOfOrder, ForeignDatabase) as exc:
         return Survey(states=states, applied=applied, plan=None, refusal=exc)
     except InvalidInput as exc:  # a file loaded leniently that cannot be read (its state says so)
         if not any(s.state == INVALID for s in states):
             raise
         return Survey(states=states, applied=applied, plan=None, refusal=exc)
+    try:
+        if not the_plan.is_noop:
+            preflight(conn, the_plan)
+    except MigratorError as exc:  # what apply refuses before running anything: a pending file, the database
+        return Survey(states=states, applied=applied, plan=None, refusal=exc)
+    return Survey(states=states, applied=applied, plan=the_plan, refusal=None)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from migrator.engine import Survey
 from migrator.errors import ChecksumDrift, InvalidInput, MigratorError, OutOfOrder
 from migrator.files import Migration
 from migrator.history import AppliedVersion
-from migrator.plan import APPLIED, MISSING, OUT_OF_ORDER, PENDING, Plan, VersionState
+from migrator.plan import APPLIED, INVALID, MISSING, OUT_OF_ORDER, PENDING, Plan, VersionState
 
 if TYPE_CHECKING:  # types only: the Lambda does not load the rehearsal when it renders
     from migrator.drift import DriftReport
@@ -165,19 +165,20 @@ def state_lines(states: Sequence[VersionState]) -> list[str]:
     return lines
 
 
-def _refusal_lines(error: MigratorError | None) -> list[str]:
+def _refusal_lines(error: MigratorError | None, states: Sequence[VersionState]) -> list[str]:
     if error is None:
         return []
-    if isinstance(error, ChecksumDrift | OutOfOrder | InvalidInput):  # the problems listed above say what and why
+    unreadable = isinstance(error, InvalidInput) and any(s.state == INVALID for s in states)
+    if isinstance(error, ChecksumDrift | OutOfOrder) or unreadable:  # the problems listed above say what and why
         return ["apply would refuse until the problems above are fixed; nothing is applied meanwhile"]
-    return [f"apply would refuse: {error.message}", f"  hint: {error.hint}"]
+    return [f"apply would refuse: {error.message}"] + ([f"  hint: {error.hint}"] if error.hint else [])
 
 
 def survey_lines(survey: Survey, target: str) -> list[str]:
     waiting = len(_waiting(survey.states))
     summary = f"{waiting} pending" if waiting else "nothing pending"
     lines = [f"database {target}: version {survey.current_version or 'none'}, {summary}"]
-    return lines + state_lines(survey.states) + _refusal_lines(survey.refusal)
+    return lines + state_lines(survey.states) + _refusal_lines(survey.refusal, survey.states)
 
 
 def plan_lines(plan: Plan, target: str, done: bool = False) -> list[str]:
@@ -215,7 +216,7 @@ def plan_survey_lines(survey: Survey, target: str, with_sql: bool = False) -> li
         return [
             f"database {target}: version {survey.current_version or 'none'}",
             *lines,
-            *_refusal_lines(survey.refusal),
+            *_refusal_lines(survey.refusal, survey.states),
         ]
     lines = [*plan_lines(survey.plan, target), "versions:", *lines]
     if with_sql:
