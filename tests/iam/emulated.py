@@ -8,7 +8,7 @@ evaluated against the exact ARNs the handler's calls carry.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aws_cdk.assertions import Template
@@ -73,8 +73,18 @@ class Target:
         return found
 
 
-def target(template: Template, aws: Environment) -> Target:
+def target(template: Template, aws: Environment, reports_bucket: str | None = None, stack: str | None = None) -> Target:
+    """`reports_bucket`: the stack's rehearsal report bucket bound to this one (an environment with the gate)."""
     scope = scope_for(template, aws.instance, aws.secret_arn, aws.role_secret_arn, app_secret_for(aws))
+    if reports_bucket is not None:
+        resources = template.to_json()["Resources"]
+        (bucket,) = [n for n, r in resources.items() if r["Type"] == "AWS::S3::Bucket" and n.startswith("Rehearsal")]
+        arn = f"arn:aws:s3:::{reports_bucket}"
+        scope = replace(
+            scope, refs={**scope.refs, bucket: reports_bucket}, attributes={**scope.attributes, (bucket, "Arn"): arn}
+        )
+    if stack is not None:
+        scope = replace(scope, stack_name=stack)
     functions = {h: handler_function(template, h) for h in HANDLERS}
     variables = template.to_json()["Resources"][functions["on_event"]]["Properties"]["Environment"]["Variables"]
     return Target(
