@@ -205,3 +205,39 @@ def test_verify_names_an_invalid_index(
     status, out, _err = cli(capsys, at_newest, migrations_dir, schema_file, "verify")
     assert status == 1
     assert f"index {row[0]} is INVALID" in out
+
+
+def _application_tables(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1"
+        ).fetchall()
+    return [str(name) for (name,) in rows]
+
+
+def test_each_files_fresh_session_takes_no_lock_on_the_applications_tables(
+    at_newest: str, migrations_dir: Path, schema_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What gives each file a new session's state (the reset, the session's end, deferred checks settled) reads
+    no table of the application: files that leave temp tables, prepared statements and deferred checks behind
+    run while another session holds every application table ACCESS EXCLUSIVE, with no lock wait and no retry."""
+    tables = _application_tables(at_newest)
+    assert tables, "the schema has tables"
+    first = "CREATE TABLE live_a (id int PRIMARY KEY);\nCREATE TEMP TABLE s AS SELECT 1;\n"
+    write(migrations_dir, f"{NEXT}_a.sql", first)
+    write(
+        migrations_dir,
+        f"{later(2)}_b.sql",
+        "CREATE TABLE live_b (a int REFERENCES live_a DEFERRABLE INITIALLY DEFERRED);\n"
+        "INSERT INTO live_b VALUES (1);\nINSERT INTO live_a VALUES (1);\nPREPARE p AS SELECT 1;\n",
+    )
+    write(migrations_dir, f"{later(3)}_c.sql", "CREATE TEMP TABLE s AS SELECT 2;\nPREPARE p AS SELECT 2;\n")
+    with psycopg.connect(at_newest, application_name="exclusive-everything") as blocker:
+        names = sql.SQL(", ").join(sql.Identifier(t) for t in tables)
+        blocker.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(names))
+        status, err = apply(capsys, at_newest, migrations_dir, schema_file, "--lock-retry-window", "0")
+        blocker.rollback()
+    assert status == 0, err
+    assert "lock wait" not in err
+    assert [v for v, *_ in history(at_newest)][-3:] == [NEXT, later(2), later(3)]
