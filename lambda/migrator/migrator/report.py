@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from migrator.apply import ApplyResult
@@ -278,8 +279,7 @@ def verify_lines(diffs: Sequence[str], target: str, stale: str | None = None) ->
 
 
 def drift_to_json(found: DriftReport, target: str) -> dict[str, Any]:
-    differences = [{"kind": d.kind, "name": d.name, "message": d.message, "fix": d.fix} for d in found.differences]
-    checked = found.stood_aside is None
+    checked, differences = found.stood_aside is None, [asdict(d) for d in found.differences]  # as the watch logs them
     return {"target": target, "checked": checked, "reason": found.stood_aside, "differences": differences}
 
 
